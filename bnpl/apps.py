@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class BnplConfig(AppConfig):
+    """The platform layer: API keys, idempotency records and the cross-cutting pieces."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "bnpl"
+    verbose_name = "Platform"

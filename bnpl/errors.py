@@ -1,0 +1,181 @@
+"""One error shape: RFC 9457 problem details, produced here and nowhere else.
+
+Services raise :class:`DomainError` subclasses; DRF, Django and parse errors are
+translated by :func:`problem_exception_handler` (DRF) and the ``handler*`` views
+(plain Django) into ``application/problem+json`` bodies with the codes of API.md §2.
+"""
+import logging
+
+from django import db
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+def problem_type(code: str) -> str:
+    return f"urn:bnpl:problem:{code}"
+
+
+class DomainError(Exception):
+    """A business rule said no. ``code`` and ``status_code`` are part of the API contract."""
+
+    status_code: int = status.HTTP_409_CONFLICT
+    code: str = "invalid_state"
+    title: str = "Conflict"
+    default_detail: str = "The request conflicts with the current state."
+
+    def __init__(self, detail: str | None = None):
+        self.detail = detail or self.default_detail
+        super().__init__(self.detail)
+
+
+class InvalidState(DomainError):
+    code, title = "invalid_state", "Invalid state"
+    default_detail = "This transition is not allowed in the current state."
+
+
+class UserInDebt(DomainError):
+    code, title = "user_in_debt", "User in debt"
+    default_detail = "The user has overdue debt and cannot open a plan until it is repaid."
+
+
+class DuplicateUser(DomainError):
+    code, title = "duplicate_user", "Duplicate user"
+    default_detail = "A user with this passport number already exists."
+
+
+class RefundExceedsRefundable(DomainError):
+    code, title = "refund_exceeds_refundable", "Refund exceeds refundable"
+    default_detail = "The refund amount is above what is still refundable on the plan."
+
+
+class DuplicateTransaction(DomainError):
+    code, title = "duplicate_transaction", "Duplicate transaction"
+    default_detail = "This transaction_id was already used with a different plan or amount."
+
+
+class IdempotencyKeyInUse(DomainError):
+    code, title = "idempotency_key_in_use", "Idempotency key in use"
+    default_detail = "A request with this Idempotency-Key is still being processed; retry later."
+
+
+class IdempotencyKeyReused(DomainError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    code, title = "idempotency_key_reused", "Idempotency key reused"
+    default_detail = "This Idempotency-Key was used with a different method, path or body."
+
+
+class InvalidSignature(DomainError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    code, title = "invalid_signature", "Invalid signature"
+    default_detail = "The webhook signature is missing, invalid or outside the timestamp tolerance."
+
+
+class ServiceUnavailable(DomainError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code, title = "service_unavailable", "Service unavailable"
+    default_detail = "A backing service is unavailable; nothing was changed. Retry later."
+
+
+def domain_validation_error(attr: str, detail: str, code: str = "invalid") -> exceptions.ValidationError:
+    """A 400 ``validation_error`` about one field, raised from a service."""
+    return exceptions.ValidationError({attr: [exceptions.ErrorDetail(detail, code=code)]})
+
+
+_DRF_CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
+    exceptions.ParseError: ("parse_error", "Malformed request body"),
+    exceptions.AuthenticationFailed: ("authentication_failed", "Authentication failed"),
+    exceptions.NotAuthenticated: ("not_authenticated", "Not authenticated"),
+    exceptions.PermissionDenied: ("permission_denied", "Permission denied"),
+    exceptions.NotFound: ("not_found", "Not found"),
+    exceptions.MethodNotAllowed: ("method_not_allowed", "Method not allowed"),
+    exceptions.NotAcceptable: ("not_acceptable", "Not acceptable"),
+    exceptions.UnsupportedMediaType: ("unsupported_media_type", "Unsupported media type"),
+    exceptions.Throttled: ("throttled", "Too many requests"),
+}
+
+
+def _flatten(detail, prefix: str = "") -> list[dict[str, str]]:
+    """DRF's nested ``ValidationError.detail`` as a flat ``[{"attr", "code", "detail"}]`` list."""
+    if isinstance(detail, dict):
+        out: list[dict[str, str]] = []
+        for key, value in detail.items():
+            out += _flatten(value, f"{prefix}.{key}" if prefix else str(key))
+        return out
+    if isinstance(detail, list):
+        out = []
+        for index, value in enumerate(detail):
+            nested = isinstance(value, (dict, list))
+            out += _flatten(value, f"{prefix}.{index}" if nested else prefix)
+        return out
+    return [{"attr": prefix or "non_field_errors", "code": getattr(detail, "code", "invalid"), "detail": str(detail)}]
+
+
+def problem(status_code: int, code: str, title: str, detail: str, errors: list | None = None) -> dict:
+    body = {"type": problem_type(code), "title": title, "status": status_code, "detail": detail, "code": code}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF ``EXCEPTION_HANDLER``: every handled error becomes problem+json."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, (db.OperationalError, db.InterfaceError)):
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        exc = ServiceUnavailable()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, DomainError):
+        body = problem(exc.status_code, exc.code, exc.title, exc.detail)
+        status_code = exc.status_code
+    elif isinstance(exc, exceptions.ValidationError):
+        status_code = status.HTTP_400_BAD_REQUEST
+        body = problem(status_code, "validation_error", "Invalid request",
+                       "One or more fields are invalid.", _flatten(exc.detail))
+    elif isinstance(exc, exceptions.APIException):
+        code, title = next(((c, t) for cls, (c, t) in _DRF_CODES.items() if isinstance(exc, cls)),
+                           (exc.default_code, "Error"))
+        status_code = exc.status_code
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.default_detail)
+        body = problem(status_code, code, title, str(detail))
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None) is not None:
+            headers["Retry-After"] = str(int(exc.wait) + (0 if float(exc.wait).is_integer() else 1))
+    else:
+        return None  # a real bug: let Django's handler500 answer (and log it)
+
+    set_rollback()
+    return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _django_problem(status_code: int, code: str, title: str, detail: str) -> JsonResponse:
+    return JsonResponse(problem(status_code, code, title, detail), status=status_code,
+                        content_type=PROBLEM_CONTENT_TYPE)
+
+
+def handler400(request, exception=None):
+    return _django_problem(400, "bad_request", "Bad request", "The request could not be understood.")
+
+
+def handler403(request, exception=None):
+    return _django_problem(403, "permission_denied", "Permission denied", "You may not do this.")
+
+
+def handler404(request, exception=None):
+    return _django_problem(404, "not_found", "Not found", "Nothing is found at this address.")
+
+
+def handler500(request):
+    return _django_problem(500, "server_error", "Internal server error",
+                           "The server failed to handle the request. It has been logged.")

@@ -1,0 +1,189 @@
+"""Settings shared by every environment; each value comes from the environment."""
+from pathlib import Path
+
+import dj_database_url
+
+from bnpl.settings.env import env_bool, env_int, env_list, env_str, redis_reachable
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "django_filters",
+    "drf_yasg",
+    "bnpl",
+    "users",
+    "merchants",
+    "plans",
+    "debt",
+    "refunds",
+    "webhooks",
+]
+
+MIDDLEWARE = [
+    "bnpl.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "bnpl.urls"
+WSGI_APPLICATION = "bnpl.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "bnpl" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Redis, cache and Celery ---------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+REDIS_AVAILABLE = redis_reachable(REDIS_URL)
+if REDIS_AVAILABLE:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL if REDIS_AVAILABLE else "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_AVAILABLE
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing must not hang a web request when the broker is down: the durable
+# rows (webhook inbox) are re-driven by beat instead.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2, "max_retries": 0}
+CELERY_TASK_PUBLISH_RETRY = False
+
+BNPL_OVERDUE_SWEEP_SECONDS = env_int("BNPL_OVERDUE_SWEEP_SECONDS", 300)
+CELERY_BEAT_SCHEDULE = {
+    "overdue-sweep": {"task": "debt.tasks.sweep_overdue", "schedule": BNPL_OVERDUE_SWEEP_SECONDS},
+    "webhook-redrive": {"task": "webhooks.tasks.redrive_pending_events", "schedule": 30},
+    "idempotency-cleanup": {"task": "bnpl.tasks.purge_expired_idempotency_records", "schedule": 3600},
+}
+
+# --- Business configuration -----------------------------------------------------
+BNPL_CURRENCY = env_str("BNPL_CURRENCY", "UZS")
+BNPL_TIME_ZONE = env_str("BNPL_TIME_ZONE", "Asia/Tashkent")
+BNPL_GRACE_DAYS = env_int("BNPL_GRACE_DAYS", 0)
+BNPL_WEBHOOK_TOLERANCE_SECONDS = env_int("BNPL_WEBHOOK_TOLERANCE_SECONDS", 300)
+BNPL_RATE_LIMIT = env_str("BNPL_RATE_LIMIT", "600/min")
+BNPL_FIELD_ENCRYPTION_KEYS = env_list("BNPL_FIELD_ENCRYPTION_KEYS")
+BNPL_LOOKUP_HASH_KEY = env_str("BNPL_LOOKUP_HASH_KEY")
+BNPL_IDEMPOTENCY_TTL_HOURS = env_int("BNPL_IDEMPOTENCY_TTL_HOURS", 24)
+BNPL_WEBHOOK_MAX_BODY_BYTES = env_int("BNPL_WEBHOOK_MAX_BODY_BYTES", 64 * 1024)
+
+# --- REST framework and schema --------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["bnpl.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["bnpl.permissions.RolePermission"],
+    "DEFAULT_PARSER_CLASSES": ["bnpl.parsers.DecimalJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "bnpl.pagination.CreatedCursorPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "bnpl.errors.problem_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["bnpl.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": BNPL_RATE_LIMIT},
+    "COERCE_DECIMAL_TO_STRING": True,
+    "UNAUTHENTICATED_USER": None,
+    "PAGE_SIZE": 50,
+}
+
+SWAGGER_SETTINGS = {
+    "SECURITY_DEFINITIONS": {
+        "Bearer": {"type": "apiKey", "in": "header", "name": "Authorization",
+                   "description": "`Bearer <api key>` (create one with `manage.py create_api_key`)."}
+    },
+    "USE_SESSION_AUTH": False,
+    "DEFAULT_AUTO_SCHEMA_CLASS": "bnpl.schema.ProblemAutoSchema",
+}
+
+# --- CORS and proxies ----------------------------------------------------------
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Idempotent-Replayed", "Retry-After"]
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-request-id"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Logging: JSON lines, personal data redacted as a second line of defence -----
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "redact": {"()": "bnpl.logging.RedactPersonalDataFilter"},
+        "request_id": {"()": "bnpl.logging.RequestIdFilter"},
+    },
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id", "redact"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
+}
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

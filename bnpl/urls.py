@@ -1,0 +1,44 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_yasg import openapi
+from drf_yasg.views import get_schema_view
+from rest_framework.permissions import AllowAny
+
+from bnpl import health
+
+schema_view = get_schema_view(
+    openapi.Info(
+        title="BNPL Debt & Refund Service",
+        default_version="v1",
+        description="Installment plans, debt and refunds. Errors are RFC 9457 problem+json; "
+                    "money is a decimal string with two places; authenticate with `Authorization: Bearer <key>`.",
+    ),
+    public=True,
+    permission_classes=[AllowAny],
+    authentication_classes=[],
+)
+
+api_v1 = [
+    path("health/live/", health.live, name="health-live"),
+    path("health/ready/", health.ready, name="health-ready"),
+    path("", include("users.urls")),
+    path("", include("merchants.urls")),
+    path("", include("plans.urls")),
+    path("", include("debt.urls")),
+    path("", include("refunds.urls")),
+    path("", include("webhooks.api_urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("webhook/", include("webhooks.urls")),
+    path("admin/", admin.site.urls),
+    re_path(r"^swagger\.json$", schema_view.without_ui(cache_timeout=0), name="schema-json"),
+    path("swagger/", schema_view.with_ui("swagger", cache_timeout=0), name="schema-swagger-ui"),
+    path("redoc/", schema_view.with_ui("redoc", cache_timeout=0), name="schema-redoc"),
+]
+
+handler400 = "bnpl.errors.handler400"
+handler403 = "bnpl.errors.handler403"
+handler404 = "bnpl.errors.handler404"
+handler500 = "bnpl.errors.handler500"

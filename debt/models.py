@@ -1,0 +1,51 @@
+"""Repayments (with their allocations to installments) and the overdue sweep's run log."""
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from bnpl.money import MoneyModelField
+
+
+class Repayment(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="repayments")
+    amount = MoneyModelField()
+    created_by = models.ForeignKey("bnpl.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="repayment_amount_positive")]
+        indexes = [models.Index(fields=["user", "-created_at"], name="repayment_user_created_idx")]
+
+
+class RepaymentAllocation(models.Model):
+    repayment = models.ForeignKey(Repayment, on_delete=models.CASCADE, related_name="allocations")
+    installment = models.ForeignKey("plans.Installment", on_delete=models.PROTECT, related_name="allocations")
+    plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, related_name="+")
+    amount = MoneyModelField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_positive"),
+            models.UniqueConstraint(fields=["repayment", "installment"], name="allocation_once_per_installment"),
+        ]
+
+
+class SweepRun(models.Model):
+    """One run of the overdue sweep, for the health page and the operators."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    cutoff_date = models.DateField()
+    installments_marked_overdue = models.PositiveIntegerField(default=0)
+    users_marked_debt = models.PositiveIntegerField(default=0)
+    users_restored = models.PositiveIntegerField(default=0)
+    skipped = models.BooleanField(default=False, help_text="Another sweep held the lock.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-started_at"], name="sweeprun_started_idx")]

@@ -1,0 +1,56 @@
+from drf_yasg.utils import swagger_auto_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from bnpl.idempotency import idempotent
+from bnpl.models import Role
+from merchants import services
+from merchants.models import Merchant
+from merchants.selectors import merchants_visible_to
+
+ALL_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
+
+
+class MerchantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Merchant
+        fields = ["id", "name", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class MerchantWithSecretSerializer(MerchantSerializer):
+    """Only on creation and rotation: the one time the secret is shown."""
+
+    webhook_secret = serializers.CharField(read_only=True)
+
+    class Meta(MerchantSerializer.Meta):
+        fields = ["id", "name", "webhook_secret", "created_at"]
+
+
+class MerchantCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+
+
+class MerchantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = MerchantSerializer
+    roles = {"list": ALL_ROLES, "retrieve": ALL_ROLES, "create": {Role.OPERATOR},
+             "rotate_secret": {Role.OPERATOR}}
+
+    def get_queryset(self):
+        return merchants_visible_to(self.request.auth)
+
+    @swagger_auto_schema(request_body=MerchantCreateSerializer, responses={201: MerchantWithSecretSerializer})
+    @idempotent
+    def create(self, request):
+        data = MerchantCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        merchant = services.merchant_create(**data.validated_data)
+        return Response(MerchantWithSecretSerializer(merchant).data, status=status.HTTP_201_CREATED)
+
+    @swagger_auto_schema(responses={200: MerchantWithSecretSerializer})
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    @idempotent
+    def rotate_secret(self, request, pk=None):
+        merchant = services.merchant_rotate_secret(merchant=self.get_object())
+        return Response(MerchantWithSecretSerializer(merchant).data)

@@ -1,0 +1,11 @@
+from django.db.models import QuerySet
+
+from merchants.models import Merchant
+
+
+def merchants_visible_to(api_key) -> QuerySet[Merchant]:
+    """A merchant key sees only its own merchant; clients and operators see all."""
+    qs = Merchant.objects.defer("webhook_secret")
+    if api_key.merchant_id is not None:
+        qs = qs.filter(pk=api_key.merchant_id)
+    return qs
