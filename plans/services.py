@@ -1,0 +1,96 @@
+"""The only writers of plans and installments."""
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from bnpl.dates import business_today
+from bnpl.errors import UserInDebt, domain_validation_error
+from bnpl.money import CENT, ZERO
+from debt.services import debt_status_refresh
+from merchants.models import Merchant
+from plans.models import Installment, Plan
+from plans.schedule import due_dates, split_amount
+from users.models import Customer
+
+MIN_INSTALLMENTS, MAX_INSTALLMENTS = 3, 12
+
+
+def plan_create(*, user: Customer, merchant: Merchant, total_amount: Decimal, installment_count: int,
+                start_date: date | None = None) -> Plan:
+    """Open a plan with its installments, unless the user has overdue debt.
+
+    Holds the user's row lock for the whole transaction, so a plan never interleaves
+    with a sweep or a repayment of the same user. Two INSERTs whatever the count.
+    """
+    today = business_today()
+    start_date = start_date or today
+    if start_date > today:
+        raise domain_validation_error("start_date", "Must not be in the future.", "future_date")
+    if not MIN_INSTALLMENTS <= installment_count <= MAX_INSTALLMENTS:
+        raise domain_validation_error("installment_count", "Must be between 3 and 12.", "out_of_range")
+    if total_amount < CENT * installment_count:
+        raise domain_validation_error(
+            "total_amount", "Too small: every installment must be at least 0.01.", "too_small")
+
+    with transaction.atomic():
+        user = Customer.objects.select_for_update().get(pk=user.pk)
+        # The live debt rule: the status, refreshed from the installments themselves, so an
+        # installment past due that no sweep has marked yet counts too (and is marked now).
+        in_debt = debt_status_refresh(user=user, today=today)
+        if not in_debt:
+            plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
+                                       installment_count=installment_count, start_date=start_date)
+            installments = Installment.objects.bulk_create(
+                Installment(plan=plan, user=user, sequence=k, due_date=due, amount=amount)
+                for k, (due, amount) in enumerate(
+                    zip(due_dates(start_date, installment_count), split_amount(total_amount, installment_count),
+                        strict=True), start=1)
+            )
+            # A back-dated plan may already have installments past due: the same rule marks them.
+            if debt_status_refresh(user=user, today=today):
+                installments = list(plan.installments.order_by("sequence"))
+            _cache_installments(plan, installments)
+    # Outside the atomic block: a DEBT_USER marking made by the refresh above stays committed.
+    if in_debt:
+        raise UserInDebt()
+    return plan
+
+
+def _cache_installments(plan: Plan, installments: list[Installment]) -> None:
+    """Seed ``plan.installments.all()`` with the rows just written, as prefetch_related would."""
+    queryset = Installment.objects.filter(plan=plan).order_by("sequence")
+    queryset._result_cache, queryset._prefetch_done = installments, True
+    plan._prefetched_objects_cache = {"installments": queryset}
+
+
+def installments_settle(*, installments: Iterable[Installment], now: datetime | None = None) -> list[Plan]:
+    """Persist installments whose ``paid_amount``/``refunded_amount`` the caller changed.
+
+    Sets each installment's status (``Installment.settle_status``), then recomputes each
+    touched plan's totals from its installments (so they always equal the sum) and its
+    status. The caller holds the locks: user, then the plans, then the installments.
+    Returns the touched plans.
+    """
+    assert transaction.get_connection().in_atomic_block, "installments_settle needs the caller's locks"
+    now = now or timezone.now()
+    installments = list(installments)
+    for installment in installments:
+        installment.settle_status(now=now)
+    Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "status", "paid_at"])
+    plan_ids = {installment.plan_id for installment in installments}
+    totals = {
+        row["plan_id"]: row
+        for row in Installment.objects.filter(plan_id__in=plan_ids).values("plan_id").annotate(
+            paid=Sum("paid_amount"), refunded=Sum("refunded_amount"))
+    }
+    plans = list(Plan.objects.filter(pk__in=plan_ids).order_by("pk"))
+    for plan in plans:
+        plan.paid_amount = totals[plan.pk]["paid"] or ZERO
+        plan.refunded_amount = totals[plan.pk]["refunded"] or ZERO
+        plan.refresh_status()
+    Plan.objects.bulk_update(plans, ["paid_amount", "refunded_amount", "status"])
+    return plans
