@@ -21,7 +21,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from bnpl.errors import IdempotencyKeyInUse, IdempotencyKeyReused, domain_validation_error
+from bnpl.errors import DomainError, IdempotencyKeyInUse, IdempotencyKeyReused, domain_validation_error
 from bnpl.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -82,7 +82,12 @@ def idempotent(handler):
                 return _replay(record)
             try:
                 with transaction.atomic():
-                    response = handler(view, request, *args, **kwargs)
+                    try:
+                        response = handler(view, request, *args, **kwargs)
+                    except DomainError as exc:
+                        # A service's refusal: whatever it committed on purpose before refusing
+                        # (plan_create marking a user DEBT_USER) stays, as it would without a key.
+                        response = view.handle_exception(exc)
             except Exception as exc:  # noqa: BLE001 - turned into the stored problem response
                 response = view.handle_exception(exc)
             if response.status_code in _NOT_STORED or response.status_code >= 500:
