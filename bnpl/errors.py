@@ -5,6 +5,7 @@ translated by :func:`problem_exception_handler` (DRF) and the ``handler*`` views
 (plain Django) into ``application/problem+json`` bodies with the codes of API.md §2.
 """
 import logging
+import math
 
 from django import db
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -151,7 +152,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None) is not None:
-            headers["Retry-After"] = str(int(exc.wait) + (0 if float(exc.wait).is_integer() else 1))
+            headers["Retry-After"] = str(math.ceil(exc.wait))
     else:
         return None  # a real bug: let Django's handler500 answer (and log it)
 
