@@ -131,3 +131,11 @@ def _person(n: int) -> dict:
     payload = user_payload(100 + n)
     return {"phone_number": payload["phone_number"], "passport_number": payload["passport_number"],
             "card_number": None if n % 2 else "4111111111111111"}
+
+
+def test_rotation_covers_every_encrypted_column():
+    from bnpl.management.commands.rotate_field_keys import encrypted_targets
+    targets = {model._meta.label: set(fields) for model, fields in encrypted_targets()}
+    assert targets["users.Customer"] == set(Customer.ENCRYPTED_FIELDS)
+    assert targets["merchants.Merchant"] == {"webhook_secret"}
+    assert targets["bnpl.IdempotencyRecord"] == {"response_body"}
