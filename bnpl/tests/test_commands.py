@@ -22,9 +22,10 @@ def _last_line(text: str) -> str:
 
 @pytest.mark.parametrize("role", ["client", "operator"])
 def test_create_api_key_prints_the_raw_key_alone_on_the_last_line(role):
-    out, _ = _run("create_api_key", "--role", role, "--name", "app")
+    out, err = _run("create_api_key", "--role", role, "--name", "app")
     raw = _last_line(out)
-    assert raw == raw.strip() and " " not in raw
+    assert raw == raw.strip() and " " not in raw and raw.startswith("bnpl_")
+    assert (out + err).count(raw) == 1  # printed once
     api_key = ApiKey.objects.get()
     assert api_key.role == role and api_key.name == "app"
     assert api_key.key_hash == hash_api_key(raw)

@@ -5,7 +5,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.urls import path as url_path
+from rest_framework import serializers
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 
 from bnpl.money import CENT, MAX_AMOUNT, MoneyField, cents, format_money
 from bnpl.parsers import DecimalJSONParser, loads_decimal
@@ -94,3 +99,42 @@ def test_the_float_scan_sees_the_code():
     files = {rel for rel, _ in _code_files()}
     assert {"bnpl/money.py", "users/services.py", "merchants/services.py"} <= files
     assert not any("/tests/" in f for f in files)
+
+
+# --- over HTTP, through the real parser and renderer --------------------------------------
+
+class _AmountSerializer(serializers.Serializer):
+    amount = MoneyField()
+
+
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def echo_amount(request):
+    data = _AmountSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    assert isinstance(data.validated_data["amount"], Decimal)
+    return Response(_AmountSerializer(data.validated_data).data)
+
+
+urlpatterns = [url_path("api/v1/echo-amount/", echo_amount)]
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize(("body", "echoed"), [
+    (b'{"amount": 10}', "10.00"), (b'{"amount": 10.5}', "10.50"), (b'{"amount": "10.5"}', "10.50"),
+    (b'{"amount": 0.1}', "0.10"), (b'{"amount": 999999999999.99}', "999999999999.99"),
+])
+def test_json_numbers_and_strings_over_http(anon_api, body, echoed):
+    r = anon_api.post("/api/v1/echo-amount/", body, content_type="application/json")
+    assert r.status_code == 200 and r.json() == {"amount": echoed}
+    assert f'"{echoed}"'.encode() in r.content  # a string on the wire, never a number
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize("body", [b'{"amount": 1.005}', b'{"amount": 0}', b'{"amount": -1}', b'{"amount": true}',
+                                  b'{"amount": 1e12}', b'{"amount": "NaN"}', b'{"amount": null}'])
+def test_bad_amounts_over_http_are_400_validation_error(anon_api, body):
+    r = anon_api.post("/api/v1/echo-amount/", body, content_type="application/json")
+    assert r.status_code == 400
+    assert r.json()["code"] == "validation_error" and r.json()["errors"][0]["attr"] == "amount"
