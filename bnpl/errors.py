@@ -9,6 +9,7 @@ import math
 
 from django import db
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -84,6 +85,14 @@ class ServiceUnavailable(DomainError):
     default_detail = "A backing service is unavailable; nothing was changed. Retry later."
 
 
+class RequestTooLarge(exceptions.APIException):
+    """The body is above ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (checked by the JSON parser and by Django)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+    default_detail = "The request body is too large."
+
+
 def domain_validation_error(attr: str, detail: str, code: str = "invalid") -> exceptions.ValidationError:
     """A 400 ``validation_error`` about one field, raised from a service."""
     return exceptions.ValidationError({attr: [exceptions.ErrorDetail(detail, code=code)]})
@@ -99,6 +108,7 @@ _DRF_CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
     exceptions.NotAcceptable: ("not_acceptable", "Not acceptable"),
     exceptions.UnsupportedMediaType: ("unsupported_media_type", "Unsupported media type"),
     exceptions.Throttled: ("throttled", "Too many requests"),
+    RequestTooLarge: ("request_too_large", "Request too large"),
 }
 
 
@@ -135,6 +145,8 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = ServiceUnavailable()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # ``request.body`` read by the idempotency fingerprint
+        exc = RequestTooLarge()
 
     if isinstance(exc, DomainError):
         body = problem(exc.status_code, exc.code, exc.title, exc.detail)

@@ -6,6 +6,8 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+from bnpl.errors import RequestTooLarge
+
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
@@ -18,7 +20,12 @@ def loads_decimal(text: str):
 class DecimalJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        # DRF streams the body past Django's size check: enforce it here.
+        raw = stream.read() if limit is None else stream.read(limit + 1)
+        if limit is not None and len(raw) > limit:
+            raise RequestTooLarge()
         try:
-            return loads_decimal(stream.read().decode(encoding))
+            return loads_decimal(raw.decode(encoding))
         except (ValueError, UnicodeDecodeError):
             raise ParseError("The body is not valid JSON.") from None

@@ -41,12 +41,10 @@ _COMMON = {
     "403": "`permission_denied`: the key's role may not do this.",
     "429": "`throttled`: over the per-key rate limit; see `Retry-After`.",
 }
-_BY_METHOD = {
-    "post": {"400": "`validation_error` (see `errors`) or `parse_error`.",
-             "415": "`unsupported_media_type`: send `application/json`."},
-    "patch": {"400": "`validation_error` (see `errors`) or `parse_error`.",
-              "415": "`unsupported_media_type`: send `application/json`."},
-}
+_WRITE = {"400": "`validation_error` (see `errors`) or `parse_error`.",
+          "413": "`request_too_large`: the body is above the upload limit (1 MiB by default).",
+          "415": "`unsupported_media_type`: send `application/json`."}
+_BY_METHOD = {"post": _WRITE, "patch": _WRITE}
 
 
 class ProblemAutoSchema(SwaggerAutoSchema):

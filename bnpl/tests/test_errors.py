@@ -211,3 +211,19 @@ def test_database_outage_is_503_service_unavailable():
 
 def test_unknown_exception_is_left_to_handler500():
     assert errors.problem_exception_handler(RuntimeError("x"), {}) is None
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "big-1"])
+def test_body_above_the_upload_limit_is_413(client_api, settings, idempotency_key):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = json.dumps(user_payload(1, full_name="x" * 2000))
+    extra = {"HTTP_IDEMPOTENCY_KEY": idempotency_key} if idempotency_key else {}
+    r = client_api.post("/api/v1/users/", body, content_type="application/json", **extra)
+    assert r.status_code == 413
+    assert r.json()["code"] == "request_too_large"
+
+
+def test_body_at_the_limit_is_parsed(client_api, settings):
+    body = json.dumps(user_payload(1))
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = len(body.encode())
+    assert client_api.post("/api/v1/users/", body, content_type="application/json").status_code == 201

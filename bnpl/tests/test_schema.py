@@ -47,7 +47,7 @@ def test_problem_definition(schema):
 
 @pytest.mark.parametrize(("path", "method", "codes"), [
     ("/users/", "get", {"401", "403"}),
-    ("/users/", "post", {"400", "401", "403", "409", "415"}),
+    ("/users/", "post", {"400", "401", "403", "409", "413", "415"}),
     ("/users/{id}/", "get", {"401", "403", "404"}),
     ("/users/{id}/", "patch", {"400", "401", "403", "404"}),
     ("/merchants/", "post", {"400", "401", "403"}),
