@@ -6,8 +6,6 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from bnpl.errors import RequestTooLarge
-
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
@@ -24,6 +22,8 @@ class DecimalJSONParser(JSONParser):
         # DRF streams the body past Django's size check: enforce it here.
         raw = stream.read() if limit is None else stream.read(limit + 1)
         if limit is not None and len(raw) > limit:
+            from bnpl.errors import RequestTooLarge  # bnpl.errors imports DRF, which imports this module
+
             raise RequestTooLarge()
         try:
             return loads_decimal(raw.decode(encoding))
