@@ -21,6 +21,13 @@ def schema(anon_api):
     return r.json()
 
 
+@pytest.mark.parametrize("accept", ["*/*", "text/html,application/xhtml+xml,*/*;q=0.8", "application/json"])
+def test_schema_json_is_json_for_any_client(anon_api, accept):
+    r = anon_api.get("/swagger.json", HTTP_ACCEPT=accept)
+    assert r.status_code == 200 and r["Content-Type"].startswith("application/json")
+    assert r.json()["swagger"] == "2.0"
+
+
 def test_schema_is_swagger_2_with_the_api_base(schema):
     assert schema["swagger"] == "2.0"
     assert schema["basePath"] == "/api/v1"
