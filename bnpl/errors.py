@@ -5,9 +5,11 @@ translated by :func:`problem_exception_handler` (DRF) and the ``handler*`` views
 (plain Django) into ``application/problem+json`` bodies with the codes of API.md §2.
 """
 import logging
+import math
 
 from django import db
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -83,6 +85,14 @@ class ServiceUnavailable(DomainError):
     default_detail = "A backing service is unavailable; nothing was changed. Retry later."
 
 
+class RequestTooLarge(exceptions.APIException):
+    """The body is above ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (checked by the JSON parser and by Django)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+    default_detail = "The request body is too large."
+
+
 def domain_validation_error(attr: str, detail: str, code: str = "invalid") -> exceptions.ValidationError:
     """A 400 ``validation_error`` about one field, raised from a service."""
     return exceptions.ValidationError({attr: [exceptions.ErrorDetail(detail, code=code)]})
@@ -98,6 +108,7 @@ _DRF_CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
     exceptions.NotAcceptable: ("not_acceptable", "Not acceptable"),
     exceptions.UnsupportedMediaType: ("unsupported_media_type", "Unsupported media type"),
     exceptions.Throttled: ("throttled", "Too many requests"),
+    RequestTooLarge: ("request_too_large", "Request too large"),
 }
 
 
@@ -134,6 +145,8 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = ServiceUnavailable()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # ``request.body`` read by the idempotency fingerprint
+        exc = RequestTooLarge()
 
     if isinstance(exc, DomainError):
         body = problem(exc.status_code, exc.code, exc.title, exc.detail)
@@ -151,7 +164,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None) is not None:
-            headers["Retry-After"] = str(int(exc.wait) + (0 if float(exc.wait).is_integer() else 1))
+            headers["Retry-After"] = str(math.ceil(exc.wait))
     else:
         return None  # a real bug: let Django's handler500 answer (and log it)
 

@@ -18,7 +18,14 @@ def loads_decimal(text: str):
 class DecimalJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        # DRF streams the body past Django's size check: enforce it here.
+        raw = stream.read() if limit is None else stream.read(limit + 1)
+        if limit is not None and len(raw) > limit:
+            from bnpl.errors import RequestTooLarge  # bnpl.errors imports DRF, which imports this module
+
+            raise RequestTooLarge()
         try:
-            return loads_decimal(stream.read().decode(encoding))
+            return loads_decimal(raw.decode(encoding))
         except (ValueError, UnicodeDecodeError):
             raise ParseError("The body is not valid JSON.") from None

@@ -23,6 +23,9 @@ class RolePermission(BasePermission):
         api_key = request.auth
         if not isinstance(api_key, ApiKey):
             return False
+        if getattr(view, "action_map", None) is not None and view.action is None:
+            # No handler for this method on this route: let the view answer 405, not 403.
+            return True
         allowed = getattr(view, "roles", {}).get(view_action(view), set())
         return api_key.role in allowed
 

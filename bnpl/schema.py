@@ -32,8 +32,8 @@ IDEMPOTENCY_KEY = openapi.Parameter(
 )
 
 
-def problem_response(description: str) -> openapi.Response:
-    return openapi.Response(description, PROBLEM)
+def problem_response(description: str, schema=PROBLEM) -> openapi.Response:
+    return openapi.Response(description, schema)
 
 
 _COMMON = {
@@ -41,28 +41,37 @@ _COMMON = {
     "403": "`permission_denied`: the key's role may not do this.",
     "429": "`throttled`: over the per-key rate limit; see `Retry-After`.",
 }
-_BY_METHOD = {
-    "post": {"400": "`validation_error` (see `errors`) or `parse_error`.",
-             "415": "`unsupported_media_type`: send `application/json`."},
-    "patch": {"400": "`validation_error` (see `errors`) or `parse_error`.",
-              "415": "`unsupported_media_type`: send `application/json`."},
-}
+_WRITE = {"400": "`validation_error` (see `errors`) or `parse_error`.",
+          "413": "`request_too_large`: the body is above the upload limit (1 MiB by default).",
+          "415": "`unsupported_media_type`: send `application/json`."}
+_BY_METHOD = {"post": _WRITE, "patch": _WRITE}
 
 
 class ProblemAutoSchema(SwaggerAutoSchema):
     """Adds the error responses every endpoint can give, and the Idempotency-Key header on POST."""
 
+    def problem_schema(self) -> openapi.SchemaRef:
+        """``#/definitions/Problem``: one definition, referenced by every error response."""
+        definitions = self.components.with_scope(openapi.SCHEMA_DEFINITIONS)
+        definitions.setdefault("Problem", lambda: PROBLEM)
+        return openapi.SchemaRef(definitions, "Problem")
+
     def get_response_serializers(self):
         responses = super().get_response_serializers()
         if self.get_security() == []:  # public endpoints (health, webhook) document their own
             return responses
+        problem = self.problem_schema()
+        # A view's own error responses given as text (``409: "`duplicate_user`: ..."``) get the body too.
+        for status_code, value in list(responses.items()):
+            if str(status_code).isdigit() and int(status_code) >= 400 and isinstance(value, str):
+                responses[status_code] = problem_response(value, problem)
         method = self.method.lower()
         extra = dict(_COMMON)
         extra.update(_BY_METHOD.get(method, {}))
         if "{" in self.path or method != "get":
             extra.setdefault("404", "`not_found`: no such object within the caller's reach.")
         for status_code, description in extra.items():
-            responses.setdefault(status_code, problem_response(description))
+            responses.setdefault(status_code, problem_response(description, problem))
         return responses
 
     def add_manual_parameters(self, parameters):

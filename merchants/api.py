@@ -38,6 +38,8 @@ class MerchantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
              "rotate_secret": {Role.OPERATOR}}
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            return Merchant.objects.none()
         return merchants_visible_to(self.request.auth)
 
     @swagger_auto_schema(request_body=MerchantCreateSerializer, responses={201: MerchantWithSecretSerializer})

@@ -15,17 +15,26 @@ from users.validators import normalize_card, normalize_passport, normalize_phone
 READ_ROLES = {Role.CLIENT, Role.OPERATOR}
 
 
-class PhoneField(serializers.CharField):
+class StrictCharField(serializers.CharField):
+    """A JSON string only: a number is refused, not coerced (a card or phone as a number loses zeros)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PhoneField(StrictCharField):
     def to_internal_value(self, data):
         return normalize_phone(super().to_internal_value(data))
 
 
-class PassportField(serializers.CharField):
+class PassportField(StrictCharField):
     def to_internal_value(self, data):
         return normalize_passport(super().to_internal_value(data))
 
 
-class CardField(serializers.CharField):
+class CardField(StrictCharField):
     def to_internal_value(self, data):
         return normalize_card(super().to_internal_value(data))
 
@@ -48,7 +57,7 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class UserCreateSerializer(serializers.Serializer):
-    full_name = serializers.CharField(max_length=200)
+    full_name = StrictCharField(max_length=200)
     phone_number = PhoneField(max_length=16, help_text="E.164, e.g. +998901234567")
     passport_number = PassportField(max_length=20, help_text="5-20 letters or digits")
     date_of_birth = serializers.DateField(help_text="YYYY-MM-DD; the user must be 18 or older")
@@ -57,7 +66,7 @@ class UserCreateSerializer(serializers.Serializer):
 
 
 class UserUpdateSerializer(serializers.Serializer):
-    full_name = serializers.CharField(max_length=200, required=False)
+    full_name = StrictCharField(max_length=200, required=False)
     phone_number = PhoneField(max_length=16, required=False)
     card_number = CardField(max_length=40, required=False, allow_null=True)
 
@@ -69,14 +78,19 @@ class UserUpdateSerializer(serializers.Serializer):
 
 
 class UserFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=UserStatus.choices)
-    phone_number = django_filters.CharFilter(method="filter_phone", help_text="Exact E.164 match")
+    status = django_filters.ChoiceFilter(choices=UserStatus.choices, help_text="NORMAL or DEBT_USER")
+    phone_number = django_filters.CharFilter(
+        method="filter_phone", strip=False,
+        help_text="Exact E.164 match; URL-encode the plus (%2B). An unencoded plus, which arrives as a "
+                  "leading space, is read as a plus. Not E.164: 400 `validation_error`.")
 
     class Meta:
         model = Customer
         fields = ["status", "phone_number"]
 
     def filter_phone(self, queryset, name, value):
+        if value.startswith(" ") and value[1:].isdigit():
+            value = "+" + value[1:]  # "?phone_number=+998..." unencoded: the plus decodes to a space
         try:
             e164 = normalize_phone(value)
         except ValidationError as exc:

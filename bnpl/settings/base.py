@@ -152,6 +152,13 @@ SWAGGER_SETTINGS = {
     },
     "USE_SESSION_AUTH": False,
     "DEFAULT_AUTO_SCHEMA_CLASS": "bnpl.schema.ProblemAutoSchema",
+    # JSON first: /swagger.json has no format in its URL, so content negotiation picks the first
+    # renderer for clients that send no Accept (or */*); drf-yasg's default put YAML first.
+    "DEFAULT_SPEC_RENDERERS": [
+        "drf_yasg.renderers.SwaggerJSONRenderer",
+        "drf_yasg.renderers.SwaggerYAMLRenderer",
+        "drf_yasg.renderers.OpenAPIRenderer",
+    ],
 }
 
 # --- CORS and proxies ----------------------------------------------------------

@@ -32,3 +32,11 @@ class CustomerFactory(factory.django.DjangoModelFactory):
             model_class.objects.filter(pk=user.pk).update(status=status)
             user.status = status
         return user
+
+
+def user_payload(n: int = 0, **overrides) -> dict:
+    """A valid POST /api/v1/users/ body; ``n`` varies phone and passport."""
+    body = {"full_name": f"John Doe {n}", "phone_number": f"+99891{n % 10_000_000:07d}",
+            "passport_number": f"AA{n:07d}", "date_of_birth": "1990-05-17", "card_number": "4111 1111 1111 1111"}
+    body.update(overrides)
+    return body

@@ -1,18 +1,24 @@
 """Re-encrypt every encrypted column under the newest key of BNPL_FIELD_ENCRYPTION_KEYS."""
+from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-from bnpl.crypto import rotate
-from bnpl.models import IdempotencyRecord
-from merchants.models import Merchant
-from users.models import Customer
+from bnpl.crypto import EncryptedTextField, rotate
 
-TARGETS = [
-    (Customer, Customer.ENCRYPTED_FIELDS),
-    (Merchant, ("webhook_secret",)),
-    (IdempotencyRecord, ("response_body",)),
-]
 BATCH = 500
+
+
+def encrypted_targets() -> list[tuple[type, tuple[str, ...]]]:
+    """Every concrete model with encrypted columns, found from the fields themselves, so a column
+    added by any app is rotated too (a hand-kept list would leave it on a key about to be dropped)."""
+    targets = []
+    for model in apps.get_models():
+        if model._meta.proxy or not model._meta.managed:
+            continue
+        fields = tuple(f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField))
+        if fields:
+            targets.append((model, fields))
+    return sorted(targets, key=lambda target: target[0]._meta.label)
 
 
 def rotate_table(model, fields) -> int:
@@ -43,5 +49,5 @@ class Command(BaseCommand):
             "Run after prepending a new key; drop the old key only after this finishes.")
 
     def handle(self, *args, **options):
-        for model, fields in TARGETS:
+        for model, fields in encrypted_targets():
             self.stdout.write(f"{model._meta.label}: {rotate_table(model, fields)} rows re-encrypted")

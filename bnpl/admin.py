@@ -1,0 +1,36 @@
+"""API keys in the admin: prefix, role, merchant and revocation; never the hash.
+
+Keys are created with ``manage.py create_api_key`` (the raw key is printed once);
+the admin can only revoke them, through the same service as ``revoke_api_key``.
+"""
+from django.contrib import admin, messages
+
+from bnpl.models import ApiKey
+from bnpl.services import api_key_revoke
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "role", "merchant", "created_at", "revoked_at"]
+    list_filter = ["role", "revoked_at"]
+    search_fields = ["name", "prefix"]
+    ordering = ["-created_at"]
+    fields = ["id", "name", "prefix", "role", "merchant", "created_at", "revoked_at"]
+    readonly_fields = fields
+    exclude = ["key_hash"]
+    actions = ["revoke"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("merchant").defer("key_hash", "merchant__webhook_secret")
+
+    @admin.action(description="Revoke selected API keys (they get 401 from now on)", permissions=["change"])
+    def revoke(self, request, queryset):
+        for api_key in queryset:
+            api_key_revoke(api_key=api_key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,27 @@
+"""Merchants in the admin: never the webhook secret (it is shown once, by the API or the command)."""
+from django.contrib import admin
+
+from merchants.models import Merchant
+
+
+@admin.register(Merchant)
+class MerchantAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "secret_rotated_at", "created_at"]
+    search_fields = ["name"]
+    ordering = ["-created_at", "-id"]
+    fields = ["id", "name", "secret_rotated_at", "created_at"]
+    readonly_fields = fields
+    exclude = ["webhook_secret"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("webhook_secret")
+
+    # Merchants are created and rotated through merchants.services (API or create_merchant).
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
