@@ -3,6 +3,7 @@
 Request amounts arrive as strings or JSON numbers; :class:`bnpl.parsers.DecimalJSONParser`
 turns JSON numbers into ``Decimal`` before anything sees them.
 """
+import re
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from django.conf import settings
@@ -42,6 +43,9 @@ class MoneyModelField(models.DecimalField):
         return name, "django.db.models.DecimalField", args, kwargs
 
 
+_PLAIN_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
 class MoneyField(serializers.Field):
     """A request amount (string or JSON number; > 0, at most 2 places, < 10^12) and a response amount."""
 
@@ -56,18 +60,23 @@ class MoneyField(serializers.Field):
         # bool is an int subclass and float would already have lost precision: both refused.
         if isinstance(data, bool) or isinstance(data, float) or not isinstance(data, (str, int, Decimal)):
             self.fail("invalid")
+        if isinstance(data, str):
+            data = data.strip()
+            if not _PLAIN_DECIMAL.match(data):
+                self.fail("invalid")  # no exponent or plus sign in a string amount
         try:
-            value = Decimal(data.strip() if isinstance(data, str) else data)
+            value = Decimal(data)
         except (InvalidOperation, ValueError):
             self.fail("invalid")
         if not value.is_finite():
             self.fail("invalid")
         if value <= 0:
             self.fail("positive")
-        if value.as_tuple().exponent < -2 and value != value.quantize(CENT):
-            self.fail("max_places")
         if value >= MAX_AMOUNT:
             self.fail("max_value")
+        # The places as written: "1.000" and 1.000 have three, even though they equal 1.00.
+        if value.as_tuple().exponent < -2:
+            self.fail("max_places")
         return value.quantize(CENT)
 
     def to_representation(self, value: Decimal) -> str:
