@@ -31,9 +31,18 @@ class PayloadTooLarge(DomainError):
     default_detail = "The webhook body is larger than this endpoint accepts."
 
 
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a JSON string (DRF would also take an integer)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class WebhookDataSerializer(serializers.Serializer):
-    merchant_id = serializers.UUIDField()
-    refund_id = serializers.UUIDField(required=False, help_text="Either this or transaction_id (or both).")
+    merchant_id = StrictUUIDField()
+    refund_id = StrictUUIDField(required=False, help_text="Either this or transaction_id (or both).")
     transaction_id = serializers.CharField(min_length=1, max_length=64, trim_whitespace=False, required=False)
     status = serializers.ChoiceField(choices=[RefundStatus.APPROVED, RefundStatus.REJECTED])
     reason = serializers.CharField(max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="")
@@ -76,7 +85,7 @@ def _claimed_merchant(body: bytes) -> tuple[Merchant, dict]:
     """The merchant the body names, to verify against. Nothing else in it is trusted yet."""
     try:
         parsed = loads_decimal(body.decode())
-        merchant_id = serializers.UUIDField().to_internal_value(parsed["data"]["merchant_id"])
+        merchant_id = StrictUUIDField().to_internal_value(parsed["data"]["merchant_id"])
     except (ValueError, UnicodeDecodeError, KeyError, TypeError, serializers.ValidationError):
         raise InvalidSignature() from None
     merchant = Merchant.objects.filter(pk=merchant_id).first()
