@@ -6,11 +6,11 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
+from bnpl.celery import app as celery_app
 from plans.models import Plan
 from plans.tests.factories import make_plan
 from refunds.models import Refund, RefundStatus
 from refunds.tests.factories import make_refund
-from bnpl.celery import app as celery_app
 from webhooks import services, tasks
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.tests.factories import post_webhook, webhook_body
