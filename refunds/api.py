@@ -9,6 +9,7 @@ from bnpl.errors import domain_validation_error
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.money import MoneyField, currency
+from bnpl.schema import problem_response
 from refunds import services
 from refunds.models import Refund, RefundStatus
 from refunds.selectors import plan_for_refund, refunds_visible_to
@@ -65,7 +66,7 @@ def _decided_by(request) -> str:
     return f"api_key:{request.auth.pk}"
 
 
-_INVALID_STATE = "`invalid_state`: the refund is not PENDING (already decided or withdrawn)."
+_INVALID_STATE = problem_response("`invalid_state`: the refund is not PENDING (already decided or withdrawn).")
 
 
 class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -86,8 +87,11 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             "or is outside the caller's reach (a merchant key and another merchant's plan) is the same "
             "400 `validation_error` on `plan_id`: its existence is never revealed."),
         responses={201: RefundSerializer, 200: RefundSerializer,
-                   409: "`duplicate_transaction` (same transaction_id, other plan or amount) or "
-                        "`refund_exceeds_refundable` (above the plan total minus pending and approved refunds)."})
+                   400: problem_response("`validation_error` (see `errors`; an unknown or out-of-reach plan is "
+                                         "`plan_id`/`does_not_exist`) or `parse_error`."),
+                   409: problem_response("`duplicate_transaction` (same transaction_id, other plan or amount) or "
+                                         "`refund_exceeds_refundable` (above the plan total minus pending and "
+                                         "approved refunds).")})
     @idempotent
     def create(self, request):
         data = RefundCreateSerializer(data=request.data)
