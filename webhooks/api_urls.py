@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from webhooks.api import WebhookEventViewSet
+
+router = SimpleRouter()
+router.register("webhook-events", WebhookEventViewSet, basename="webhook-event")
+urlpatterns = router.urls

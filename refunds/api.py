@@ -1,0 +1,143 @@
+"""HTTP for refunds: validate, call one service, shape the output."""
+import django_filters
+from drf_yasg.utils import no_body, swagger_auto_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from bnpl.errors import domain_validation_error
+from bnpl.idempotency import idempotent
+from bnpl.models import Role
+from bnpl.money import MoneyField, currency
+from bnpl.schema import problem_response
+from refunds import services
+from refunds.models import Refund, RefundStatus
+from refunds.selectors import plan_for_refund, refunds_visible_to
+
+REASON_MAX_LENGTH = 500
+ALL_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
+DECIDERS = {Role.MERCHANT, Role.OPERATOR}
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    plan_id = serializers.UUIDField(read_only=True)
+    user_id = serializers.UUIDField(read_only=True)
+    merchant_id = serializers.UUIDField(read_only=True)
+    amount = MoneyField(read_only=True)
+    currency = serializers.SerializerMethodField()
+    applied_amount = MoneyField(read_only=True, allow_null=True,
+                                help_text="What reduced the plan's outstanding balance; null until APPROVED.")
+    payout_amount = MoneyField(read_only=True, allow_null=True,
+                               help_text="The rest, owed back to the customer (already paid); null until APPROVED.")
+
+    class Meta:
+        model = Refund
+        fields = ["id", "plan_id", "user_id", "merchant_id", "transaction_id", "amount", "currency", "reason",
+                  "status", "applied_amount", "payout_amount", "created_at", "decided_at"]
+        read_only_fields = fields
+
+    def get_currency(self, refund: Refund) -> str:
+        return currency()
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    plan_id = serializers.UUIDField(help_text="A plan within the caller's reach (a merchant key: its own plans).")
+    transaction_id = serializers.CharField(min_length=1, max_length=64, trim_whitespace=False,
+                                           help_text="The merchant's reference, unique per merchant (1-64 chars).")
+    amount = MoneyField(help_text="> 0, at most 2 places; a string or a JSON number.")
+    reason = serializers.CharField(max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="")
+
+
+class RefundDecisionSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="")
+
+
+class RefundFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=RefundStatus.choices)
+    plan_id = django_filters.UUIDFilter(field_name="plan_id")
+    user_id = django_filters.UUIDFilter(field_name="user_id")
+
+    class Meta:
+        model = Refund
+        fields = ["status", "plan_id", "user_id"]
+
+
+def _decided_by(request) -> str:
+    return f"api_key:{request.auth.pk}"
+
+
+_INVALID_STATE = problem_response("`invalid_state`: the refund is not PENDING (already decided or withdrawn).")
+
+
+class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = RefundSerializer
+    filterset_class = RefundFilter
+    roles = {"list": ALL_ROLES, "retrieve": ALL_ROLES, "create": {Role.CLIENT, Role.MERCHANT},
+             "approve": DECIDERS, "reject": DECIDERS, "cancel": {Role.CLIENT, Role.OPERATOR}}
+
+    def get_queryset(self):
+        return refunds_visible_to(self.request.auth)
+
+    @swagger_auto_schema(
+        request_body=RefundCreateSerializer,
+        operation_description=(
+            "Open a PENDING refund on a plan. `transaction_id` is unique per merchant (the plan's): "
+            "the same `transaction_id` with the same plan and amount returns the existing refund "
+            "(whatever its status) with **200** and creates nothing. A `plan_id` that does not exist "
+            "or is outside the caller's reach (a merchant key and another merchant's plan) is the same "
+            "400 `validation_error` on `plan_id`: its existence is never revealed."),
+        responses={201: RefundSerializer, 200: RefundSerializer,
+                   400: problem_response("`validation_error` (see `errors`; an unknown or out-of-reach plan is "
+                                         "`plan_id`/`does_not_exist`) or `parse_error`."),
+                   409: problem_response("`duplicate_transaction` (same transaction_id, other plan or amount) or "
+                                         "`refund_exceeds_refundable` (above the plan total minus pending and "
+                                         "approved refunds).")})
+    @idempotent
+    def create(self, request):
+        data = RefundCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = plan_for_refund(request.auth, data.validated_data["plan_id"])
+        if plan is None:
+            raise domain_validation_error("plan_id", "No such plan.", "does_not_exist")
+        refund, created = services.refund_create(
+            plan=plan, transaction_id=data.validated_data["transaction_id"],
+            amount=data.validated_data["amount"], reason=data.validated_data["reason"])
+        return Response(RefundSerializer(refund).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @swagger_auto_schema(
+        request_body=no_body,
+        operation_description=(
+            "Approve a PENDING refund (the plan's merchant or an operator) and apply it to the plan, "
+            "last installment first: `applied_amount` reduced the outstanding balance, `payout_amount` "
+            "is owed back to the customer. Of racing decisions exactly one wins."),
+        responses={200: RefundSerializer, 409: _INVALID_STATE})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def approve(self, request, pk=None):
+        refund = services.refund_approve(refund=self.get_object(), decided_by=_decided_by(request))
+        return Response(RefundSerializer(refund).data)
+
+    @swagger_auto_schema(request_body=RefundDecisionSerializer,
+                         operation_description="Reject a PENDING refund (the plan's merchant or an operator).",
+                         responses={200: RefundSerializer, 409: _INVALID_STATE})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def reject(self, request, pk=None):
+        refund = self.get_object()
+        data = RefundDecisionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund = services.refund_reject(refund=refund, decided_by=_decided_by(request), **data.validated_data)
+        return Response(RefundSerializer(refund).data)
+
+    @swagger_auto_schema(request_body=RefundDecisionSerializer,
+                         operation_description="Withdraw a PENDING refund (client app or operator).",
+                         responses={200: RefundSerializer, 409: _INVALID_STATE})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def cancel(self, request, pk=None):
+        refund = self.get_object()
+        data = RefundDecisionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund = services.refund_cancel(refund=refund, decided_by=_decided_by(request), **data.validated_data)
+        return Response(RefundSerializer(refund).data)

@@ -1,0 +1,130 @@
+"""The only writers of refunds.
+
+Every path that creates or decides a refund (API, admin, the merchant webhook task)
+calls these functions. Lock order, as everywhere: user -> plan -> installments (by id)
+-> refund. Every change to the set of PENDING/APPROVED refunds of a plan happens under
+the plan's row lock, so the refundable amount read under that lock is exact.
+"""
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from bnpl.errors import DuplicateTransaction, InvalidState, RefundExceedsRefundable
+from bnpl.money import ZERO
+from debt.services import debt_status_refresh
+from plans.models import Installment, Plan
+from plans.services import installments_settle
+from refunds.models import REFUND_TRANSITIONS, Refund, RefundStatus
+from users.models import Customer
+
+# Refunds that hold part of the plan's refundable amount.
+RESERVING_STATUSES = (RefundStatus.PENDING, RefundStatus.APPROVED)
+
+
+def refund_create(*, plan: Plan, transaction_id: str, amount: Decimal, reason: str = "") -> tuple[Refund, bool]:
+    """Open a PENDING refund on ``plan``; returns ``(refund, created)``.
+
+    ``transaction_id`` is the merchant's reference, unique per merchant (the plan's): the same
+    one with the same plan and amount returns the existing refund whatever its status
+    (``created`` False); with another plan or amount it is ``DuplicateTransaction``.
+    The amount may not exceed the plan total minus its PENDING and APPROVED refunds.
+    """
+    with transaction.atomic():
+        plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        existing = Refund.objects.filter(merchant_id=plan.merchant_id, transaction_id=transaction_id).first()
+        if existing is not None:
+            return _same_transaction(existing, plan=plan, amount=amount), False
+        reserved = (Refund.objects.filter(plan=plan, status__in=RESERVING_STATUSES)
+                    .aggregate(total=Sum("amount"))["total"] or ZERO)
+        if amount > plan.total_amount - reserved:
+            raise RefundExceedsRefundable(
+                f"At most {plan.total_amount - reserved:.2f} is still refundable on this plan.")
+        try:
+            with transaction.atomic():
+                refund = Refund.objects.create(plan=plan, user_id=plan.user_id, merchant_id=plan.merchant_id,
+                                               transaction_id=transaction_id, amount=amount, reason=reason)
+        except IntegrityError:
+            # The same transaction_id committed meanwhile on another plan of this merchant (the
+            # plan lock does not serialise those): the unique constraint decided, re-read it.
+            existing = Refund.objects.filter(merchant_id=plan.merchant_id, transaction_id=transaction_id).first()
+            if existing is None:
+                raise
+            return _same_transaction(existing, plan=plan, amount=amount), False
+    return refund, True
+
+
+def _same_transaction(existing: Refund, *, plan: Plan, amount: Decimal) -> Refund:
+    if existing.plan_id != plan.pk or existing.amount != amount:
+        raise DuplicateTransaction()
+    return existing
+
+
+def _check_transition(refund: Refund, to: str) -> None:
+    """The one place that applies ``REFUND_TRANSITIONS``."""
+    if to not in REFUND_TRANSITIONS[refund.status]:
+        raise InvalidState(f"The refund is already {refund.status}.")
+
+
+def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
+    """Approve a PENDING refund and apply it to its plan, last installment first.
+
+    Each installment's outstanding amount is reduced by up to what is left of the refund;
+    ``applied_amount`` is the total reduction and ``payout_amount`` the rest (the customer
+    had already paid it and is owed it back). Installments settle to CANCELLED/PAID, the
+    plan to COMPLETED when nothing is outstanding, and the user's debt status is refreshed.
+    """
+    with transaction.atomic():
+        user = Customer.objects.select_for_update().get(pk=refund.user_id)
+        Plan.objects.select_for_update().filter(pk=refund.plan_id).get()
+        installments = list(Installment.objects.select_for_update().filter(plan_id=refund.plan_id).order_by("id"))
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        _check_transition(refund, RefundStatus.APPROVED)
+
+        remaining = refund.amount
+        changed: list[Installment] = []
+        for installment in sorted(installments, key=lambda i: i.sequence, reverse=True):
+            if remaining == 0:
+                break
+            reduction = min(installment.outstanding_amount, remaining)
+            if reduction > 0:
+                installment.refunded_amount += reduction
+                remaining -= reduction
+                changed.append(installment)
+        now = timezone.now()
+        if changed:
+            installments_settle(installments=changed, now=now)
+        debt_status_refresh(user=user)
+
+        refund.status = RefundStatus.APPROVED
+        refund.applied_amount = refund.amount - remaining
+        refund.payout_amount = remaining
+        refund.decided_by = decided_by
+        refund.decided_at = now
+        refund.save(update_fields=["status", "applied_amount", "payout_amount", "decided_by", "decided_at"])
+    return refund
+
+
+def _decide_without_effect(*, refund: Refund, to: str, decided_by: str, reason: str) -> Refund:
+    with transaction.atomic():
+        # The plan lock too: the set of reserving refunds only changes under it (see refund_create).
+        Plan.objects.select_for_update().filter(pk=refund.plan_id).get()
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        _check_transition(refund, to)
+        refund.status = to
+        refund.decided_by = decided_by
+        refund.decided_at = timezone.now()
+        refund.decision_reason = reason
+        refund.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+    return refund
+
+
+def refund_reject(*, refund: Refund, decided_by: str, reason: str = "") -> Refund:
+    """The merchant (or an operator) refuses a PENDING refund; the plan is untouched."""
+    return _decide_without_effect(refund=refund, to=RefundStatus.REJECTED, decided_by=decided_by, reason=reason)
+
+
+def refund_cancel(*, refund: Refund, decided_by: str, reason: str = "") -> Refund:
+    """The provider (client app or operator) withdraws a PENDING refund; the plan is untouched."""
+    return _decide_without_effect(refund=refund, to=RefundStatus.CANCELLED, decided_by=decided_by, reason=reason)

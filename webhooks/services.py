@@ -1,0 +1,98 @@
+"""The only writers of the webhook inbox.
+
+A verified event is stored first (the durable part), then applied by a Celery task
+through the refund services. The task and the beat re-drive may run it any number of
+times: the event row's lock and its status make the effect happen once.
+"""
+import logging
+from functools import partial
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from bnpl.errors import InvalidState
+from merchants.models import Merchant
+from refunds.models import Refund, RefundStatus
+from refunds.services import refund_approve, refund_reject
+from webhooks.models import EventStatus, WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+# Runs of one event (first delivery, task retries, re-drives) before it is marked FAILED.
+MAX_ATTEMPTS = 10
+
+
+def webhook_event_receive(*, merchant: Merchant, webhook_id: str, event_type: str, payload: dict,
+                          refund: Refund) -> tuple[WebhookEvent, bool]:
+    """Store a verified event; returns ``(event, created)``. ``created`` is False for a redelivery.
+
+    Processing is enqueued once the row is committed. A broker outage does not fail this:
+    the event stays RECEIVED and the beat re-drive picks it up.
+    """
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(merchant=merchant, webhook_id=webhook_id, event_type=event_type,
+                                                payload=payload, refund=refund)
+            transaction.on_commit(partial(enqueue_event_processing, event.pk))
+    except IntegrityError:
+        # The unique (merchant, webhook_id) constraint decides between concurrent deliveries.
+        return WebhookEvent.objects.get(merchant=merchant, webhook_id=webhook_id), False
+    return event, True
+
+
+def enqueue_event_processing(event_id) -> bool:
+    """Publish the processing task; False (logged, nothing raised) when the broker is unreachable."""
+    from webhooks.tasks import process_webhook_event  # tasks import this module
+
+    try:
+        process_webhook_event.apply_async(args=[str(event_id)])
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the re-drive will retry
+        logger.warning("webhook event %s not enqueued (%s); left for the re-drive", event_id, type(exc).__name__)
+        return False
+    return True
+
+
+def webhook_event_process(*, event_id) -> str:
+    """Apply one RECEIVED event to its refund; returns the event's status afterwards.
+
+    Safe to run twice or concurrently: the event's row lock serialises runs and anything
+    but RECEIVED is left alone. A decided refund is never moved: the event becomes
+    IGNORED with the reason. Transient database errors propagate (the task retries);
+    anything else marks the event FAILED.
+    """
+    # Counted outside the transaction below, so a run that dies still counts.
+    WebhookEvent.objects.filter(pk=event_id, status=EventStatus.RECEIVED).update(attempts=F("attempts") + 1)
+    with transaction.atomic():
+        # The event lock is taken before the refund service's (user -> plan -> ... -> refund)
+        # and no other path locks events after those, so this cannot deadlock.
+        event = WebhookEvent.objects.select_for_update().filter(pk=event_id).first()
+        if event is None:
+            return "missing"
+        if event.status != EventStatus.RECEIVED:
+            return event.status
+        if event.attempts > MAX_ATTEMPTS:
+            return _finish(event, EventStatus.FAILED, f"gave up after {event.attempts - 1} attempts")
+        data = event.payload["data"]
+        decided_by = f"webhook:{event.pk}"
+        try:
+            if data["status"] == RefundStatus.APPROVED:
+                refund_approve(refund=event.refund, decided_by=decided_by)
+            else:
+                refund_reject(refund=event.refund, decided_by=decided_by, reason=data.get("reason", ""))
+        except InvalidState:
+            current = Refund.objects.values_list("status", flat=True).get(pk=event.refund_id)
+            return _finish(event, EventStatus.IGNORED, f"refund already {current}")
+        return _finish(event, EventStatus.PROCESSED, "")
+
+
+def webhook_event_fail(*, event_id, reason: str) -> None:
+    """Give up on an event that is still RECEIVED (after bounded retries or an unexpected error)."""
+    WebhookEvent.objects.filter(pk=event_id, status=EventStatus.RECEIVED).update(
+        status=EventStatus.FAILED, status_reason=reason, processed_at=timezone.now())
+
+
+def _finish(event: WebhookEvent, status: str, reason: str) -> str:
+    event.status, event.status_reason, event.processed_at = status, reason, timezone.now()
+    event.save(update_fields=["status", "status_reason", "processed_at"])
+    return status
