@@ -18,7 +18,13 @@ def schema(anon_api):
     r = anon_api.get("/swagger.json")
     assert r.status_code == 200
     assert r["Content-Type"].startswith("application/json")
-    return r.json()
+    body = r.json()
+    full = {body["basePath"].rstrip("/") + path: ops for path, ops in body["paths"].items()}
+    # The API's own paths, relative to /api/v1 (the webhook lives outside it, under /webhook/).
+    body["api_paths"] = {path.removeprefix("/api/v1"): ops for path, ops in full.items()
+                         if path.startswith("/api/v1/")}
+    body["full_paths"] = full
+    return body
 
 
 @pytest.mark.parametrize("accept", ["*/*", "text/html,application/xhtml+xml,*/*;q=0.8", "application/json"])
@@ -28,9 +34,10 @@ def test_schema_json_is_json_for_any_client(anon_api, accept):
     assert r.json()["swagger"] == "2.0"
 
 
-def test_schema_is_swagger_2_with_the_api_base(schema):
+def test_schema_is_swagger_2_covering_the_api_and_the_webhook(schema):
     assert schema["swagger"] == "2.0"
-    assert schema["basePath"] == "/api/v1"
+    assert all(path.startswith(("/api/v1/", "/webhook/")) for path in schema["full_paths"])
+    assert "/webhook/refund-status/" in schema["full_paths"]
 
 
 def test_bearer_security_definition(schema):
@@ -41,8 +48,8 @@ def test_bearer_security_definition(schema):
 
 def test_every_users_and_merchants_path_and_method(schema):
     for path, methods in PATHS.items():
-        assert path in schema["paths"], path
-        documented = set(schema["paths"][path]) - {"parameters"}
+        assert path in schema["api_paths"], path
+        documented = set(schema["api_paths"][path]) - {"parameters"}
         assert documented == methods, (path, documented)
 
 
@@ -61,32 +68,32 @@ def test_problem_definition(schema):
     ("/merchants/{id}/rotate-secret/", "post", {"401", "403", "404"}),
 ])
 def test_error_responses_reference_the_problem_schema(schema, path, method, codes):
-    responses = schema["paths"][path][method]["responses"]
+    responses = schema["api_paths"][path][method]["responses"]
     for code in codes:
         assert responses[code]["schema"] == {"$ref": PROBLEM_REF}, (path, method, code)
         assert responses[code]["description"]
 
 
 def test_success_bodies_are_documented(schema):
-    users = schema["paths"]["/users/"]
+    users = schema["api_paths"]["/users/"]
     assert users["post"]["responses"]["201"]["schema"] == {"$ref": "#/definitions/User"}
     user = schema["definitions"]["User"]["properties"]
     assert {"id", "full_name", "phone_number", "passport_number", "date_of_birth", "card_number", "status",
             "created_at"} <= set(user)
-    merchant_created = schema["paths"]["/merchants/"]["post"]["responses"]["201"]["schema"]["$ref"]
+    merchant_created = schema["api_paths"]["/merchants/"]["post"]["responses"]["201"]["schema"]["$ref"]
     assert "webhook_secret" in schema["definitions"][merchant_created.rsplit("/", 1)[1]]["properties"]
-    merchant_read = schema["paths"]["/merchants/{id}/"]["get"]["responses"]["200"]["schema"]["$ref"]
+    merchant_read = schema["api_paths"]["/merchants/{id}/"]["get"]["responses"]["200"]["schema"]["$ref"]
     assert "webhook_secret" not in schema["definitions"][merchant_read.rsplit("/", 1)[1]]["properties"]
 
 
 def test_post_documents_the_idempotency_key(schema):
     for path in ("/users/", "/merchants/", "/merchants/{id}/rotate-secret/"):
-        names = {p["name"] for p in schema["paths"][path]["post"]["parameters"]}
+        names = {p["name"] for p in schema["api_paths"][path]["post"]["parameters"]}
         assert "Idempotency-Key" in names, path
 
 
 def test_list_documents_cursor_pagination(schema):
-    names = {p["name"] for p in schema["paths"]["/users/"]["get"]["parameters"]}
+    names = {p["name"] for p in schema["api_paths"]["/users/"]["get"]["parameters"]}
     assert {"cursor", "limit", "status", "phone_number"} <= names
 
 
