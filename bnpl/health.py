@@ -318,6 +318,10 @@ class _PublicView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []
 
+    def perform_authentication(self, request):
+        # DRF would overwrite the session user (AuthenticationMiddleware) with its own anonymous one.
+        pass
+
 
 class HealthView(_PublicView):
     renderer_classes = [JSONRenderer, TemplateHTMLRenderer]

@@ -22,17 +22,16 @@ from django.conf import settings
 from django.db.models import Count
 from django.http import HttpResponse, JsonResponse
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     disable_created_metrics,
-    generate_latest,
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 
 from bnpl.errors import PROBLEM_CONTENT_TYPE, problem
 
@@ -207,4 +206,6 @@ def metrics_view(request):
                                 status=401, content_type=PROBLEM_CONTENT_TYPE)
         response["WWW-Authenticate"] = "Bearer"
         return response
-    return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)
+    # Negotiated like prometheus_client's own exporters: 0.0.4 text by default, OpenMetrics on request.
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encoder(scrape_registry()), content_type=content_type)
