@@ -21,7 +21,6 @@ from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from bnpl import metrics
 from bnpl.errors import IdempotencyKeyInUse, IdempotencyKeyReused, domain_validation_error
 from bnpl.models import IdempotencyRecord
 
@@ -53,7 +52,9 @@ def _try_lock(api_key_id, key: str) -> bool:
 
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:
-    metrics.observe_idempotent_replay()
+    from bnpl.metrics import observe_idempotent_replay  # local: bnpl.metrics imports bnpl.errors too
+
+    observe_idempotent_replay()
     content_type = "application/problem+json" if record.response_status >= 400 else "application/json"
     response = HttpResponse(record.response_body, status=record.response_status, content_type=content_type)
     response[REPLAY_HEADER] = "true"

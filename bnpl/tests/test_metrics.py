@@ -155,8 +155,9 @@ def test_multiprocess_mode_merges_processes(tmp_path):
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "bnpl.settings.test"}
     record = ("import django; django.setup(); from bnpl import metrics; "
               "metrics.observe_request(method='GET', route='/mp/', status=200, duration_s=0.01)")
-    for _ in range(2):
-        subprocess.run([sys.executable, "-c", record], env=env, cwd=settings.BASE_DIR, check=True, timeout=60)  # noqa: S603
+    workers = [subprocess.Popen([sys.executable, "-c", record], env=env, cwd=settings.BASE_DIR)  # noqa: S603
+               for _ in range(2)]
+    assert [w.wait(timeout=60) for w in workers] == [0, 0]
     scrape_code = ("import django; django.setup(); from prometheus_client import generate_latest; "
                    "from bnpl import metrics; print(generate_latest(metrics.scrape_registry()).decode())")
     out = subprocess.run([sys.executable, "-c", scrape_code], env=env, cwd=settings.BASE_DIR, check=True,  # noqa: S603
