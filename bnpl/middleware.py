@@ -10,6 +10,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 access_logger = logging.getLogger("bnpl.access")
+_PROBE_ROUTES = frozenset({"/api/v1/health/live/", "/api/v1/health/ready/"})
 
 
 class RequestIdMiddleware:
@@ -49,8 +50,10 @@ class AccessLogMiddleware:
         if route != "/metrics":
             metrics.observe_request(method=request.method, route=route, status=response.status_code,
                                     duration_s=duration)
-        access_logger.info(
-            "request", extra={
+        # Probes hit every few seconds: their lines are DEBUG so they do not drown the real traffic.
+        level = logging.DEBUG if route in _PROBE_ROUTES and response.status_code < 400 else logging.INFO
+        access_logger.log(
+            level, "request", extra={
                 "method": request.method,
                 "route": route,
                 "status": response.status_code,

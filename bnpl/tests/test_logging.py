@@ -135,3 +135,12 @@ def test_full_flow_logs_json_access_lines_without_personal_data(client_api, capt
     assert all({"time", "level", "message"} <= set(r) for r in records)
     assert user_id not in output  # the route pattern, never the raw path
     assert any(r["logger"] == "some.library" and REDACTED in r["message"] for r in records)
+
+
+@pytest.mark.django_db
+def test_probe_lines_are_debug_and_failures_are_info(anon_api, caplog):
+    with caplog.at_level(logging.DEBUG, logger="bnpl.access"):
+        anon_api.get("/api/v1/health/live/")
+        anon_api.get("/api/v1/users/")
+    levels = {r.route: r.levelno for r in caplog.records if r.name == "bnpl.access"}
+    assert levels == {"/api/v1/health/live/": logging.DEBUG, "/api/v1/users/": logging.INFO}
