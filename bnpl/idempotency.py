@@ -52,6 +52,9 @@ def _try_lock(api_key_id, key: str) -> bool:
 
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:
+    from bnpl.metrics import observe_idempotent_replay  # local: bnpl.metrics imports bnpl.errors too
+
+    observe_idempotent_replay()
     content_type = "application/problem+json" if record.response_status >= 400 else "application/json"
     response = HttpResponse(record.response_body, status=record.response_status, content_type=content_type)
     response[REPLAY_HEADER] = "true"

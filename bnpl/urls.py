@@ -4,7 +4,7 @@ from drf_yasg import openapi
 from drf_yasg.views import get_schema_view
 from rest_framework.permissions import AllowAny
 
-from bnpl import health
+from bnpl import health, metrics
 
 schema_view = get_schema_view(
     openapi.Info(
@@ -19,6 +19,7 @@ schema_view = get_schema_view(
 )
 
 api_v1 = [
+    path("health/", health.dashboard, name="health"),
     path("health/live/", health.live, name="health-live"),
     path("health/ready/", health.ready, name="health-ready"),
     path("", include("users.urls")),
@@ -33,6 +34,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("webhook/", include("webhooks.urls")),
     path("admin/", admin.site.urls),
+    path("metrics", metrics.metrics_view, name="metrics"),
     re_path(r"^swagger\.json$", schema_view.without_ui(cache_timeout=0), name="schema-json"),
     path("swagger/", schema_view.with_ui("swagger", cache_timeout=0), name="schema-swagger-ui"),
     path("redoc/", schema_view.with_ui("redoc", cache_timeout=0), name="schema-redoc"),

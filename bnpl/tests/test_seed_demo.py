@@ -1,0 +1,75 @@
+"""``manage.py seed_demo``: demo rows through the services and a curl walkthrough with working keys."""
+import io
+import re
+import sys
+import types
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from bnpl.models import ApiKey, Role, hash_api_key
+from merchants.models import Merchant
+from users.models import Customer
+
+pytestmark = pytest.mark.django_db
+
+
+def _seed() -> str:
+    out = io.StringIO()
+    call_command("seed_demo", "--base-url", "http://demo.test:8000/", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_prints_curl_lines_with_the_created_keys(anon_api):
+    output = _seed()
+    keys = dict(re.findall(r"^\s+(client|merchant|operator) key:\s+(bnpl_\S+)", output, re.MULTILINE))
+    assert set(keys) == {"client", "merchant", "operator"}
+    for role, raw in keys.items():
+        api_key = ApiKey.objects.get(key_hash=hash_api_key(raw))
+        assert api_key.role == role
+        assert any(line.startswith("curl ") and raw in line for line in output.splitlines()), role
+    assert ApiKey.objects.get(key_hash=hash_api_key(keys["merchant"])).merchant.name == "Demo Electronics"
+    assert "http://demo.test:8000/api/v1/" in output and "//api" not in output
+
+    alice = Customer.objects.get(full_name="Alice Demo")
+    assert f"/api/v1/users/{alice.id}/" in output
+    # No raw personal data in the walkthrough.
+    assert "+998901110001" not in output and "DM1110001" not in output and "4111111111111111" not in output
+
+    # The printed client key really works.
+    anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {keys['client']}")
+    r = anon_api.get(f"/api/v1/users/{alice.id}/")
+    assert r.status_code == 200 and r.json()["phone_number"] == "+998****0001"
+
+
+def test_seed_demo_twice_reuses_rows_and_issues_new_keys():
+    first, second = _seed(), _seed()
+    assert Customer.objects.filter(full_name__endswith=" Demo").count() == 2
+    assert Merchant.objects.filter(name="Demo Electronics").count() == 1
+    assert ApiKey.objects.filter(role=Role.CLIENT).count() == 2
+    key = re.compile(r"client key:\s+(\S+)")
+    assert key.search(first)[1] != key.search(second)[1]
+
+
+def test_seed_demo_calls_plan_create_with_the_agreed_signature(monkeypatch):
+    calls = []
+
+    def plan_create(*, user, merchant, total_amount, installment_count, start_date):
+        calls.append((user.full_name, merchant.name, total_amount, installment_count, start_date))
+
+    monkeypatch.setitem(sys.modules, "plans.services", types.SimpleNamespace(plan_create=plan_create))
+    output = _seed()
+    assert [c[0] for c in calls] == ["Alice Demo", "Bob Demo"]
+    assert all(isinstance(c[2], Decimal) and isinstance(c[3], int) and isinstance(c[4], date) for c in calls)
+    assert calls[1][4] < calls[0][4]  # Bob's plan started in the past: he has overdue installments
+    assert "plans.services.plan_create is not available" not in output
+
+
+def test_seed_demo_refuses_production_settings(settings):
+    settings.SETTINGS_MODULE = "bnpl.settings.production"
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="production"):
+        call_command("seed_demo", stdout=io.StringIO())
