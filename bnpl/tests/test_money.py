@@ -34,7 +34,8 @@ def test_accepted_amounts(raw, expected):
 @pytest.mark.parametrize(("raw", "code"), [
     ("0", "positive"), (0, "positive"), ("0.00", "positive"), ("-1", "positive"), (-5, "positive"),
     ("1.005", "max_places"), ("0.001", "max_places"), (Decimal("10.999"), "max_places"),
-    ("1000000000000", "max_value"), (10 ** 12, "max_value"), ("1e12", "invalid"), ("1e2", "invalid"), ("+5", "invalid"), ("1.000", "max_places"), ("99999999999999", "max_value"),
+    ("1000000000000", "max_value"), (10 ** 12, "max_value"), ("99999999999999", "max_value"),
+    ("1e12", "invalid"), ("1e2", "invalid"), ("+5", "invalid"), ("1.000", "max_places"),
     ("NaN", "invalid"), ("Infinity", "invalid"), ("-Infinity", "invalid"), ("sNaN", "invalid"),
     (True, "invalid"), (False, "invalid"), (10.5, "invalid"), (10.0, "invalid"),
     ("", "invalid"), ("abc", "invalid"), ("1,5", "invalid"), (None, "invalid"), ([1], "invalid"), ({}, "invalid"),
