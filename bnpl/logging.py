@@ -7,6 +7,8 @@ an ``extra=`` field). It is attached to the handler, so every logger's records p
 import logging
 import re
 
+from django.http import HttpRequest
+
 from bnpl.middleware import request_id_var
 
 # Digit runs (spaces and dashes allowed) with 9+ digits: card and phone numbers, but not
@@ -25,6 +27,8 @@ def _redact_digits(match: re.Match) -> str:
 
 
 def redact(text: str) -> str:
+    # A query string carries "+998..." percent-encoded; decode the plus so the run is seen.
+    text = text.replace("%2B", "+").replace("%2b", "+")
     return _PASSPORT.sub(REDACTED, _DIGIT_RUN.sub(_redact_digits, text))
 
 
@@ -35,7 +39,12 @@ def _redact_value(value):
         return {k: _redact_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(_redact_value(v) for v in value)
-    return value
+    if isinstance(value, HttpRequest):
+        # django.request puts the request itself on the record; its repr has the query string.
+        return f"{value.method} {value.path}"
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value))
 
 
 class RedactPersonalDataFilter(logging.Filter):

@@ -144,3 +144,26 @@ def test_probe_lines_are_debug_and_failures_are_info(anon_api, caplog):
         anon_api.get("/api/v1/users/")
     levels = {r.route: r.levelno for r in caplog.records if r.name == "bnpl.access"}
     assert levels == {"/api/v1/health/live/": logging.DEBUG, "/api/v1/users/": logging.INFO}
+
+
+def test_django_request_records_do_not_leak_the_query_string(rf):
+    """django.request attaches the request object; its repr carries a percent-encoded phone."""
+    import logging as std_logging
+
+    from bnpl.logging import RedactPersonalDataFilter
+
+    request = rf.get("/api/v1/users/", {"phone_number": "+998912223344", "status": "BAD"})
+    record = std_logging.LogRecord("django.request", std_logging.ERROR, __file__, 1, "Internal Server Error: %s",
+                                   (request.path,), None)
+    record.request = request
+    record.status_code = 500
+    RedactPersonalDataFilter().filter(record)
+    rendered = " ".join(str(v) for v in vars(record).values())
+    assert "998912223344" not in rendered
+    assert record.request == "GET /api/v1/users/"
+
+
+def test_percent_encoded_phone_in_a_message_is_redacted():
+    from bnpl.logging import redact
+
+    assert "998912223344" not in redact("GET /api/v1/users/?phone_number=%2B998912223344")
