@@ -9,7 +9,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bnpl.errors import DomainError, InvalidSignature, domain_validation_error
+from bnpl.errors import InvalidSignature, RequestTooLarge, domain_validation_error
 from bnpl.models import Role
 from bnpl.pagination import CreatedCursorPagination
 from bnpl.parsers import loads_decimal
@@ -23,12 +23,7 @@ from webhooks.selectors import webhook_event_queryset
 
 EVENT_TYPE = "refund.status_changed"
 WEBHOOK_ID_MAX_LENGTH = 255
-
-
-class PayloadTooLarge(DomainError):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    code, title = "payload_too_large", "Payload too large"
-    default_detail = "The webhook body is larger than this endpoint accepts."
+WEBHOOK_TOO_LARGE = "The webhook body is larger than this endpoint accepts."
 
 
 class StrictUUIDField(serializers.UUIDField):
@@ -71,13 +66,13 @@ def _read_body(request) -> bytes:
     except ValueError:
         declared = 0
     if declared > limit:
-        raise PayloadTooLarge()
+        raise RequestTooLarge(WEBHOOK_TOO_LARGE)
     try:
         body = request.body
     except RequestDataTooBig:
-        raise PayloadTooLarge() from None
+        raise RequestTooLarge(WEBHOOK_TOO_LARGE) from None
     if len(body) > limit:
-        raise PayloadTooLarge()
+        raise RequestTooLarge(WEBHOOK_TOO_LARGE)
     return body
 
 
@@ -138,7 +133,7 @@ class RefundStatusWebhookView(APIView):
             401: problem_response("`invalid_signature`: missing or bad signature headers, unknown merchant, "
                                   "or timestamp outside the tolerance (one answer for all)."),
             404: problem_response("`not_found`: no such refund for that merchant."),
-            413: problem_response("`payload_too_large`: body above BNPL_WEBHOOK_MAX_BODY_BYTES."),
+            413: problem_response("`request_too_large`: body above BNPL_WEBHOOK_MAX_BODY_BYTES."),
         },
     )
     def post(self, request):

@@ -202,7 +202,7 @@ def test_out_of_order_events_first_one_applied_wins(anon_api, merchant, refund, 
 def test_body_above_the_limit_is_413(anon_api, merchant, refund):
     body = webhook_body(merchant=merchant, refund=refund, reason="x" * 300)
     r = post_webhook(anon_api, merchant=merchant, body=body)
-    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+    assert r.status_code == 413 and r.json()["code"] == "request_too_large"
     small = webhook_body(merchant=merchant, refund=refund)
     assert len(small) <= 300
     assert post_webhook(anon_api, merchant=merchant, body=small).status_code == 202
