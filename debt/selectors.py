@@ -6,7 +6,8 @@ from uuid import UUID
 
 from django.db.models import F, Prefetch, QuerySet
 
-from bnpl.dates import business_today, overdue_cutoff
+from bnpl import dates
+from bnpl.dates import overdue_cutoff
 from bnpl.money import ZERO
 from debt.models import Repayment, RepaymentAllocation
 from plans.models import OPEN_STATUSES, Installment
@@ -47,7 +48,7 @@ def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
     no sweep has marked yet is overdue here too; ``status`` is that same rule (DEBT_USER exactly
     when something is overdue), which the stored user status matches after the next sweep or
     write for the user."""
-    today = today or business_today()
+    today = today or dates.business_today()
     cutoff = overdue_cutoff(today)
     overdue: list[OverdueInstallment] = []
     next_due: Installment | None = None

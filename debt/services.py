@@ -17,7 +17,8 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from bnpl.dates import business_today, overdue_cutoff
+from bnpl import dates
+from bnpl.dates import overdue_cutoff
 from bnpl.errors import InvalidState, domain_validation_error
 from bnpl.models import ApiKey
 from bnpl.money import ZERO
@@ -89,7 +90,7 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
     elif amount <= 0:
         raise domain_validation_error("amount", "Must be greater than 0.", "positive")
 
-    today = today or business_today()
+    today = today or dates.business_today()
     now = timezone.now()
     with transaction.atomic():
         user = Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).get(pk=user.pk)
@@ -165,7 +166,7 @@ def sweep_overdue(*, today: date | None = None, chunk_size: int = SWEEP_CHUNK_SI
     same rule itself (``debt_status_refresh``) and the next run catches anything left. Running it
     again changes nothing. Every run is recorded in ``SweepRun``.
     """
-    cutoff = overdue_cutoff(today or business_today())
+    cutoff = overdue_cutoff(today or dates.business_today())
     started_at, clock = timezone.now(), time.monotonic()
     if not _sweep_lock_acquire():
         SweepRun.objects.create(started_at=started_at, finished_at=timezone.now(), duration_ms=0,

@@ -7,7 +7,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from bnpl.dates import business_today, overdue_cutoff
+from bnpl import dates
+from bnpl.dates import overdue_cutoff
 from bnpl.errors import UserInDebt, domain_validation_error
 from bnpl.money import CENT, ZERO
 from debt.services import debt_status_refresh
@@ -26,7 +27,7 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: Decimal, in
     Holds the user's row lock for the whole transaction, so a plan never interleaves
     with a sweep or a repayment of the same user. Two INSERTs whatever the count.
     """
-    today = business_today()
+    today = dates.business_today()
     start_date = start_date or today
     if start_date > today:
         raise domain_validation_error("start_date", "Must not be in the future.", "future_date")
