@@ -2,6 +2,7 @@
 import threading
 from collections import Counter
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection, connections
@@ -157,7 +158,7 @@ def test_plan_creation_racing_a_sweep_is_refused_and_the_user_is_in_debt(today):
         assert Customer.objects.get(pk=user.pk).status == UserStatus.NORMAL
 
         def create(user=user):
-            return plan_create(user=user, merchant=merchant, total_amount=1000, installment_count=3)
+            return plan_create(user=user, merchant=merchant, total_amount=Decimal("1000.00"), installment_count=3)
 
         results = run_together(create, sweep_overdue)
         assert isinstance(results[0], UserInDebt), results
@@ -178,7 +179,8 @@ def test_mixed_load_never_deadlocks(today):
     for user in users:
         work.append(lambda u=user: repayment_apply(user=u, amount=Installment.objects.filter(
             user=u, sequence=1).first().amount))
-        work.append(lambda u=user: plan_create(user=u, merchant=merchant, total_amount=1000, installment_count=3))
+        work.append(lambda u=user: plan_create(user=u, merchant=merchant, total_amount=Decimal("1000.00"),
+                                               installment_count=3))
         work.append(sweep_overdue)
     results = run_together(*work)
     unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, (UserInDebt, InvalidState))]
