@@ -233,8 +233,9 @@ WITH chunk AS (
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), marked AS (
+    -- = ANY(ARRAY(...)): primary-key probes, whatever the planner guesses about the CTE's size.
     UPDATE plans_installment AS i SET status = 'OVERDUE'
-    FROM chunk WHERE i.id = chunk.id AND i.status = 'UPCOMING'
+    WHERE i.id = ANY(ARRAY(SELECT id FROM chunk)) AND i.status = 'UPCOMING'
     RETURNING 1
 ), last AS (
     SELECT due_date, id FROM chunk ORDER BY due_date DESC, id DESC LIMIT 1
@@ -247,6 +248,9 @@ SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM chunk),
 # rows are locked first (SKIP LOCKED: a user locked by a repayment or a plan is being settled
 # by that transaction's own debt_status_refresh) and the condition is checked again by the
 # UPDATE, a later statement, so it sees whatever the previous holder of the lock committed.
+# In the UPDATE, "OFFSET 0" keeps the EXISTS a per-row probe of installment_user_overdue_idx:
+# right after the installment pass the statistics still say "no OVERDUE rows", and a pulled-up
+# semi-join planned on that guess scans a whole index once per user.
 _USER_PASSES = {
     "users_marked_debt": (
         """
@@ -259,7 +263,7 @@ _USER_PASSES = {
         """
         UPDATE users_customer AS c SET status = 'DEBT_USER'
         WHERE c.id = ANY(%(ids)s) AND c.status = 'NORMAL'
-          AND EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE')
+          AND EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE' OFFSET 0)
         """,
     ),
     "users_restored": (
@@ -273,7 +277,8 @@ _USER_PASSES = {
         """
         UPDATE users_customer AS c SET status = 'NORMAL'
         WHERE c.id = ANY(%(ids)s) AND c.status = 'DEBT_USER'
-          AND NOT EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE')
+          AND NOT EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE'
+                          OFFSET 0)
         """,
     ),
 }
