@@ -223,24 +223,29 @@ def _sweep_lock_release() -> None:
 # Literal table names keep the SQL static (checked in test_sweep against the models' db_table).
 _ZERO_UUID = UUID(int=0)
 
-# One chunk of past-due UPCOMING installments in (due_date, id) order, from where the last
-# chunk ended (partial index installment_upcoming_due_idx), locked without waiting, marked.
+# One chunk of past-due UPCOMING installments: the next ``limit`` candidates in (due_date, id)
+# order from where the last chunk ended (an index-only range scan of installment_upcoming_due_idx),
+# then those rows locked without waiting (SKIP LOCKED) and marked. Locking and updating go
+# through the candidates' ids and then their ctids, so the heap is visited in physical order
+# (a bitmap/TID scan) rather than in due-date order: a chunk touches each heap page once.
 _MARK_INSTALLMENTS_SQL = """
-WITH chunk AS (
+WITH candidates AS (
     SELECT id, due_date FROM plans_installment
     WHERE status = 'UPCOMING' AND due_date < %(cutoff)s AND (due_date, id) > (%(after_due)s, %(after_id)s)
     ORDER BY due_date, id
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+), locked AS (
+    SELECT ctid FROM plans_installment
+    WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND status = 'UPCOMING' AND due_date < %(cutoff)s
+    FOR NO KEY UPDATE SKIP LOCKED
 ), marked AS (
-    -- = ANY(ARRAY(...)): primary-key probes, whatever the planner guesses about the CTE's size.
-    UPDATE plans_installment AS i SET status = 'OVERDUE'
-    WHERE i.id = ANY(ARRAY(SELECT id FROM chunk)) AND i.status = 'UPCOMING'
+    UPDATE plans_installment SET status = 'OVERDUE'
+    WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) AND status = 'UPCOMING'
     RETURNING 1
 ), last AS (
-    SELECT due_date, id FROM chunk ORDER BY due_date DESC, id DESC LIMIT 1
+    SELECT due_date, id FROM candidates ORDER BY due_date DESC, id DESC LIMIT 1
 )
-SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM chunk),
+SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM candidates),
        (SELECT due_date FROM last), (SELECT id FROM last)
 """
 
@@ -248,15 +253,15 @@ SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM chunk),
 # rows are locked first (SKIP LOCKED: a user locked by a repayment or a plan is being settled
 # by that transaction's own debt_status_refresh) and the condition is checked again by the
 # UPDATE, a later statement, so it sees whatever the previous holder of the lock committed.
-# In the UPDATE, "OFFSET 0" keeps the EXISTS a per-row probe of installment_user_overdue_idx:
-# right after the installment pass the statistics still say "no OVERDUE rows", and a pulled-up
-# semi-join planned on that guess scans a whole index once per user.
+# "OFFSET 0" keeps each EXISTS a per-row probe of installment_user_overdue_idx: right after the
+# installment pass the statistics still say "no OVERDUE rows", and a semi-join planned on that
+# guess can scan the whole index once per user.
 _USER_PASSES = {
     "users_marked_debt": (
         """
         SELECT c.id FROM users_customer AS c
         WHERE c.status = 'NORMAL' AND c.id > %(after_id)s
-          AND EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE')
+          AND EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE' OFFSET 0)
         ORDER BY c.id LIMIT %(limit)s
         FOR UPDATE OF c SKIP LOCKED
         """,
@@ -270,7 +275,8 @@ _USER_PASSES = {
         """
         SELECT c.id FROM users_customer AS c
         WHERE c.status = 'DEBT_USER' AND c.id > %(after_id)s
-          AND NOT EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE')
+          AND NOT EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE'
+                          OFFSET 0)
         ORDER BY c.id LIMIT %(limit)s
         FOR UPDATE OF c SKIP LOCKED
         """,
