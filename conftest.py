@@ -80,3 +80,19 @@ def make_api(db):
 @pytest.fixture
 def anon_api() -> ApiClient:
     return ApiClient()
+
+
+@pytest.fixture
+def business_day(monkeypatch):
+    """``business_day(date)``: from then on "today" (``bnpl.dates.business_today``) is that date.
+
+    Services read ``bnpl.dates.business_today`` at call time, so plans, repayments, debt reads
+    and the sweep all see it; row timestamps stay real.
+    """
+    import bnpl.dates
+
+    def set_day(day):
+        monkeypatch.setattr(bnpl.dates, "business_today", lambda: day)
+        return day
+
+    return set_day

@@ -1,1 +1,11 @@
-urlpatterns: list = []
+from django.urls import re_path
+
+from debt.api import DebtViewSet
+
+# Any segment reaches the view, so a malformed id is a 404 after authentication, like an unknown one.
+urlpatterns = [
+    re_path(r"^debt/(?P<user_id>[^/.]+)/$", DebtViewSet.as_view({"get": "retrieve", "post": "create"}),
+            name="debt-detail"),
+    re_path(r"^debt/(?P<user_id>[^/.]+)/repayments/$", DebtViewSet.as_view({"get": "repayments"}),
+            name="debt-repayments"),
+]

@@ -99,8 +99,9 @@ class Installment(models.Model):
             ),
         ]
         indexes = [
-            # The sweep: "UPCOMING and due before X" is an index range scan.
-            models.Index(fields=["due_date"], condition=Q(status=InstallmentStatus.UPCOMING),
+            # The sweep: "UPCOMING and due before X" is an index range scan, walked in (due_date, id)
+            # chunks that each start where the last ended (no rescan of rows already marked).
+            models.Index(fields=["due_date", "id"], condition=Q(status=InstallmentStatus.UPCOMING),
                          name="installment_upcoming_due_idx"),
             # Debt reads and repayment allocation: a user's open installments by due date.
             models.Index(fields=["user", "due_date"], condition=Q(status__in=OPEN_STATUSES),

@@ -7,7 +7,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from bnpl.dates import business_today
+from bnpl import dates
+from bnpl.dates import overdue_cutoff
 from bnpl.errors import UserInDebt, domain_validation_error
 from bnpl.money import CENT, ZERO
 from debt.services import debt_status_refresh
@@ -26,7 +27,7 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: Decimal, in
     Holds the user's row lock for the whole transaction, so a plan never interleaves
     with a sweep or a repayment of the same user. Two INSERTs whatever the count.
     """
-    today = business_today()
+    today = dates.business_today()
     start_date = start_date or today
     if start_date > today:
         raise domain_validation_error("start_date", "Must not be in the future.", "future_date")
@@ -37,21 +38,21 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: Decimal, in
             "total_amount", "Too small: every installment must be at least 0.01.", "too_small")
 
     with transaction.atomic():
-        user = Customer.objects.select_for_update().get(pk=user.pk)
+        user = Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).get(pk=user.pk)
         # The live debt rule: the status, refreshed from the installments themselves, so an
         # installment past due that no sweep has marked yet counts too (and is marked now).
         in_debt = debt_status_refresh(user=user, today=today)
         if not in_debt:
             plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
                                        installment_count=installment_count, start_date=start_date)
+            dues = due_dates(start_date, installment_count)
             installments = Installment.objects.bulk_create(
                 Installment(plan=plan, user=user, sequence=k, due_date=due, amount=amount)
-                for k, (due, amount) in enumerate(
-                    zip(due_dates(start_date, installment_count), split_amount(total_amount, installment_count),
-                        strict=True), start=1)
+                for k, (due, amount) in enumerate(zip(dues, split_amount(total_amount, installment_count),
+                                                      strict=True), start=1)
             )
             # A back-dated plan may already have installments past due: the same rule marks them.
-            if debt_status_refresh(user=user, today=today):
+            if dues[0] < overdue_cutoff(today) and debt_status_refresh(user=user, today=today):
                 installments = list(plan.installments.order_by("sequence"))
             _cache_installments(plan, installments)
     # Outside the atomic block: a DEBT_USER marking made by the refresh above stays committed.

@@ -1,0 +1,281 @@
+"""Overdue sweep benchmark (run by hand, not in CI).
+
+Seeds N installments straight into PostgreSQL (generate_series; ~30% past due; N/10 users with
+two plans of five installments each) in a separate database, then times the sweep service
+against the bare set-based SQL doing the same updates on the same data, resetting between runs.
+
+    /work/main/.venv/bin/python bench/sweep.py --installments 100000 --runs 5
+    /work/main/.venv/bin/python bench/sweep.py --installments 1000000 --runs 3
+
+PostgreSQL comes from BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bnpl_bench);
+the database is created and migrated (`manage.py migrate`) if needed. The sweep runs in a child
+process so its peak memory (ru_maxrss, whole interpreter with Django) and the Python allocation
+peak inside the sweep (tracemalloc) are its own.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bnpl_bench"
+TODAY = date(2026, 6, 15)
+
+# The same three updates as plain statements: no chunks, no row locks, no keyset, no round trips.
+# The EXISTS probes carry the sweep's "OFFSET 0" (per-row index probes): without it the planner,
+# trusting statistics taken before the mark pass ("no OVERDUE rows"), sometimes picks a plan that
+# rescans the whole partial index per user and the bare statement runs for minutes.
+BARE_SQL = [
+    "UPDATE plans_installment SET status = 'OVERDUE' WHERE status = 'UPCOMING' AND due_date < %(cutoff)s",
+    """UPDATE users_customer AS c SET status = 'DEBT_USER' WHERE c.status = 'NORMAL'
+       AND EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE' OFFSET 0)""",
+    """UPDATE users_customer AS c SET status = 'NORMAL' WHERE c.status = 'DEBT_USER'
+       AND NOT EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE'
+                       OFFSET 0)""",
+]
+
+
+def connect(url: str, autocommit: bool = True):
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    conn.autocommit = autocommit
+    return conn
+
+
+def ensure_database(url: str) -> None:
+    parsed = urlparse(url)
+    admin = connect(parsed._replace(path="/postgres").geturl())
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [parsed.path.lstrip("/")])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{parsed.path.lstrip("/")}"')
+    admin.close()
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "bnpl.settings.local", "REDIS_URL": ""}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def seed(url: str, installments: int, layout: str) -> None:
+    """Users u (N/10), two plans each (N/5), five monthly installments per plan. Every 20th user
+    starts DEBT_USER (most of them really are in debt; the few who are not get restored).
+
+    ``realistic``: plans are inserted in creation order with start dates spread over the last 120
+    days, installment k due start + k months, so the heap is in creation order as in production
+    and ~30% of installments are past due. ``random``: the same rows with due dates hashed over
+    -90..+209 days around today (also ~30% past due) with no relation to the physical order: the
+    worst case for a chunked walk in due-date order.
+    """
+    users = max(installments // 10, 1)
+    plans = users * 2
+    if layout == "realistic":
+        due = "(%(today)s::date - 120 + (p * 120) / %(plans)s + make_interval(months => s))::date"
+    else:
+        due = "%(today)s::date - 90 + (abs(hashtext(p || '-' || s)) %% 300)"
+    conn = connect(url)
+    with conn.cursor() as cursor:
+        cursor.execute("TRUNCATE debt_repaymentallocation, debt_repayment, debt_sweeprun, plans_installment, "
+                       "plans_plan, users_customer, merchants_merchant CASCADE")
+        cursor.execute("""INSERT INTO merchants_merchant (id, name, webhook_secret, created_at)
+                          VALUES ('00000000-0000-0000-0000-00000000beef', 'bench', 'x', now())""")
+        cursor.execute("""
+            INSERT INTO users_customer (id, full_name, phone_number, phone_hash, phone_mask, passport_number,
+                passport_hash, passport_mask, date_of_birth, date_of_birth_mask, status, created_at, updated_at)
+            SELECT md5('u' || g)::uuid, CASE WHEN g %% 20 = 0 THEN 'bench-debt' ELSE 'bench' END, 'x',
+                   md5('p' || g), '+998****0000', 'x', md5('pp' || g), 'AB*******', 'x', '1990-**-**',
+                   CASE WHEN g %% 20 = 0 THEN 'DEBT_USER' ELSE 'NORMAL' END, now(), now()
+            FROM generate_series(1, %(users)s) AS g""", {"users": users})
+        cursor.execute("""
+            INSERT INTO plans_plan (id, user_id, merchant_id, total_amount, installment_count, start_date, status,
+                paid_amount, refunded_amount, created_at)
+            SELECT md5('pl' || g)::uuid, md5('u' || ((g - 1) / 2 + 1))::uuid,
+                   '00000000-0000-0000-0000-00000000beef', 500.00, 5, %(today)s::date - 120 + (g * 120) / %(plans)s,
+                   'ACTIVE', 0, 0, now()
+            FROM generate_series(1, %(plans)s) AS g""", {"plans": plans, "today": TODAY})
+        cursor.execute(f"""
+            INSERT INTO plans_installment (id, plan_id, user_id, sequence, due_date, amount, paid_amount,
+                refunded_amount, status)
+            SELECT md5('i' || p || '-' || s)::uuid, md5('pl' || p)::uuid, md5('u' || ((p - 1) / 2 + 1))::uuid, s,
+                   {due}, 100.00, 0, 0, 'UPCOMING'
+            FROM generate_series(1, %(plans)s) AS p, generate_series(1, 5) AS s
+            ORDER BY p, s""", {"plans": plans, "today": TODAY})
+        cursor.execute("VACUUM ANALYZE users_customer, plans_plan, plans_installment")
+    conn.close()
+
+
+def reset(url: str) -> None:
+    conn = connect(url)
+    with conn.cursor() as cursor:
+        cursor.execute("UPDATE plans_installment SET status = 'UPCOMING' WHERE status = 'OVERDUE'")
+        cursor.execute("""UPDATE users_customer SET status = CASE WHEN full_name = 'bench-debt' THEN 'DEBT_USER'
+                          ELSE 'NORMAL' END
+                          WHERE status <> CASE WHEN full_name = 'bench-debt' THEN 'DEBT_USER' ELSE 'NORMAL' END""")
+        cursor.execute("DELETE FROM debt_sweeprun")
+        cursor.execute("VACUUM ANALYZE users_customer, plans_installment")
+        cursor.execute("CHECKPOINT")
+    conn.close()
+
+
+def state(url: str) -> dict:
+    conn = connect(url)
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT status, count(*) FROM plans_installment GROUP BY status")
+        installments = dict(cursor.fetchall())
+        cursor.execute("SELECT status, count(*) FROM users_customer GROUP BY status")
+        users = dict(cursor.fetchall())
+    conn.close()
+    return {"installments": installments, "users": users}
+
+
+def run_bare(url: str) -> dict:
+    conn = connect(url)
+    counts = []
+    started = time.perf_counter()
+    with conn.cursor() as cursor:
+        for sql in BARE_SQL:
+            cursor.execute(sql, {"cutoff": TODAY})
+            counts.append(cursor.rowcount)
+    seconds = time.perf_counter() - started
+    conn.close()
+    return {"seconds": seconds, "counts": counts}
+
+
+def run_sweep_child(url: str) -> dict:
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "bnpl.settings.local", "REDIS_URL": "",
+           "LOG_LEVEL": "WARNING"}
+    out = subprocess.run([sys.executable, __file__, "--child"], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def child() -> None:
+    """In a fresh process: set up Django, run the sweep once, report time and memory."""
+    import resource
+    import tracemalloc
+
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from debt.services import sweep_overdue
+
+    connection.ensure_connection()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    started = time.perf_counter()
+    result = sweep_overdue(today=TODAY)
+    seconds = time.perf_counter() - started
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(json.dumps({
+        "seconds": seconds, "result": result,
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "maxrss_before_mb": rss_before / 1024,
+        "tracemalloc_peak_mb": traced_peak / 2**20,
+    }))
+
+
+def run_sweep_timed_untraced(url: str) -> dict:
+    """tracemalloc slows allocation-heavy code; time a second child without it."""
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "bnpl.settings.local", "REDIS_URL": "",
+           "LOG_LEVEL": "WARNING"}
+    out = subprocess.run([sys.executable, __file__, "--child-untraced"], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def child_untraced() -> None:
+    import resource
+
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from debt.services import sweep_overdue
+
+    connection.ensure_connection()
+    started = time.perf_counter()
+    result = sweep_overdue(today=TODAY)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "result": result,
+                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--installments", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--layout", choices=["realistic", "random"], default="realistic",
+                        help="how due dates relate to the physical row order (see seed())")
+    parser.add_argument("--no-seed", action="store_true", help="reuse the data already seeded")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-untraced", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child()
+    if args.child_untraced:
+        return child_untraced()
+
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    ensure_database(url)
+    if not args.no_seed:
+        started = time.perf_counter()
+        seed(url, args.installments, args.layout)
+        seconds = time.perf_counter() - started
+        print(f"seeded {args.installments} installments ({args.layout}) in {seconds:.1f} s", flush=True)
+    initial = state(url)
+    print(f"initial: {initial}", flush=True)
+
+    bare, sweep, rss, traced = [], [], [], []
+    expected = None
+    for run in range(args.runs):
+        # Alternate which goes first so cache warmth does not favour one side.
+        order = ["bare", "sweep"] if run % 2 == 0 else ["sweep", "bare"]
+        for kind in order:
+            reset(url)
+            if kind == "bare":
+                result = run_bare(url)
+                bare.append(result["seconds"])
+                detail = f"counts={result['counts']}"
+            else:
+                result = run_sweep_timed_untraced(url)
+                sweep.append(result["seconds"])
+                rss.append(result["maxrss_mb"])
+                counts = result["result"]
+                detail = (f"marked={counts['installments_marked_overdue']} debt={counts['users_marked_debt']} "
+                          f"restored={counts['users_restored']} maxrss={result['maxrss_mb']:.1f}MB")
+            after = state(url)
+            assert expected is None or after == expected, (after, expected)  # both sides: same end state
+            expected = after
+            print(f"run {run + 1} {kind:5s} {result['seconds']:.3f} s  {detail}", flush=True)
+    reset(url)
+    traced_run = run_sweep_child(url)
+    traced.append(traced_run["tracemalloc_peak_mb"])
+    assert state(url) == expected
+
+    bare_median, sweep_median = statistics.median(bare), statistics.median(sweep)
+    print(json.dumps({
+        "installments": args.installments,
+        "layout": args.layout,
+        "final_state": expected,
+        "bare_sql_median_s": round(bare_median, 3),
+        "sweep_median_s": round(sweep_median, 3),
+        "ratio": round(sweep_median / bare_median, 3),
+        "sweep_child_maxrss_mb": round(max(rss), 1),
+        "sweep_tracemalloc_peak_mb": round(max(traced), 2),
+        "runs": args.runs,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

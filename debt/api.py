@@ -1,0 +1,160 @@
+"""HTTP for a user's debt and repayments (API.md §6)."""
+from drf_yasg import openapi
+from drf_yasg.utils import swagger_auto_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.generics import get_object_or_404
+from rest_framework.response import Response
+
+from bnpl.idempotency import idempotent
+from bnpl.models import Role
+from bnpl.money import MoneyField, currency
+from debt import services
+from debt.models import Repayment, RepaymentAllocation
+from debt.selectors import debt_summary, repayments_of
+from users.selectors import user_queryset
+
+READ_ROLES = {Role.CLIENT, Role.OPERATOR}
+
+
+class CurrencyMixin(serializers.Serializer):
+    currency = serializers.SerializerMethodField()
+
+    def get_currency(self, obj) -> str:
+        return currency()
+
+
+class OverdueInstallmentSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="installment.id")
+    plan_id = serializers.UUIDField(source="installment.plan_id")
+    sequence = serializers.IntegerField(source="installment.sequence")
+    due_date = serializers.DateField(source="installment.due_date")
+    days_overdue = serializers.IntegerField(help_text="Days since the due date (today - due_date).")
+    outstanding_amount = MoneyField(source="installment.outstanding_amount")
+
+
+class NextDueSerializer(serializers.Serializer):
+    installment_id = serializers.UUIDField(source="id")
+    due_date = serializers.DateField()
+    amount = MoneyField(source="outstanding_amount", help_text="What is still outstanding on it.")
+
+
+class DebtSerializer(CurrencyMixin):
+    user_id = serializers.UUIDField()
+    status = serializers.CharField(
+        help_text="The debt rule applied now: DEBT_USER exactly when has_overdue. The stored user status "
+                  "(GET /users/{id}/) agrees after the next sweep or write for this user.")
+    has_overdue = serializers.BooleanField()
+    overdue_amount = MoneyField()
+    outstanding_amount = MoneyField()
+    overdue_installments = OverdueInstallmentSerializer(source="overdue", many=True)
+    next_due = NextDueSerializer(allow_null=True,
+                                 help_text="The earliest-due outstanding installment that is not overdue, or null.")
+
+    class Meta:
+        fields = ["user_id", "status", "has_overdue", "currency", "overdue_amount", "outstanding_amount",
+                  "overdue_installments", "next_due"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        return {field: data[field] for field in self.Meta.fields}
+
+
+class AllocationSerializer(serializers.ModelSerializer):
+    amount = MoneyField()
+
+    class Meta:
+        model = RepaymentAllocation
+        fields = ["installment_id", "plan_id", "amount"]
+
+
+class RepaymentSerializer(CurrencyMixin, serializers.ModelSerializer):
+    """A repayment as listed: what was paid and where it went."""
+
+    user_id = serializers.UUIDField(read_only=True)
+    amount = MoneyField(read_only=True)
+    allocations = AllocationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Repayment
+        fields = ["id", "user_id", "amount", "currency", "allocations", "created_at"]
+
+
+class RepaymentResultSerializer(RepaymentSerializer):
+    """The 201 answer: the repayment and the user's standing right after it."""
+
+    allocations = AllocationSerializer(source="allocation_rows", many=True, read_only=True)
+    user_status = serializers.CharField(read_only=True)
+    overdue_amount = MoneyField(read_only=True)
+    outstanding_amount = MoneyField(read_only=True)
+
+    class Meta(RepaymentSerializer.Meta):
+        fields = ["id", "user_id", "amount", "currency", "allocations", "user_status", "overdue_amount",
+                  "outstanding_amount", "created_at"]
+
+
+class RepaymentRequestSerializer(serializers.Serializer):
+    installment_ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, allow_empty=False, max_length=services.MAX_INSTALLMENT_IDS,
+        help_text="Pay each in full. Empty or repeated ids: 400; an id that is not this user's installment: "
+                  "400 (`does_not_exist`); one already settled: 409 `invalid_state`.")
+    amount = MoneyField(required=False, help_text="Applied oldest due date first (then the older plan, then the "
+                                                  "sequence), partly on the last one reached. Above the user's "
+                                                  "outstanding total: 400.")
+
+    def validate(self, attrs):
+        if ("installment_ids" in attrs) == ("amount" in attrs):
+            raise serializers.ValidationError("Give exactly one of installment_ids or amount.",
+                                              code="exactly_one")
+        return attrs
+
+
+class DebtViewSet(viewsets.GenericViewSet):
+    """``/debt/{user_id}/`` (GET, POST) and ``/debt/{user_id}/repayments/`` (GET)."""
+
+    roles = {"retrieve": READ_ROLES, "create": {Role.CLIENT}, "repayments": READ_ROLES}
+    lookup_url_kwarg = "user_id"
+    serializer_class = RepaymentSerializer
+
+    def get_queryset(self):
+        return user_queryset()
+
+    def get_user(self):
+        return get_object_or_404(self.get_queryset(), pk=self.kwargs["user_id"])
+
+    @swagger_auto_schema(
+        operation_description="What the user owes now. Overdue is computed from the date rule live (due date "
+                              "before today minus BNPL_GRACE_DAYS, something outstanding), so an installment "
+                              "past due that the sweep has not marked yet counts. Unknown user: 404.",
+        responses={200: DebtSerializer})
+    def retrieve(self, request, user_id=None):
+        user = self.get_user()
+        return Response(DebtSerializer(debt_summary(user_id=user.pk)).data)
+
+    @swagger_auto_schema(
+        request_body=RepaymentRequestSerializer,
+        operation_description="Repay, all or nothing, with exactly one of `installment_ids` or `amount` "
+                              "(both or neither: 400). Client keys only. Unknown user: 404.",
+        responses={201: RepaymentResultSerializer,
+                   409: "`invalid_state`: an installment in `installment_ids` is already settled."})
+    @idempotent
+    def create(self, request, user_id=None):
+        user = self.get_user()
+        data = RepaymentRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        repayment = services.repayment_apply(user=user, created_by=request.auth,
+                                             installment_ids=data.validated_data.get("installment_ids"),
+                                             amount=data.validated_data.get("amount"))
+        summary = debt_summary(user_id=user.pk)
+        repayment.overdue_amount = summary.overdue_amount
+        repayment.outstanding_amount = summary.outstanding_amount
+        return Response(RepaymentResultSerializer(repayment).data, status=status.HTTP_201_CREATED)
+
+    @swagger_auto_schema(
+        operation_description="The user's repayments, newest first (cursor-paginated). Unknown user: 404.",
+        manual_parameters=[openapi.Parameter("limit", openapi.IN_QUERY, type=openapi.TYPE_INTEGER,
+                                             description="Page size, default 50, max 200.")],
+        responses={200: RepaymentSerializer(many=True)})
+    def repayments(self, request, user_id=None):
+        user = self.get_user()
+        page = self.paginate_queryset(repayments_of(user_id=user.pk))
+        return self.get_paginated_response(RepaymentSerializer(page, many=True).data)

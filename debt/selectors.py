@@ -1,0 +1,75 @@
+"""Reads of a user's debt: the date rule applied live, one query over the open installments."""
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from django.db.models import F, Prefetch, QuerySet
+
+from bnpl import dates
+from bnpl.dates import overdue_cutoff
+from bnpl.money import ZERO
+from debt.models import Repayment, RepaymentAllocation
+from plans.models import OPEN_STATUSES, Installment
+from users.models import UserStatus
+
+# Repayment by amount reaches installments in this order (API.md §6: oldest due date first).
+ALLOCATION_ORDER = ("due_date", "plan__created_at", "sequence", "plan_id")
+
+
+@dataclass(frozen=True)
+class OverdueInstallment:
+    installment: Installment
+    days_overdue: int
+
+
+@dataclass(frozen=True)
+class DebtSummary:
+    user_id: UUID
+    status: str
+    overdue: list[OverdueInstallment]
+    overdue_amount: Decimal
+    outstanding_amount: Decimal
+    next_due: Installment | None
+
+    @property
+    def has_overdue(self) -> bool:
+        return bool(self.overdue)
+
+
+def open_installments(*, user_id: UUID) -> QuerySet[Installment]:
+    """The user's outstanding installments in allocation order (partial index installment_user_open_idx)."""
+    return (Installment.objects.filter(user_id=user_id, status__in=OPEN_STATUSES)
+            .annotate(plan_created_at=F("plan__created_at")).order_by(*ALLOCATION_ORDER))
+
+
+def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
+    """What the user owes now. Overdue is the date rule itself, so an installment past due that
+    no sweep has marked yet is overdue here too; ``status`` is that same rule (DEBT_USER exactly
+    when something is overdue), which the stored user status matches after the next sweep or
+    write for the user."""
+    today = today or dates.business_today()
+    cutoff = overdue_cutoff(today)
+    overdue: list[OverdueInstallment] = []
+    next_due: Installment | None = None
+    outstanding = overdue_amount = ZERO
+    for installment in open_installments(user_id=user_id):
+        outstanding += installment.outstanding_amount
+        if installment.due_date < cutoff:
+            overdue.append(OverdueInstallment(installment, (today - installment.due_date).days))
+            overdue_amount += installment.outstanding_amount
+        elif next_due is None:
+            next_due = installment
+    return DebtSummary(
+        user_id=user_id,
+        status=UserStatus.DEBT_USER if overdue else UserStatus.NORMAL,
+        overdue=overdue,
+        overdue_amount=overdue_amount,
+        outstanding_amount=outstanding,
+        next_due=next_due,
+    )
+
+
+def repayments_of(*, user_id: UUID) -> QuerySet[Repayment]:
+    return Repayment.objects.filter(user_id=user_id).prefetch_related(
+        Prefetch("allocations", queryset=RepaymentAllocation.objects.order_by("id")))

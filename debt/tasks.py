@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from debt import services
+
+
+@shared_task(name="debt.tasks.sweep_overdue")
+def sweep_overdue() -> dict:
+    """Beat runs this every BNPL_OVERDUE_SWEEP_SECONDS; safe to run twice (the second one skips)."""
+    return services.sweep_overdue()

@@ -1,0 +1,190 @@
+"""Real concurrency on PostgreSQL: threads with their own connections racing repayments, plans and sweeps."""
+import threading
+from collections import Counter
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection, connections
+
+from bnpl.errors import InvalidState, UserInDebt
+from bnpl.models import Role
+from debt.models import Repayment, SweepRun
+from debt.services import SWEEP_LOCK_ID, repayment_apply, sweep_overdue
+from merchants.tests.factories import MerchantFactory
+from plans.models import Installment, InstallmentStatus, Plan
+from plans.services import plan_create
+from plans.tests.factories import make_plan
+from users.models import Customer, UserStatus
+from users.tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TODAY = date(2025, 3, 15)
+
+
+def run_together(*targets):
+    """Start every target at the same moment (a barrier); return what each returned or raised."""
+    barrier = threading.Barrier(len(targets))
+    results = [None] * len(targets)
+
+    def runner(index, target):
+        try:
+            barrier.wait()
+            results[index] = target()
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(i, t)) for i, t in enumerate(targets)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
+    return results
+
+
+@pytest.fixture
+def today(business_day):
+    return business_day(TODAY)
+
+
+def test_twenty_repayments_of_one_installment_pay_it_once(make_api, today):
+    user = CustomerFactory()
+    plan = make_plan(user=user, start_date=TODAY - timedelta(days=40))
+    first = plan.installments.get(sequence=1)
+    api = make_api(Role.CLIENT)
+    url = f"/api/v1/debt/{user.pk}/"
+
+    def repay():
+        r = api.post(url, {"installment_ids": [str(first.pk)]})
+        return r.status_code, r.json().get("code")
+
+    results = run_together(*[repay] * 20)
+    assert Counter(results) == {(201, None): 1, (409, "invalid_state"): 19}, results
+    first.refresh_from_db()
+    assert first.paid_amount == first.amount and first.status == InstallmentStatus.PAID
+    assert Repayment.objects.count() == 1
+    assert Plan.objects.get(pk=plan.pk).paid_amount == first.amount
+    assert Customer.objects.get(pk=user.pk).status == UserStatus.NORMAL
+
+
+def test_amount_repayments_racing_never_overpay(today):
+    user = CustomerFactory()
+    plan = make_plan(user=user, total_amount="300.00", start_date=TODAY - timedelta(days=40))
+    results = run_together(*[lambda: repayment_apply(user=user, amount=plan.total_amount / 3)] * 6)
+    assert sum(isinstance(r, Repayment) for r in results) == 3  # 300.00 owed, 100.00 each
+    assert all(isinstance(r, Repayment) or "amount" in str(r.detail) for r in results)
+    plan.refresh_from_db()
+    assert plan.paid_amount == plan.total_amount and plan.status == "COMPLETED"
+
+
+@pytest.mark.parametrize("swept_before", [True, False], ids=["marked-overdue", "past-due-unswept"])
+def test_sweep_racing_the_repayment_of_the_last_overdue_installment(today, swept_before):
+    """Many rounds: however they interleave, the user ends NORMAL with the installment PAID."""
+    for _round in range(8):
+        users, firsts = [], []
+        for _ in range(4):
+            user = CustomerFactory()
+            plan = make_plan(user=user, start_date=TODAY - timedelta(days=20))  # first due in 11 days
+            first = plan.installments.get(sequence=1)
+            Installment.objects.filter(pk=first.pk).update(due_date=TODAY - timedelta(days=1))
+            if swept_before:
+                sweep_overdue()
+                assert Customer.objects.get(pk=user.pk).status == UserStatus.DEBT_USER
+            users.append(user)
+            firsts.append(first)
+        repayments = [lambda u=u, i=i: repayment_apply(user=u, installment_ids=[i.pk]) for u, i in zip(
+            users, firsts, strict=True)]
+        results = run_together(sweep_overdue, *repayments, sweep_overdue)
+        assert not [r for r in results if isinstance(r, Exception)], results
+        for user, first in zip(users, firsts, strict=True):
+            assert Installment.objects.get(pk=first.pk).status == InstallmentStatus.PAID
+            assert Customer.objects.get(pk=user.pk).status == UserStatus.NORMAL
+    # A sweep afterwards has nothing to correct: nothing was left inconsistent.
+    result = sweep_overdue()
+    assert (result["users_marked_debt"], result["users_restored"]) == (0, 0)
+
+
+def test_two_sweeps_at_once_change_the_data_once(today):
+    for _round in range(5):
+        users = [CustomerFactory() for _ in range(5)]
+        for user in users:
+            plan = make_plan(user=user, start_date=TODAY)
+            Installment.objects.filter(plan=plan).update(due_date=TODAY - timedelta(days=1))
+        results = run_together(lambda: sweep_overdue(chunk_size=2), lambda: sweep_overdue(chunk_size=2))
+        assert not [r for r in results if isinstance(r, Exception)], results
+        done = [r for r in results if not r["skipped"]]
+        assert sum(r["installments_marked_overdue"] for r in done) == 15
+        assert sum(r["users_marked_debt"] for r in done) == 5
+        assert all(Customer.objects.get(pk=u.pk).status == UserStatus.DEBT_USER for u in users)
+    assert not Installment.objects.filter(status="UPCOMING", due_date__lt=TODAY).exists()
+
+
+def test_a_sweep_while_another_holds_the_lock_is_skipped_and_recorded(today):
+    plan = make_plan(start_date=TODAY)
+    Installment.objects.filter(plan=plan).update(due_date=TODAY - timedelta(days=1))
+    holding, release = threading.Event(), threading.Event()
+
+    def other_sweep():
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [SWEEP_LOCK_ID])
+            holding.set()
+            release.wait(30)
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_ID])
+        connection.close()
+
+    thread = threading.Thread(target=other_sweep)
+    thread.start()
+    assert holding.wait(30)
+    try:
+        assert sweep_overdue() == {"skipped": True, "cutoff_date": TODAY.isoformat()}
+        assert SweepRun.objects.get().skipped is True
+        assert Installment.objects.filter(plan=plan, status="UPCOMING").count() == 3
+    finally:
+        release.set()
+        thread.join(30)
+    assert sweep_overdue()["installments_marked_overdue"] == 3
+
+
+def test_plan_creation_racing_a_sweep_is_refused_and_the_user_is_in_debt(today):
+    merchant = MerchantFactory()
+    for _round in range(8):
+        user = CustomerFactory()
+        old = make_plan(user=user, merchant=merchant, start_date=TODAY)
+        Installment.objects.filter(plan=old, sequence=1).update(due_date=TODAY - timedelta(days=1))
+        assert Customer.objects.get(pk=user.pk).status == UserStatus.NORMAL
+
+        def create(user=user):
+            return plan_create(user=user, merchant=merchant, total_amount=Decimal("1000.00"), installment_count=3)
+
+        results = run_together(create, sweep_overdue)
+        assert isinstance(results[0], UserInDebt), results
+        assert not isinstance(results[1], Exception), results
+        assert Customer.objects.get(pk=user.pk).status == UserStatus.DEBT_USER
+        assert Plan.objects.filter(user=user).count() == 1
+
+
+def test_mixed_load_never_deadlocks(today):
+    """Repayments, plan creations and sweeps over the same users at once all finish."""
+    merchant = MerchantFactory()
+    users = [CustomerFactory() for _ in range(4)]
+    for user in users:
+        for _ in range(2):
+            make_plan(user=user, merchant=merchant, start_date=TODAY)
+    Installment.objects.filter(sequence=1).update(due_date=TODAY - timedelta(days=1))
+    work = []
+    for user in users:
+        work.append(lambda u=user: repayment_apply(user=u, amount=Installment.objects.filter(
+            user=u, sequence=1).first().amount))
+        work.append(lambda u=user: plan_create(user=u, merchant=merchant, total_amount=Decimal("1000.00"),
+                                               installment_count=3))
+        work.append(sweep_overdue)
+    results = run_together(*work)
+    unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, (UserInDebt, InvalidState))]
+    assert not unexpected, unexpected
+    for user in users:
+        overdue = Installment.objects.filter(user=user, status="OVERDUE").exists()
+        assert Customer.objects.get(pk=user.pk).status == (UserStatus.DEBT_USER if overdue else UserStatus.NORMAL)

@@ -1,0 +1,117 @@
+"""HTTP for plans (API.md §5): validate, call ``plan_create``, shape the output."""
+import django_filters
+from drf_yasg.utils import swagger_auto_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
+
+from bnpl.errors import domain_validation_error
+from bnpl.idempotency import idempotent
+from bnpl.models import Role
+from bnpl.money import MoneyField, currency
+from bnpl.permissions import caller_merchant_id
+from merchants.models import Merchant
+from plans import services
+from plans.models import Installment, Plan, PlanStatus
+from plans.selectors import plans_visible_to
+from users.selectors import user_queryset
+
+READ_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
+CREATE_ROLES = {Role.CLIENT, Role.MERCHANT}
+
+
+class InstallmentSerializer(serializers.ModelSerializer):
+    amount = MoneyField(read_only=True)
+    paid_amount = MoneyField(read_only=True)
+    refunded_amount = MoneyField(read_only=True)
+    outstanding_amount = MoneyField(read_only=True)
+
+    class Meta:
+        model = Installment
+        fields = ["id", "sequence", "due_date", "amount", "paid_amount", "refunded_amount", "outstanding_amount",
+                  "status", "paid_at"]
+        read_only_fields = fields
+
+
+class PlanSerializer(serializers.ModelSerializer):
+    user_id = serializers.UUIDField(read_only=True)
+    merchant_id = serializers.UUIDField(read_only=True)
+    total_amount = MoneyField(read_only=True)
+    currency = serializers.SerializerMethodField()
+    paid_amount = MoneyField(read_only=True)
+    refunded_amount = MoneyField(read_only=True)
+    outstanding_amount = MoneyField(read_only=True)
+    installments = InstallmentSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Plan
+        fields = ["id", "user_id", "merchant_id", "total_amount", "currency", "installment_count", "start_date",
+                  "status", "paid_amount", "refunded_amount", "outstanding_amount", "created_at", "installments"]
+        read_only_fields = fields
+
+    def get_currency(self, plan) -> str:
+        return currency()
+
+
+class PlanCreateSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField(help_text="An existing user; unknown -> 400 `validation_error` on `user_id`.")
+    merchant_id = serializers.UUIDField(
+        help_text="An existing merchant; unknown -> 400 `validation_error` on `merchant_id`. A merchant key may "
+                  "only name its own merchant: any other id gets the same 400 as an unknown one, so it never "
+                  "learns whether another merchant exists.")
+    total_amount = MoneyField(help_text="> 0, at most 2 places, < 10^12, and at least 0.01 per installment.")
+    installment_count = serializers.IntegerField(min_value=services.MIN_INSTALLMENTS,
+                                                 max_value=services.MAX_INSTALLMENTS)
+    start_date = serializers.DateField(required=False, help_text="Default today (BNPL_TIME_ZONE); not in the future.")
+
+
+class PlanFilter(django_filters.FilterSet):
+    user_id = django_filters.UUIDFilter(field_name="user_id")
+    merchant_id = django_filters.UUIDFilter(field_name="merchant_id")
+    status = django_filters.ChoiceFilter(choices=PlanStatus.choices)
+
+    class Meta:
+        model = Plan
+        fields = ["user_id", "merchant_id", "status"]
+
+
+def _missing(attr: str):
+    return domain_validation_error(attr, "No such object.", "does_not_exist")
+
+
+class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = PlanSerializer
+    filterset_class = PlanFilter
+    roles = {"list": READ_ROLES, "retrieve": READ_ROLES, "create": CREATE_ROLES}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            return Plan.objects.none()
+        return plans_visible_to(self.request.auth)
+
+    @swagger_auto_schema(
+        request_body=PlanCreateSerializer,
+        operation_description=(
+            "Open a plan. Client keys, and merchant keys for their own merchant only. A reference to a user or "
+            "merchant that does not exist (or, for a merchant key, any merchant other than its own) is a 400 "
+            "`validation_error` on that attribute (`does_not_exist`). Total too small for every installment to "
+            "be at least 0.01, or a future `start_date`: 400."),
+        responses={201: PlanSerializer,
+                   409: "`user_in_debt`: the user is DEBT_USER or has an installment past due (marked at once)."})
+    @idempotent
+    def create(self, request):
+        data = PlanCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        own_merchant = caller_merchant_id(request)
+        if own_merchant is not None and values["merchant_id"] != own_merchant:
+            raise _missing("merchant_id")
+        user = user_queryset().filter(pk=values["user_id"]).first()
+        if user is None:
+            raise _missing("user_id")
+        merchant = Merchant.objects.defer("webhook_secret").filter(pk=values["merchant_id"]).first()
+        if merchant is None:
+            raise _missing("merchant_id")
+        plan = services.plan_create(user=user, merchant=merchant, total_amount=values["total_amount"],
+                                    installment_count=values["installment_count"],
+                                    start_date=values.get("start_date"))
+        return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,54 @@
+"""Property-based checks of the split and the due dates (API.md §5)."""
+import calendar
+from datetime import date
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plans.schedule import due_dates, split_amount
+
+BOUNDED = settings(max_examples=200, deadline=None)
+
+
+@st.composite
+def totals_and_counts(draw):
+    count = draw(st.integers(min_value=3, max_value=12))
+    total_cents = draw(st.integers(min_value=max(3, count), max_value=10**14 - 1))
+    return Decimal(total_cents).scaleb(-2), count
+
+
+@BOUNDED
+@given(totals_and_counts())
+def test_split_sums_exactly_all_positive_last_takes_remainder(case):
+    total, count = case
+    parts = split_amount(total, count)
+    assert len(parts) == count
+    assert sum(parts) == total
+    assert all(part > 0 and part == part.quantize(Decimal("0.01")) for part in parts)
+    assert all(part == parts[0] for part in parts[:-1])
+    assert parts[-1] >= parts[0]
+    assert parts[-1] - parts[0] < Decimal(count) / 100
+
+
+@BOUNDED
+@given(st.dates(min_value=date(1901, 1, 1), max_value=date(2199, 12, 31)), st.integers(min_value=3, max_value=12))
+def test_due_dates_monthly_clamped_to_month_length(start, count):
+    dues = due_dates(start, count)
+    assert len(dues) == count
+    assert all(a < b for a, b in zip([start, *dues], dues, strict=False))
+    for k, due in enumerate(dues, start=1):
+        months = start.year * 12 + start.month - 1 + k
+        year, month = divmod(months, 12)
+        assert (due.year, due.month) == (year, month + 1)
+        assert due.day == min(start.day, calendar.monthrange(year, month + 1)[1])
+
+
+@BOUNDED
+@given(st.sampled_from([29, 30, 31]), st.integers(min_value=1990, max_value=2100), st.integers(3, 12))
+def test_due_dates_from_month_ends_never_drift(day, year, count):
+    """Counted from the start each time: 31 Jan -> 29 Feb -> 31 Mar, never 29 Mar."""
+    start = date(year, 1, day)
+    for k, due in enumerate(due_dates(start, count), start=1):
+        assert due.day == min(day, calendar.monthrange(due.year, due.month)[1])
+        assert (due.year, due.month) == (year + k // 12, 1 + k % 12)
