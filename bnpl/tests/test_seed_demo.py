@@ -1,10 +1,6 @@
 """``manage.py seed_demo``: demo rows through the services and a curl walkthrough with working keys."""
 import io
 import re
-import sys
-import types
-from datetime import date
-from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -46,25 +42,29 @@ def test_seed_demo_prints_curl_lines_with_the_created_keys(anon_api):
 
 def test_seed_demo_twice_reuses_rows_and_issues_new_keys():
     first, second = _seed(), _seed()
-    assert Customer.objects.filter(full_name__endswith=" Demo").count() == 2
+    from bnpl.management.commands.seed_demo import USERS
+    from plans.models import Plan
+    from refunds.models import Refund
+
+    assert Customer.objects.filter(full_name__endswith=" Demo").count() == len(USERS) == 4
+    assert Plan.objects.count() == 4 and Refund.objects.count() == 4
     assert Merchant.objects.filter(name="Demo Electronics").count() == 1
     assert ApiKey.objects.filter(role=Role.CLIENT).count() == 2
     key = re.compile(r"client key:\s+(\S+)")
     assert key.search(first)[1] != key.search(second)[1]
 
 
-def test_seed_demo_calls_plan_create_with_the_agreed_signature(monkeypatch):
-    calls = []
+def test_seed_demo_covers_every_state():
+    _seed()
+    from plans.models import Installment, Plan
+    from refunds.models import Refund
 
-    def plan_create(*, user, merchant, total_amount, installment_count, start_date):
-        calls.append((user.full_name, merchant.name, total_amount, installment_count, start_date))
-
-    monkeypatch.setitem(sys.modules, "plans.services", types.SimpleNamespace(plan_create=plan_create))
-    output = _seed()
-    assert [c[0] for c in calls] == ["Alice Demo", "Bob Demo"]
-    assert all(isinstance(c[2], Decimal) and isinstance(c[3], int) and isinstance(c[4], date) for c in calls)
-    assert calls[1][4] < calls[0][4]  # Bob's plan started in the past: he has overdue installments
-    assert "plans.services.plan_create is not available" not in output
+    assert set(Plan.objects.values_list("status", flat=True)) == {"ACTIVE", "COMPLETED"}
+    assert set(Installment.objects.values_list("status", flat=True)) == {"UPCOMING", "OVERDUE", "PAID", "CANCELLED"}
+    assert set(Refund.objects.values_list("status", flat=True)) == {"PENDING", "APPROVED", "REJECTED"}
+    statuses = dict(Customer.objects.values_list("full_name", "status"))
+    assert statuses["Bob Demo"] == "DEBT_USER"
+    assert statuses["Alice Demo"] == statuses["Carol Demo"] == statuses["Dave Demo"] == "NORMAL"
 
 
 def test_seed_demo_refuses_production_settings(settings):

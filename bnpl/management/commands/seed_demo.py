@@ -1,10 +1,10 @@
 """A small demo dataset, printed as a walkthrough of curl commands.
 
 Everything goes through the services (the only writers). Re-running reuses the demo users,
-merchant and plans and creates fresh API keys (raw keys cannot be shown twice). Parts whose
-service is not available in this build are skipped with a note.
+merchant and plans and creates fresh API keys (raw keys cannot be shown twice). The data
+covers every state: plans ACTIVE and COMPLETED; installments UPCOMING, OVERDUE, PAID and
+CANCELLED; a user in debt; refunds PENDING, APPROVED and REJECTED.
 """
-import inspect
 from datetime import date
 from decimal import Decimal
 
@@ -14,11 +14,15 @@ from django.core.management.base import BaseCommand, CommandError
 
 from bnpl.crypto import lookup_hash
 from bnpl.dates import business_today
-from bnpl.errors import DomainError
 from bnpl.models import Role
 from bnpl.services import api_key_create
+from debt.services import repayment_apply, sweep_overdue
 from merchants.models import Merchant
 from merchants.services import merchant_create
+from plans.models import Plan
+from plans.services import plan_create
+from refunds.models import Refund
+from refunds.services import refund_approve, refund_create, refund_reject
 from users.models import Customer
 from users.services import user_create
 
@@ -29,11 +33,15 @@ USERS = {
               "date_of_birth": "1991-03-14", "card_number": "4111111111111111"},
     "bob": {"full_name": "Bob Demo", "phone_number": "+998901110002", "passport_number": "DM1110002",
             "date_of_birth": "1988-11-02", "card_number": None},
+    "carol": {"full_name": "Carol Demo", "phone_number": "+998901110003", "passport_number": "DM1110003",
+              "date_of_birth": "1979-07-30", "card_number": None},
+    "dave": {"full_name": "Dave Demo", "phone_number": "+998901110004", "passport_number": "DM1110004",
+             "date_of_birth": "1995-01-09", "card_number": "5555555555554444"},
 }
 
 
 class Command(BaseCommand):
-    help = "Create demo users, a merchant, API keys, plans, a refund and a sweep; print a curl walkthrough."
+    help = "Create demo users, a merchant, API keys, plans in every state, refunds and a sweep; print a walkthrough."
 
     def add_arguments(self, parser):
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="where the service answers")
@@ -43,7 +51,6 @@ class Command(BaseCommand):
     def handle(self, *args, base_url: str, allow_production: bool, **options):
         if settings.SETTINGS_MODULE.endswith(".production") and not allow_production:
             raise CommandError("refusing to seed demo data with production settings (--allow-production)")
-        self.notes: list[str] = []
         base = base_url.rstrip("/")
         users = {name: self._user(data) for name, data in USERS.items()}
         merchant = Merchant.objects.filter(name=MERCHANT_NAME).order_by("created_at").first()
@@ -51,15 +58,29 @@ class Command(BaseCommand):
         _, client_key = api_key_create(role=Role.CLIENT, name="demo client app")
         _, merchant_key = api_key_create(role=Role.MERCHANT, name="demo merchant", merchant=merchant)
         operator, operator_key = api_key_create(role=Role.OPERATOR, name="demo operator")
+        decided_by = f"api_key:{operator.pk}"
+        today = business_today()
 
-        alice_plan = self._plan(users["alice"], merchant, Decimal("1200.00"), 3, business_today())
-        # Bob's plan started three months ago: two installments are past due, so the sweep marks him DEBT_USER.
-        self._plan(users["bob"], merchant, Decimal("900.00"), 3, business_today() - relativedelta(months=2, days=10))
-        self._sweep()
-        refund = self._refunds(alice_plan, operator)
-        self._repay(users["alice"])
+        # Alice: an ACTIVE plan, partly repaid, one refund approved, one pending, one rejected.
+        alice_plan = self._plan(users["alice"], merchant, "1200.00", today)
+        if not users["alice"].repayments.exists():
+            repayment_apply(user=users["alice"], amount=Decimal("100.00"))
+        self._refund(alice_plan, "demo-return-001", "150.00", "Returned headphones", approve=decided_by)
+        self._refund(alice_plan, "demo-return-004", "20.00", "Changed mind after use", reject=decided_by)
+        pending = self._refund(alice_plan, "demo-return-002", "50.00", "Damaged box")
+        # Bob: started two months and ten days ago, two installments past due: the sweep makes him DEBT_USER.
+        self._plan(users["bob"], merchant, "900.00", today - relativedelta(months=2, days=10))
+        # Carol: refunded in full before paying anything: every installment CANCELLED, plan COMPLETED.
+        carol_plan = self._plan(users["carol"], merchant, "300.00", today)
+        self._refund(carol_plan, "demo-return-003", "300.00", "Order cancelled", approve=decided_by)
+        # Dave: paid every installment: PAID, plan COMPLETED.
+        dave_plan = self._plan(users["dave"], merchant, "600.00", today)
+        open_ids = list(dave_plan.installments.filter(paid_amount=0).values_list("id", flat=True))
+        if open_ids:
+            repayment_apply(user=users["dave"], installment_ids=open_ids)
+        sweep = sweep_overdue()
 
-        self._walkthrough(base, users, merchant, alice_plan, refund,
+        self._walkthrough(base, users, merchant, alice_plan, pending, sweep,
                           client_key=client_key, merchant_key=merchant_key, operator_key=operator_key)
 
     # --- data --------------------------------------------------------------------
@@ -70,73 +91,23 @@ class Command(BaseCommand):
             return existing
         return user_create(**{**data, "date_of_birth": date.fromisoformat(data["date_of_birth"])})
 
-    def _service(self, module: str, name: str):
-        try:
-            return getattr(__import__(module, fromlist=[name]), name)
-        except (ImportError, AttributeError):
-            note = f"{module}.{name} is not available in this build: that part of the demo is skipped."
-            if note not in self.notes:
-                self.notes.append(note)
-            return None
-
-    def _plan(self, user, merchant, total: Decimal, count: int, start):
-        from plans.models import Plan
-
+    def _plan(self, user: Customer, merchant: Merchant, total: str, start: date) -> Plan:
         existing = Plan.objects.filter(user=user, merchant=merchant).order_by("created_at").first()
-        if existing:
-            return existing
-        plan_create = self._service("plans.services", "plan_create")
-        if plan_create is None:
-            return None
-        try:
-            return plan_create(user=user, merchant=merchant, total_amount=total, installment_count=count,
-                               start_date=start)
-        except DomainError as exc:
-            self.notes.append(f"plan for {user.full_name} not created: {exc.code}")
-            return None
+        return existing or plan_create(user=user, merchant=merchant, total_amount=Decimal(total),
+                                       installment_count=3, start_date=start)
 
-    def _sweep(self) -> None:
-        sweep_overdue = self._service("debt.services", "sweep_overdue")
-        if sweep_overdue is not None:
-            result = sweep_overdue()
-            self.notes.append(f"overdue sweep ran: {result}")
-
-    def _refunds(self, plan, operator):
-        if plan is None:
-            return None
-        refund_create = self._service("refunds.services", "refund_create")
-        refund_approve = self._service("refunds.services", "refund_approve")
-        if refund_create is None:
-            return None
-        approved = refund_create(plan=plan, transaction_id="demo-return-001", amount=Decimal("150.00"),
-                                 reason="Returned headphones")
-        approved = approved[0] if isinstance(approved, tuple) else approved
-        if refund_approve is not None and approved.status == "PENDING":
-            try:
-                refund_approve(refund=approved, decided_by=f"api_key:{operator.pk}")
-            except DomainError as exc:
-                self.notes.append(f"refund approval skipped: {exc.code}")
-        pending = refund_create(plan=plan, transaction_id="demo-return-002", amount=Decimal("50.00"),
-                                reason="Damaged box")
-        return pending[0] if isinstance(pending, tuple) else pending
-
-    def _repay(self, user) -> None:
-        repayment_apply = self._service("debt.services", "repayment_apply")
-        if repayment_apply is None or user.repayments.exists():
-            return
-        # Built from the signature: the debt service's exact keywords are its own business.
-        params = inspect.signature(repayment_apply).parameters
-        kwargs = {"user": user, "amount": Decimal("100.00")}
-        if "installment_ids" in params:
-            kwargs["installment_ids"] = None
-        try:
-            repayment_apply(**{k: v for k, v in kwargs.items() if k in params})
-        except (DomainError, TypeError, ValueError) as exc:
-            self.notes.append(f"demo repayment skipped: {type(exc).__name__}")
+    def _refund(self, plan: Plan, transaction_id: str, amount: str, reason: str, *,
+                approve: str | None = None, reject: str | None = None) -> Refund:
+        refund, _ = refund_create(plan=plan, transaction_id=transaction_id, amount=Decimal(amount), reason=reason)
+        if refund.status == "PENDING" and approve:
+            refund = refund_approve(refund=refund, decided_by=approve)
+        elif refund.status == "PENDING" and reject:
+            refund = refund_reject(refund=refund, decided_by=reject, reason="Used item")
+        return refund
 
     # --- output --------------------------------------------------------------------
 
-    def _walkthrough(self, base, users, merchant, plan, refund, *, client_key, merchant_key, operator_key):
+    def _walkthrough(self, base, users, merchant, plan, refund, sweep, *, client_key, merchant_key, operator_key):
         alice, bob = users["alice"], users["bob"]
         auth = 'curl -s -H "Authorization: Bearer {}"'.format
         post = ('curl -s -X POST -H "Authorization: Bearer {}" -H "Content-Type: application/json" '
@@ -166,13 +137,12 @@ class Command(BaseCommand):
             f"{post(client_key, 'demo-repay-1')} {base}/api/v1/debt/{bob.id}/ -d '{{\"amount\": \"600.00\"}}'",
             "# 6. A refund by the merchant, approved by the merchant",
         ]
-        plan_id = plan.id if plan is not None else "<plan id>"
+        plan_id = plan.id
         lines += [
             f"{post(merchant_key, 'demo-refund-1')} {base}/api/v1/refunds/ -d "
             f"'{{\"plan_id\": \"{plan_id}\", \"transaction_id\": \"demo-return-003\", \"amount\": \"25.00\"}}'",
         ]
-        if refund is not None:
-            lines.append(f"{post(merchant_key, 'demo-approve-1')} {base}/api/v1/refunds/{refund.id}/approve/")
+        lines.append(f"{post(merchant_key, 'demo-approve-1')} {base}/api/v1/refunds/{refund.id}/approve/")
         lines += [
             "# 7. Operators see everything",
             f"{auth(operator_key)} '{base}/api/v1/refunds/?status=PENDING'",
@@ -180,6 +150,5 @@ class Command(BaseCommand):
             "# 8. Metrics (internal network; add -H 'Authorization: Bearer $BNPL_METRICS_TOKEN' if set)",
             f"curl -s {base}/metrics | grep bnpl_",
         ]
-        if self.notes:
-            lines += ["", "Notes:"] + [f"  - {note}" for note in self.notes]
+        lines += ["", f"Overdue sweep: {sweep}"]
         self.stdout.write("\n".join(lines))
