@@ -109,7 +109,23 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must not hang a web request when the broker is down: the durable
 # rows (webhook inbox) are re-driven by beat instead.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2, "max_retries": 0}
+#
+# Redis transport and acks_late: a message a worker took and never acknowledged (the worker
+# was killed mid-task) is put back on the queue once it is older than the visibility timeout;
+# workers look for such messages every interval x throttle seconds. Celery's default timeout
+# is one hour; ours must stay above the longest task run and the longest retry countdown or
+# ETA (60 s today), else a message still being worked on is delivered a second time (harmless
+# for our idempotent tasks, but wasted work). The webhook inbox does not depend on it: the
+# beat re-drive re-enqueues RECEIVED events every 30 s.
+BNPL_BROKER_VISIBILITY_TIMEOUT = env_int("BNPL_BROKER_VISIBILITY_TIMEOUT", 600)
+BNPL_BROKER_RESTORE_INTERVAL = env_int("BNPL_BROKER_RESTORE_INTERVAL", 10)
+BNPL_BROKER_RESTORE_THROTTLE = env_int("BNPL_BROKER_RESTORE_THROTTLE", 10)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 1, "socket_timeout": 2, "max_retries": 0,
+    "visibility_timeout": BNPL_BROKER_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": BNPL_BROKER_RESTORE_INTERVAL,
+    "unacked_restore_throttle": BNPL_BROKER_RESTORE_THROTTLE,
+}
 CELERY_TASK_PUBLISH_RETRY = False
 
 BNPL_OVERDUE_SWEEP_SECONDS = env_int("BNPL_OVERDUE_SWEEP_SECONDS", 300)
