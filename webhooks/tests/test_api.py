@@ -102,7 +102,14 @@ def _raw(merchant, refund, **changes) -> bytes:
     return json.dumps(payload).encode()
 
 
-DELETE = object()
+class _Delete:
+    """Marks a key to remove; a stable repr keeps test ids equal across xdist workers."""
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE = _Delete()
 
 
 @pytest.mark.parametrize("changes, attr", [
@@ -119,7 +126,7 @@ DELETE = object()
     ({"data__transaction_id": "x" * 65}, "data.transaction_id"),
     ({"data__reason": {"a": 1}}, "data.reason"),
     ({"data__reason": "r" * 501}, "data.reason"),
-], ids=lambda v: str(v)[:40] if isinstance(v, dict) else v)
+], ids=lambda v: repr(v)[:40] if isinstance(v, dict) else v)
 def test_malformed_body_after_a_valid_signature_is_400(anon_api, merchant, refund, changes, attr):
     r = post_webhook(anon_api, merchant=merchant, body=_raw(merchant, refund, **changes))
     assert r.status_code == 400, r.content
@@ -292,7 +299,10 @@ def test_webhook_events_role_matrix(anon_api, make_api, merchant, refund, role, 
         assert r.json()["code"] == "permission_denied"
 
 
-@pytest.mark.parametrize("url", ["/api/v1/webhook-events/", f"/api/v1/webhook-events/{uuid.uuid4()}/"])
+SOME_EVENT_ID = "3f9a1c2e-0000-4000-8000-000000000001"
+
+
+@pytest.mark.parametrize("url", ["/api/v1/webhook-events/", f"/api/v1/webhook-events/{SOME_EVENT_ID}/"])
 def test_webhook_events_need_a_key(anon_api, url):
     r = anon_api.get(url)
     assert r.status_code == 401 and r.json()["code"] == "not_authenticated"
