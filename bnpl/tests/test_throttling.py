@@ -5,7 +5,7 @@ import pytest
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
-from bnpl.throttling import ApiKeyRateThrottle
+from bnpl.throttling import redis_key
 
 pytestmark = pytest.mark.django_db
 
@@ -15,11 +15,16 @@ def limit_3_per_minute(settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "3/min"}}
     used = []
     yield used
-    cache.delete_many([ApiKeyRateThrottle.cache_format % {"scope": "api_key", "ident": pk} for pk in used])
+    for pk in used:
+        _redis().delete(redis_key(pk))
+
+
+def _redis():
+    return cache._cache.get_client(write=True)
 
 
 def _key(api) -> str:
-    return ApiKeyRateThrottle.cache_format % {"scope": "api_key", "ident": api.api_key.pk}
+    return redis_key(api.api_key.pk)
 
 
 def test_cache_is_the_real_redis():
@@ -31,8 +36,8 @@ def test_429_after_the_limit_with_retry_after(make_api, limit_3_per_minute):
     limit_3_per_minute.append(api.api_key.pk)
     statuses = [api.get("/api/v1/users/").status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
-    # The history lives in Redis under this key's id.
-    assert len(cache.get(_key(api))) == 3
+    # The window lives in Redis under this key's id: one entry per allowed request.
+    assert _redis().zcard(_key(api)) == 3
 
     r = api.get("/api/v1/users/")  # ApiClient also checks the problem+json shape
     assert r.status_code == 429
@@ -62,7 +67,7 @@ def test_window_slides(make_api, settings):
         time.sleep(1.05)
         assert api.get("/api/v1/users/").status_code == 200
     finally:
-        cache.delete(_key(api))
+        _redis().delete(_key(api))
 
 
 def test_shared_across_processes_through_redis(make_api, limit_3_per_minute):
@@ -70,7 +75,7 @@ def test_shared_across_processes_through_redis(make_api, limit_3_per_minute):
     api = make_api("client")
     limit_3_per_minute.append(api.api_key.pk)
     now = time.time()
-    cache.set(_key(api), [now, now, now], 60)
+    _redis().zadd(_key(api), {"worker-2:a": now, "worker-2:b": now, "worker-2:c": now})
     assert api.get("/api/v1/users/").status_code == 429
 
 
@@ -89,3 +94,31 @@ def test_cache_outage_fails_open(make_api, settings):
     started = time.monotonic()
     assert [api.get("/api/v1/users/").status_code for _ in range(2)] == [200, 200]
     assert time.monotonic() - started < 3
+
+
+def test_refused_requests_do_not_use_up_the_window(make_api, limit_3_per_minute):
+    api = make_api("client")
+    limit_3_per_minute.append(api.api_key.pk)
+    for _ in range(3):
+        api.get("/api/v1/users/")
+    for _ in range(5):
+        assert api.get("/api/v1/users/").status_code == 429
+    assert _redis().zcard(_key(api)) == 3
+
+
+def test_retry_after_counts_from_the_oldest_request_in_the_window(make_api, limit_3_per_minute):
+    api = make_api("client")
+    limit_3_per_minute.append(api.api_key.pk)
+    now = time.time()
+    _redis().zadd(_key(api), {"a": now - 50, "b": now - 10, "c": now - 5})
+    r = api.get("/api/v1/users/")
+    assert r.status_code == 429
+    assert 9 <= int(r["Retry-After"]) <= 11  # the entry from 50 s ago leaves the 60 s window in ~10 s
+
+
+def test_embedded_mode_without_redis_still_limits(make_api, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "2/min"}}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "throttle-embedded-test"}}
+    api = make_api("client")
+    assert [api.get("/api/v1/users/").status_code for _ in range(3)] == [200, 200, 429]
