@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_yasg import openapi
@@ -6,12 +8,16 @@ from rest_framework.permissions import AllowAny
 
 from bnpl import health, metrics
 
+# The choices made where shared/API.md is silent, shown at the top of Swagger and ReDoc.
+CONTRACT_DECISIONS = (Path(__file__).with_name("contract_decisions.md")).read_text()
+
 schema_view = get_schema_view(
     openapi.Info(
         title="BNPL Debt & Refund Service",
         default_version="v1",
         description="Installment plans, debt and refunds. Errors are RFC 9457 problem+json; "
-                    "money is a decimal string with two places; authenticate with `Authorization: Bearer <key>`.",
+                    "money is a decimal string with two places; authenticate with `Authorization: Bearer <key>`."
+                    "\n\n## Contract decisions\n\n" + CONTRACT_DECISIONS,
     ),
     public=True,
     permission_classes=[AllowAny],

@@ -103,3 +103,9 @@ def test_ui_pages_render(anon_api, url):
     assert r.status_code == 200
     assert r["Content-Type"].startswith("text/html")
     assert b"<html" in r.content.lower()
+
+
+def test_contract_decisions_are_in_the_schema(schema):
+    description = schema["info"]["description"]
+    assert "## Contract decisions" in description
+    assert "does_not_exist" in description and "request_too_large" in description
