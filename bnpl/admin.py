@@ -9,8 +9,36 @@ from bnpl.models import ApiKey
 from bnpl.services import api_key_revoke
 
 
+class NoAddOrDeleteAdmin(admin.ModelAdmin):
+    """Rows are created and removed only by the services (API, commands), never in the admin."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(NoAddOrDeleteAdmin):
+    """A staff viewer: every change goes through the services."""
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    can_delete = False
+    extra = 0
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(NoAddOrDeleteAdmin):
     list_display = ["name", "prefix", "role", "merchant", "created_at", "revoked_at"]
     list_filter = ["role", "revoked_at"]
     search_fields = ["name", "prefix"]
@@ -28,9 +56,3 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for api_key in queryset:
             api_key_revoke(api_key=api_key)
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

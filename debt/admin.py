@@ -1,21 +1,13 @@
 """Read-only repayments and overdue sweep runs for staff. Users by id only."""
 from django.contrib import admin
 
+from bnpl.admin import ReadOnlyAdmin, ReadOnlyInline
 from debt.models import Repayment, RepaymentAllocation, SweepRun
-from plans.admin import ReadOnlyAdmin
 
 
-class AllocationInline(admin.TabularInline):
+class AllocationInline(ReadOnlyInline):
     model = RepaymentAllocation
     fields = readonly_fields = ["installment_id", "plan_id", "amount"]
-    can_delete = False
-    extra = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Repayment)

@@ -1,11 +1,12 @@
 """Merchants in the admin: never the webhook secret (it is shown once, by the API or the command)."""
 from django.contrib import admin
 
+from bnpl.admin import ReadOnlyAdmin
 from merchants.models import Merchant
 
 
 @admin.register(Merchant)
-class MerchantAdmin(admin.ModelAdmin):
+class MerchantAdmin(ReadOnlyAdmin):
     list_display = ["id", "name", "secret_rotated_at", "created_at"]
     search_fields = ["name"]
     ordering = ["-created_at", "-id"]
@@ -17,11 +18,3 @@ class MerchantAdmin(admin.ModelAdmin):
         return super().get_queryset(request).defer("webhook_secret")
 
     # Merchants are created and rotated through merchants.services (API or create_merchant).
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

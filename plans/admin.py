@@ -1,35 +1,15 @@
 """Read-only plans for staff. Users appear by id only: no name or contact data here."""
 from django.contrib import admin
 
+from bnpl.admin import ReadOnlyAdmin, ReadOnlyInline
 from plans.models import Installment, Plan
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Staff look; every change goes through the services."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class InstallmentInline(admin.TabularInline):
+class InstallmentInline(ReadOnlyInline):
     model = Installment
     fields = readonly_fields = ["sequence", "due_date", "amount", "paid_amount", "refunded_amount", "status",
                                 "paid_at"]
-    can_delete = False
-    extra = 0
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Plan)

@@ -1,13 +1,14 @@
 """Staff view of refunds; decisions go through the same services as the API."""
 from django.contrib import admin, messages
 
+from bnpl.admin import NoAddOrDeleteAdmin
 from bnpl.errors import DomainError
 from refunds import services
 from refunds.models import Refund
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(NoAddOrDeleteAdmin):
     list_display = ["id", "transaction_id", "merchant", "amount", "status", "applied_amount", "payout_amount",
                     "created_at", "decided_at"]
     list_filter = ["status"]
@@ -18,12 +19,6 @@ class RefundAdmin(admin.ModelAdmin):
               "payout_amount", "decided_by", "decided_at", "decision_reason", "created_at"]
     readonly_fields = fields
     actions = ["approve", "reject"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def _decide(self, request, queryset, decide, verb: str) -> None:
         done = refused = 0

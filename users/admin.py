@@ -6,11 +6,12 @@ only through ``users.services`` (the API), so the admin is a read-only viewer.
 """
 from django.contrib import admin
 
+from bnpl.admin import ReadOnlyAdmin
 from users.models import Customer
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ReadOnlyAdmin):
     list_display = ["id", "full_name", "phone_mask", "passport_mask", "card_mask", "status", "created_at"]
     list_filter = ["status"]
     search_fields = ["full_name"]
@@ -22,12 +23,3 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer(*Customer.ENCRYPTED_FIELDS)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

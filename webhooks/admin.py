@@ -1,11 +1,12 @@
 """Staff view of the webhook inbox (read-only; the payload is not shown)."""
 from django.contrib import admin
 
+from bnpl.admin import ReadOnlyAdmin
 from webhooks.models import WebhookEvent
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ["webhook_id", "merchant", "event_type", "refund", "status", "attempts", "received_at",
                     "processed_at"]
     list_filter = ["status"]
@@ -15,12 +16,3 @@ class WebhookEventAdmin(admin.ModelAdmin):
     fields = ["id", "merchant", "webhook_id", "event_type", "refund", "status", "status_reason", "attempts",
               "received_at", "processed_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
