@@ -344,6 +344,8 @@ class HealthView(_PublicView):
             "or invalid key is ignored, never refused."),
         responses={200: _HEALTH_SCHEMA, 503: _HEALTH_SCHEMA},
         security=[],
+        # The dashboard is HTML unless JSON is asked for (drf-yasg lists only the JSON renderer).
+        produces=["application/json", "text/html"],
     )
     def get(self, request):
         body, status = health_report(with_figures=_may_see_figures(request))

@@ -2,6 +2,8 @@
 from drf_yasg import openapi
 from drf_yasg.inspectors import SwaggerAutoSchema
 
+from bnpl.errors import PROBLEM_CONTENT_TYPE
+
 PROBLEM = openapi.Schema(
     title="Problem",
     type=openapi.TYPE_OBJECT,
@@ -45,6 +47,12 @@ _WRITE = {"400": "`validation_error` (see `errors`) or `parse_error`.",
           "413": "`request_too_large`: the body is above the upload limit (1 MiB by default).",
           "415": "`unsupported_media_type`: send `application/json`."}
 _BY_METHOD = {"post": _WRITE, "patch": _WRITE}
+# With an Idempotency-Key (every authenticated POST).
+_IDEMPOTENT = {"409": "`idempotency_key_in_use`: a request with this Idempotency-Key is still running.",
+               "422": "`idempotency_key_reused`: this Idempotency-Key was used with another method, path or body."}
+# Collections (cursor-paginated, filtered).
+_LIST = {"400": "`validation_error`: a malformed filter value (see `errors`).",
+         "404": "`not_found`: the `cursor` is not one this API issued."}
 
 
 class ProblemAutoSchema(SwaggerAutoSchema):
@@ -68,11 +76,21 @@ class ProblemAutoSchema(SwaggerAutoSchema):
         method = self.method.lower()
         extra = dict(_COMMON)
         extra.update(_BY_METHOD.get(method, {}))
+        if method == "post":
+            extra.update(_IDEMPOTENT)
+        if method == "get" and self.should_page():
+            extra.update(_LIST)
         if "{" in self.path or method != "get":
             extra.setdefault("404", "`not_found`: no such object within the caller's reach.")
         for status_code, description in extra.items():
             responses.setdefault(status_code, problem_response(description, problem))
         return responses
+
+    def get_produces(self):
+        # Every 4xx/5xx body is application/problem+json (bnpl.errors). Swagger 2.0 has no media type per
+        # response, only per operation, so each operation lists both.
+        produces = super().get_produces()
+        return produces if PROBLEM_CONTENT_TYPE in produces else [*produces, PROBLEM_CONTENT_TYPE]
 
     def add_manual_parameters(self, parameters):
         parameters = super().add_manual_parameters(parameters)

@@ -79,6 +79,14 @@ class RepaymentSerializer(CurrencyMixin, serializers.ModelSerializer):
         fields = ["id", "user_id", "amount", "currency", "allocations", "created_at"]
 
 
+class RepaymentPageSerializer(serializers.Serializer):
+    """The schema of a page of repayments (the cursor paginator's envelope)."""
+
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = RepaymentSerializer(many=True)
+
+
 class RepaymentResultSerializer(RepaymentSerializer):
     """The 201 answer: the repayment and the user's standing right after it."""
 
@@ -153,7 +161,8 @@ class DebtViewSet(viewsets.GenericViewSet):
         operation_description="The user's repayments, newest first (cursor-paginated). Unknown user: 404.",
         manual_parameters=[openapi.Parameter("limit", openapi.IN_QUERY, type=openapi.TYPE_INTEGER,
                                              description="Page size, default 50, max 200.")],
-        responses={200: RepaymentSerializer(many=True)})
+        # The paginated envelope, spelled out: drf-yasg wraps only the default response of a list view.
+        responses={200: RepaymentPageSerializer})
     def repayments(self, request, user_id=None):
         user = self.get_user()
         page = self.paginate_queryset(repayments_of(user_id=user.pk))

@@ -32,6 +32,11 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: Decimal, reason: s
     The amount may not exceed the plan total minus its PENDING and APPROVED refunds.
     """
     with transaction.atomic():
+        # The user's lock first, as everywhere (user -> plan). The refund row references the user,
+        # so its COMMIT takes a KEY SHARE lock on the user's row (the foreign key check); holding
+        # the plan's lock without the user's, that waits on a repayment which holds the user FOR
+        # UPDATE and waits for this plan: a deadlock (found by bnpl/tests/test_race_suite.py).
+        Customer.objects.select_for_update().filter(pk=plan.user_id).values_list("pk").get()
         plan = Plan.objects.select_for_update().get(pk=plan.pk)
         existing = Refund.objects.filter(merchant_id=plan.merchant_id, transaction_id=transaction_id).first()
         if existing is not None:

@@ -180,6 +180,9 @@ class RefundStatusWebhookView(APIView):
 class WebhookEventSerializer(serializers.ModelSerializer):
     merchant_id = serializers.UUIDField(read_only=True)
     refund_id = serializers.UUIDField(read_only=True, allow_null=True)
+    # Declared for the schema: "" until the event is IGNORED or FAILED (read-only fields generated from
+    # TextField(blank=True) are documented with minLength 1).
+    status_reason = serializers.CharField(read_only=True, allow_blank=True)
 
     class Meta:
         model = WebhookEvent
