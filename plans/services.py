@@ -2,18 +2,19 @@
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
+from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Case, OuterRef, Subquery, Sum, Value, When
 from django.utils import timezone
 
 from bnpl import dates
 from bnpl.dates import overdue_cutoff
 from bnpl.errors import UserInDebt, domain_validation_error
-from bnpl.money import CENT, ZERO
+from bnpl.money import CENT
 from debt.services import debt_status_refresh
 from merchants.models import Merchant
-from plans.models import Installment, Plan
+from plans.models import Installment, Plan, PlanStatus
 from plans.schedule import due_dates, split_amount
 from users.models import Customer
 
@@ -68,13 +69,13 @@ def _cache_installments(plan: Plan, installments: list[Installment]) -> None:
     plan._prefetched_objects_cache = {"installments": queryset}
 
 
-def installments_settle(*, installments: Iterable[Installment], now: datetime | None = None) -> list[Plan]:
+def installments_settle(*, installments: Iterable[Installment], now: datetime | None = None) -> set[UUID]:
     """Persist installments whose ``paid_amount``/``refunded_amount`` the caller changed.
 
     Sets each installment's status (``Installment.settle_status``), then recomputes each
     touched plan's totals from its installments (so they always equal the sum) and its
-    status. The caller holds the locks: user, then the plans, then the installments.
-    Returns the touched plans.
+    status, in one UPDATE. The caller holds the locks: user, then the plans, then the
+    installments. Returns the touched plans' ids.
     """
     assert transaction.get_connection().in_atomic_block, "installments_settle needs the caller's locks"
     now = now or timezone.now()
@@ -83,15 +84,15 @@ def installments_settle(*, installments: Iterable[Installment], now: datetime | 
         installment.settle_status(now=now)
     Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "status", "paid_at"])
     plan_ids = {installment.plan_id for installment in installments}
-    totals = {
-        row["plan_id"]: row
-        for row in Installment.objects.filter(plan_id__in=plan_ids).values("plan_id").annotate(
-            paid=Sum("paid_amount"), refunded=Sum("refunded_amount"))
-    }
-    plans = list(Plan.objects.filter(pk__in=plan_ids).order_by("pk"))
-    for plan in plans:
-        plan.paid_amount = totals[plan.pk]["paid"] or ZERO
-        plan.refunded_amount = totals[plan.pk]["refunded"] or ZERO
-        plan.refresh_status()
-    Plan.objects.bulk_update(plans, ["paid_amount", "refunded_amount", "status"])
-    return plans
+    paid, refunded = (
+        Subquery(Installment.objects.filter(plan=OuterRef("pk")).order_by().values("plan")
+                 .annotate(total=Sum(field)).values("total"))
+        for field in ("paid_amount", "refunded_amount")
+    )
+    # SET expressions see the old row, so the status is computed from the same subqueries.
+    Plan.objects.filter(pk__in=plan_ids).update(
+        paid_amount=paid, refunded_amount=refunded,
+        status=Case(When(total_amount=paid + refunded, then=Value(PlanStatus.COMPLETED)),
+                    default=Value(PlanStatus.ACTIVE)),
+    )
+    return plan_ids
