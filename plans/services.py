@@ -5,7 +5,6 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Case, OuterRef, Subquery, Sum, Value, When
 from django.utils import timezone
 
 from bnpl import dates
@@ -69,6 +68,18 @@ def _cache_installments(plan: Plan, installments: list[Installment]) -> None:
     plan._prefetched_objects_cache = {"installments": queryset}
 
 
+# Each touched plan's totals and status, recomputed from its installments in one statement
+# (PostgreSQL, and SQLite >= 3.33, both have UPDATE ... FROM).
+_PLAN_TOTALS_SQL = """
+    UPDATE plans_plan AS p
+       SET paid_amount = s.paid, refunded_amount = s.refunded,
+           status = CASE WHEN p.total_amount = s.paid + s.refunded THEN %s ELSE %s END
+      FROM (SELECT plan_id, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded
+              FROM plans_installment WHERE plan_id IN ({ids}) GROUP BY plan_id) AS s
+     WHERE p.id = s.plan_id
+"""
+
+
 def installments_settle(*, installments: Iterable[Installment], now: datetime | None = None) -> set[UUID]:
     """Persist installments whose ``paid_amount``/``refunded_amount`` the caller changed.
 
@@ -77,22 +88,19 @@ def installments_settle(*, installments: Iterable[Installment], now: datetime | 
     status, in one UPDATE. The caller holds the locks: user, then the plans, then the
     installments. Returns the touched plans' ids.
     """
-    assert transaction.get_connection().in_atomic_block, "installments_settle needs the caller's locks"
+    connection = transaction.get_connection()
+    assert connection.in_atomic_block, "installments_settle needs the caller's locks"
     now = now or timezone.now()
     installments = list(installments)
     for installment in installments:
         installment.settle_status(now=now)
+    # One statement whatever the count (a repayment may touch dozens of installments).
     Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "status", "paid_at"])
     plan_ids = {installment.plan_id for installment in installments}
-    paid, refunded = (
-        Subquery(Installment.objects.filter(plan=OuterRef("pk")).order_by().values("plan")
-                 .annotate(total=Sum(field)).values("total"))
-        for field in ("paid_amount", "refunded_amount")
-    )
-    # SET expressions see the old row, so the status is computed from the same subqueries.
-    Plan.objects.filter(pk__in=plan_ids).update(
-        paid_amount=paid, refunded_amount=refunded,
-        status=Case(When(total_amount=paid + refunded, then=Value(PlanStatus.COMPLETED)),
-                    default=Value(PlanStatus.ACTIVE)),
-    )
+    if plan_ids:
+        prep = Plan._meta.pk.get_db_prep_value
+        with connection.cursor() as cursor:
+            cursor.execute(_PLAN_TOTALS_SQL.format(ids=", ".join(["%s"] * len(plan_ids))),
+                           [PlanStatus.COMPLETED, PlanStatus.ACTIVE]
+                           + [prep(pk, connection) for pk in sorted(plan_ids)])
     return plan_ids
