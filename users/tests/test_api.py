@@ -1,7 +1,6 @@
 """/api/v1/users/ (API.md §4) over HTTP: create, read, filter, update; masks everywhere."""
 import json
 import logging
-import threading
 
 import pytest
 from django.db import connection
@@ -9,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from bnpl.models import Role
 from bnpl.services import api_key_create
+from bnpl.testing.concurrency import race
 from conftest import ApiClient
 from users.models import Customer, UserStatus
 from users.tests.factories import CustomerFactory, user_payload
@@ -118,24 +118,18 @@ def test_passport_is_stored_upper_case(client_api):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_creation_of_one_passport_over_http():
     _, raw = api_key_create(role=Role.CLIENT, name="race")
-    barrier = threading.Barrier(2)
-    statuses = []
 
-    def post(n):
+    def own_client(i):
         client = ApiClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-        try:
-            barrier.wait(timeout=10)
-            statuses.append(client.post(URL, user_payload(n, passport_number="CC7654321")).status_code)
-        finally:
-            connection.close()
+        return i + 1, client
 
-    threads = [threading.Thread(target=post, args=(n,)) for n in (1, 2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert sorted(statuses) == [201, 409]
+    def post(numbered):
+        n, client = numbered
+        return client.post(URL, user_payload(n, passport_number="CC7654321")).status_code
+
+    statuses = race(2, post, timeout=30, setup=own_client)
+    assert sorted(statuses, key=str) == [201, 409], statuses
     assert Customer.objects.count() == 1
 
 
