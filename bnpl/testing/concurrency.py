@@ -5,26 +5,15 @@ from collections.abc import Callable
 from django.db import connection
 
 
-def race(n: int, fn: Callable, timeout: float = 60, *, setup: Callable[[int], object] | None = None) -> list:
-    """``[fn(0), ..., fn(n-1)]`` run concurrently; an exception is returned in its slot.
-
-    ``setup(i)``, when given, runs in thread ``i`` before the barrier (e.g. a client of its own)
-    and ``fn`` then receives its result instead of ``i``.
-    """
+def race(n: int, fn: Callable[[int], object], timeout: float = 60) -> list:
+    """``[fn(0), ..., fn(n-1)]`` run concurrently; an exception is returned in its slot."""
     barrier = threading.Barrier(n)
     results: list = [None] * n
 
     def worker(i: int) -> None:
         try:
-            arg = setup(i) if setup is not None else i
-        except Exception as exc:  # noqa: BLE001 - handed back to the test to assert on
-            results[i] = exc
-            barrier.abort()  # the others must not wait for a thread that will never arrive
-            connection.close()
-            return
-        try:
             barrier.wait(timeout=timeout)
-            results[i] = fn(arg)
+            results[i] = fn(i)
         except Exception as exc:  # noqa: BLE001 - handed back to the test to assert on
             results[i] = exc
         finally:

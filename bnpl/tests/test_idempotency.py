@@ -11,7 +11,7 @@ from bnpl.models import IdempotencyRecord, Role
 from bnpl.services import api_key_create
 from bnpl.tasks import purge_expired_idempotency_records
 from bnpl.testing.concurrency import race
-from conftest import ApiClient
+from conftest import bearer_client
 from users import services as user_services
 from users.models import Customer
 from users.tests.factories import user_payload
@@ -203,14 +203,8 @@ THREADS = 50
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_with_one_key_create_exactly_one_user():
     _, raw = api_key_create(role=Role.CLIENT, name="race")
-
-    def own_client(_i):
-        client = ApiClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-        return client
-
-    results = race(THREADS, lambda client: client.post(URL, user_payload(7), HTTP_IDEMPOTENCY_KEY="the-one-key"),
-                   setup=own_client)
+    clients = [bearer_client(raw) for _ in range(THREADS)]  # one each: a test client is not shared across threads
+    results = race(THREADS, lambda i: clients[i].post(URL, user_payload(7), HTTP_IDEMPOTENCY_KEY="the-one-key"))
 
     assert all(not isinstance(r, Exception) and r is not None for r in results), results
     assert Customer.objects.count() == 1

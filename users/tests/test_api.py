@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from bnpl.models import Role
 from bnpl.services import api_key_create
 from bnpl.testing.concurrency import race
-from conftest import ApiClient
+from conftest import bearer_client
 from users.models import Customer, UserStatus
 from users.tests.factories import CustomerFactory, user_payload
 
@@ -118,17 +118,9 @@ def test_passport_is_stored_upper_case(client_api):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_creation_of_one_passport_over_http():
     _, raw = api_key_create(role=Role.CLIENT, name="race")
-
-    def own_client(i):
-        client = ApiClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-        return i + 1, client
-
-    def post(numbered):
-        n, client = numbered
-        return client.post(URL, user_payload(n, passport_number="CC7654321")).status_code
-
-    statuses = race(2, post, timeout=30, setup=own_client)
+    clients = [bearer_client(raw) for _ in range(2)]  # one each: a test client is not shared across threads
+    statuses = race(2, lambda i: clients[i].post(URL, user_payload(i + 1, passport_number="CC7654321")).status_code,
+                    timeout=30)
     assert sorted(statuses, key=str) == [201, 409], statuses
     assert Customer.objects.count() == 1
 
