@@ -41,10 +41,16 @@ def assert_problem(response) -> dict:
     return body
 
 
+def bearer_client(raw_key: str) -> ApiClient:
+    """A client of its own (one per thread in race tests) authenticated with ``raw_key``."""
+    client = ApiClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client
+
+
 def _client_for(role: str, merchant=None) -> ApiClient:
     api_key, raw = api_key_create(role=role, name=f"test {role}", merchant=merchant)
-    client = ApiClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client = bearer_client(raw)
     client.api_key = api_key
     client.raw_key = raw
     return client

@@ -146,16 +146,22 @@ def run_bare(url: str) -> dict:
     return {"seconds": seconds, "counts": counts}
 
 
-def run_sweep_child(url: str) -> dict:
+def run_sweep_child(url: str, *, traced: bool) -> dict:
+    """The sweep once in a fresh process (``child()``); what it reports."""
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "bnpl.settings.local", "REDIS_URL": "",
            "LOG_LEVEL": "WARNING"}
-    out = subprocess.run([sys.executable, __file__, "--child"], cwd=ROOT, env=env, check=True,
+    flag = "--child" if traced else "--child-untraced"
+    out = subprocess.run([sys.executable, __file__, flag], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def child() -> None:
-    """In a fresh process: set up Django, run the sweep once, report time and memory."""
+def child(*, traced: bool) -> None:
+    """In a fresh process: set up Django, run the sweep once, report time and memory.
+
+    tracemalloc slows allocation-heavy code: the timed runs go without it (``traced=False``),
+    one more run with it measures the Python allocation peak.
+    """
     import resource
     import tracemalloc
 
@@ -169,46 +175,18 @@ def child() -> None:
 
     connection.ensure_connection()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    tracemalloc.start()
+    if traced:
+        tracemalloc.start()
     started = time.perf_counter()
     result = sweep_overdue(today=TODAY)
     seconds = time.perf_counter() - started
-    _, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    print(json.dumps({
-        "seconds": seconds, "result": result,
-        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "maxrss_before_mb": rss_before / 1024,
-        "tracemalloc_peak_mb": traced_peak / 2**20,
-    }))
-
-
-def run_sweep_timed_untraced(url: str) -> dict:
-    """tracemalloc slows allocation-heavy code; time a second child without it."""
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "bnpl.settings.local", "REDIS_URL": "",
-           "LOG_LEVEL": "WARNING"}
-    out = subprocess.run([sys.executable, __file__, "--child-untraced"], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def child_untraced() -> None:
-    import resource
-
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    from debt.services import sweep_overdue
-
-    connection.ensure_connection()
-    started = time.perf_counter()
-    result = sweep_overdue(today=TODAY)
-    seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "result": result,
-                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    report = {"seconds": seconds, "result": result,
+              "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if traced:
+        _, traced_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        report.update(maxrss_before_mb=rss_before / 1024, tracemalloc_peak_mb=traced_peak / 2**20)
+    print(json.dumps(report))
 
 
 def main() -> None:
@@ -221,10 +199,8 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-untraced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        return child()
-    if args.child_untraced:
-        return child_untraced()
+    if args.child or args.child_untraced:
+        return child(traced=args.child)
 
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     ensure_database(url)
@@ -248,7 +224,7 @@ def main() -> None:
                 bare.append(result["seconds"])
                 detail = f"counts={result['counts']}"
             else:
-                result = run_sweep_timed_untraced(url)
+                result = run_sweep_child(url, traced=False)
                 sweep.append(result["seconds"])
                 rss.append(result["maxrss_mb"])
                 counts = result["result"]
@@ -259,7 +235,7 @@ def main() -> None:
             expected = after
             print(f"run {run + 1} {kind:5s} {result['seconds']:.3f} s  {detail}", flush=True)
     reset(url)
-    traced_run = run_sweep_child(url)
+    traced_run = run_sweep_child(url, traced=True)
     traced.append(traced_run["tracemalloc_peak_mb"])
     assert state(url) == expected
 

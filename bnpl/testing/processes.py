@@ -198,14 +198,15 @@ def celery_broker(url: str) -> Iterator[None]:
         conf.broker_url, conf.task_always_eager = saved
 
 
-def start_celery_worker(*, broker_url: str, database_url: str, **env: str) -> Process:
+def start_celery_worker(*, broker_url: str, database_url: str, node_name: str = "", **env: str) -> Process:
     """A real ``celery -A bnpl worker`` (solo pool: one process, so SIGKILL leaves no orphan child).
 
+    ``node_name`` (``-n``, e.g. ``"probe-1@%h"``) defaults to a unique one.
     Returns once the worker has said it is ready (it consumes from then on).
     """
     worker = Process(
         [sys.executable, "-m", "celery", "-A", "bnpl", "worker", "-P", "solo", "-l", "INFO", "--without-heartbeat",
-         "--without-gossip", "--without-mingle", "-n", f"faults-{uuid.uuid4().hex[:8]}@%h"],
+         "--without-gossip", "--without-mingle", "-n", node_name or f"faults-{uuid.uuid4().hex[:8]}@%h"],
         env=production_env(database_url=database_url, redis_url=broker_url, **env), name="celery worker")
     try:
         wait_until(lambda: " ready." in worker.output() or not worker.alive(), timeout=20, interval=0.1,

@@ -2,12 +2,9 @@
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -18,6 +15,8 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from bnpl import health
+from bnpl.testing.db import current_database_url
+from bnpl.testing.processes import owned, start_celery_worker
 from debt.models import SweepRun
 from plans.models import Installment, InstallmentStatus, Plan
 from users.models import UserStatus
@@ -313,13 +312,9 @@ def test_no_figures_for_anyone_else(who, make_api, merchant, debt_data):
 @pytest.mark.django_db
 def test_celery_ok_with_a_real_worker(tmp_path):
     """Starts ``celery -A bnpl worker`` on this test's Redis database and sees it answer the ping."""
-    celery_bin = Path(sys.executable).with_name("celery")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bnpl.settings.test", "REDIS_URL": settings.REDIS_URL}
-    worker = subprocess.Popen(  # noqa: S603 - fixed argv
-        [str(celery_bin), "-A", "bnpl", "worker", "--pool=solo", "--without-heartbeat", "--without-mingle",
-         "--without-gossip", "-n", f"health-test-{os.getpid()}@%h", "--loglevel=WARNING"],
-        cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with owned(start_celery_worker(broker_url=settings.REDIS_URL,
+                                   database_url=current_database_url(application_name="health-worker"),
+                                   node_name=f"health-test-{os.getpid()}@%h")):
         deadline, check = time.monotonic() + 30, {}
         while time.monotonic() < deadline:
             check = health.check_celery()
@@ -331,9 +326,3 @@ def test_celery_ok_with_a_real_worker(tmp_path):
         assert any(name.startswith(f"health-test-{os.getpid()}@") for name in check["worker_names"])
         body = json.loads(Client().get(HEALTH, **JSON).content)
         assert body["checks"]["celery"]["status"] == "ok"
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()

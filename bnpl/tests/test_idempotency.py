@@ -1,5 +1,4 @@
 """Idempotency-Key (API.md §3): replay, reuse, scope, validity, expiry, atomicity, concurrency."""
-import threading
 from datetime import timedelta
 
 import pytest
@@ -11,7 +10,8 @@ from bnpl.idempotency import _fingerprint, purge_expired
 from bnpl.models import IdempotencyRecord, Role
 from bnpl.services import api_key_create
 from bnpl.tasks import purge_expired_idempotency_records
-from conftest import ApiClient
+from bnpl.testing.concurrency import race
+from conftest import bearer_client
 from users import services as user_services
 from users.models import Customer
 from users.tests.factories import user_payload
@@ -203,25 +203,8 @@ THREADS = 50
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_with_one_key_create_exactly_one_user():
     _, raw = api_key_create(role=Role.CLIENT, name="race")
-    barrier = threading.Barrier(THREADS)
-    results: list = [None] * THREADS
-
-    def worker(i):
-        client = ApiClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-        try:
-            barrier.wait(timeout=30)
-            results[i] = client.post(URL, user_payload(7), HTTP_IDEMPOTENCY_KEY="the-one-key")
-        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    clients = [bearer_client(raw) for _ in range(THREADS)]  # one each: a test client is not shared across threads
+    results = race(THREADS, lambda i: clients[i].post(URL, user_payload(7), HTTP_IDEMPOTENCY_KEY="the-one-key"))
 
     assert all(not isinstance(r, Exception) and r is not None for r in results), results
     assert Customer.objects.count() == 1

@@ -7,6 +7,7 @@ import pytest
 from bnpl.dates import business_today
 from bnpl.models import Role
 from debt.models import Repayment, RepaymentAllocation
+from debt.tests.factories import user_with_two_plans
 from plans.models import Installment, InstallmentStatus
 from plans.tests.factories import make_plan
 from users.models import Customer, UserStatus
@@ -23,15 +24,8 @@ def debt_url(user_id) -> str:
 
 @pytest.fixture
 def indebted(business_day):
-    """A user with plan A (1000.00/3 from 31 Jan 2025) and plan B (600.00/3 from 10 Feb 2025), seen on
-    15 Mar 2025: A1 (due 28 Feb, 333.33) and B1 (due 10 Mar, 200.00) are overdue, A2 (31 Mar) is next."""
-    business_day(date(2025, 1, 31))
-    user = CustomerFactory()
-    plan_a = make_plan(user=user, start_date=date(2025, 1, 31))
-    business_day(date(2025, 2, 10))
-    plan_b = make_plan(user=user, total_amount="600.00", start_date=date(2025, 2, 10))
-    business_day(date(2025, 3, 15))
-    return user, plan_a, plan_b
+    """A1 (due 28 Feb, 333.33) and B1 (due 10 Mar, 200.00) are overdue, A2 (31 Mar) is next."""
+    return user_with_two_plans(business_day)
 
 
 def inst(plan, sequence) -> Installment:

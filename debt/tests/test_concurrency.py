@@ -9,6 +9,7 @@ from django.db import connection, connections
 
 from bnpl.errors import InvalidState, UserInDebt
 from bnpl.models import Role
+from bnpl.testing.concurrency import race_each
 from debt.models import Repayment, SweepRun
 from debt.services import SWEEP_LOCK_ID, repayment_apply, sweep_overdue
 from merchants.tests.factories import MerchantFactory
@@ -21,29 +22,6 @@ from users.tests.factories import CustomerFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TODAY = date(2025, 3, 15)
-
-
-def run_together(*targets):
-    """Start every target at the same moment (a barrier); return what each returned or raised."""
-    barrier = threading.Barrier(len(targets))
-    results = [None] * len(targets)
-
-    def runner(index, target):
-        try:
-            barrier.wait()
-            results[index] = target()
-        except Exception as exc:  # noqa: BLE001 - reported to the test
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(i, t)) for i, t in enumerate(targets)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
-    return results
 
 
 @pytest.fixture
@@ -62,7 +40,7 @@ def test_twenty_repayments_of_one_installment_pay_it_once(make_api, today):
         r = api.post(url, {"installment_ids": [str(first.pk)]})
         return r.status_code, r.json().get("code")
 
-    results = run_together(*[repay] * 20)
+    results = race_each(*[repay] * 20)
     assert Counter(results) == {(201, None): 1, (409, "invalid_state"): 19}, results
     first.refresh_from_db()
     assert first.paid_amount == first.amount and first.status == InstallmentStatus.PAID
@@ -74,7 +52,7 @@ def test_twenty_repayments_of_one_installment_pay_it_once(make_api, today):
 def test_amount_repayments_racing_never_overpay(today):
     user = CustomerFactory()
     plan = make_plan(user=user, total_amount="300.00", start_date=TODAY - timedelta(days=40))
-    results = run_together(*[lambda: repayment_apply(user=user, amount=plan.total_amount / 3)] * 6)
+    results = race_each(*[lambda: repayment_apply(user=user, amount=plan.total_amount / 3)] * 6)
     assert sum(isinstance(r, Repayment) for r in results) == 3  # 300.00 owed, 100.00 each
     assert all(isinstance(r, Repayment) or "amount" in str(r.detail) for r in results)
     plan.refresh_from_db()
@@ -98,7 +76,7 @@ def test_sweep_racing_the_repayment_of_the_last_overdue_installment(today, swept
             firsts.append(first)
         repayments = [lambda u=u, i=i: repayment_apply(user=u, installment_ids=[i.pk]) for u, i in zip(
             users, firsts, strict=True)]
-        results = run_together(sweep_overdue, *repayments, sweep_overdue)
+        results = race_each(sweep_overdue, *repayments, sweep_overdue)
         assert not [r for r in results if isinstance(r, Exception)], results
         for user, first in zip(users, firsts, strict=True):
             assert Installment.objects.get(pk=first.pk).status == InstallmentStatus.PAID
@@ -114,7 +92,7 @@ def test_two_sweeps_at_once_change_the_data_once(today):
         for user in users:
             plan = make_plan(user=user, start_date=TODAY)
             Installment.objects.filter(plan=plan).update(due_date=TODAY - timedelta(days=1))
-        results = run_together(lambda: sweep_overdue(chunk_size=2), lambda: sweep_overdue(chunk_size=2))
+        results = race_each(lambda: sweep_overdue(chunk_size=2), lambda: sweep_overdue(chunk_size=2))
         assert not [r for r in results if isinstance(r, Exception)], results
         done = [r for r in results if not r["skipped"]]
         assert sum(r["installments_marked_overdue"] for r in done) == 15
@@ -160,7 +138,7 @@ def test_plan_creation_racing_a_sweep_is_refused_and_the_user_is_in_debt(today):
         def create(user=user):
             return plan_create(user=user, merchant=merchant, total_amount=Decimal("1000.00"), installment_count=3)
 
-        results = run_together(create, sweep_overdue)
+        results = race_each(create, sweep_overdue)
         assert isinstance(results[0], UserInDebt), results
         assert not isinstance(results[1], Exception), results
         assert Customer.objects.get(pk=user.pk).status == UserStatus.DEBT_USER
@@ -182,7 +160,7 @@ def test_mixed_load_never_deadlocks(today):
         work.append(lambda u=user: plan_create(user=u, merchant=merchant, total_amount=Decimal("1000.00"),
                                                installment_count=3))
         work.append(sweep_overdue)
-    results = run_together(*work)
+    results = race_each(*work)
     unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, (UserInDebt, InvalidState))]
     assert not unexpected, unexpected
     for user in users:

@@ -7,6 +7,7 @@ from django.test import override_settings
 
 from debt.selectors import debt_summary
 from debt.services import repayment_apply, sweep_overdue
+from debt.tests.factories import user_with_two_plans
 from plans.models import Installment, Plan
 from plans.tests.factories import make_plan
 from users.models import Customer
@@ -69,12 +70,7 @@ def test_overdue_by_date_and_grace(business_day, start, grace, today, overdue_se
 def two_plans(business_day):
     """A: 1000.00/3 from 31 Jan 2025 (due 28 Feb, 31 Mar, 30 Apr). B: 600.00/3 from 10 Feb 2025
     (due 10 Mar, 10 Apr, 10 May). Today 15 Mar 2025, after a sweep: A1 and B1 overdue."""
-    business_day(date(2025, 1, 31))
-    user = CustomerFactory()
-    a = make_plan(user=user, start_date=date(2025, 1, 31))
-    business_day(date(2025, 2, 10))
-    b = make_plan(user=user, total_amount="600.00", start_date=date(2025, 2, 10))
-    business_day(date(2025, 3, 15))
+    user, a, b = user_with_two_plans(business_day)
     sweep_overdue()
     return user, {"A": a, "B": b}
 

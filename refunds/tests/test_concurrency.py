@@ -4,11 +4,11 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
+from bnpl.testing.concurrency import race
 from plans.models import Plan
 from plans.tests.factories import make_plan
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_approve
-from refunds.tests.concurrency import race
 from refunds.tests.factories import make_refund
 
 pytestmark = pytest.mark.django_db(transaction=True)

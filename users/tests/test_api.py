@@ -1,7 +1,6 @@
 """/api/v1/users/ (API.md §4) over HTTP: create, read, filter, update; masks everywhere."""
 import json
 import logging
-import threading
 
 import pytest
 from django.db import connection
@@ -9,7 +8,8 @@ from django.test.utils import CaptureQueriesContext
 
 from bnpl.models import Role
 from bnpl.services import api_key_create
-from conftest import ApiClient
+from bnpl.testing.concurrency import race
+from conftest import bearer_client
 from users.models import Customer, UserStatus
 from users.tests.factories import CustomerFactory, user_payload
 
@@ -118,24 +118,10 @@ def test_passport_is_stored_upper_case(client_api):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_creation_of_one_passport_over_http():
     _, raw = api_key_create(role=Role.CLIENT, name="race")
-    barrier = threading.Barrier(2)
-    statuses = []
-
-    def post(n):
-        client = ApiClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-        try:
-            barrier.wait(timeout=10)
-            statuses.append(client.post(URL, user_payload(n, passport_number="CC7654321")).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=post, args=(n,)) for n in (1, 2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert sorted(statuses) == [201, 409]
+    clients = [bearer_client(raw) for _ in range(2)]  # one each: a test client is not shared across threads
+    statuses = race(2, lambda i: clients[i].post(URL, user_payload(i + 1, passport_number="CC7654321")).status_code,
+                    timeout=30)
+    assert sorted(statuses, key=str) == [201, 409], statuses
     assert Customer.objects.count() == 1
 
 

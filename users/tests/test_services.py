@@ -1,15 +1,14 @@
 """users.services: the only writers of customers."""
-import threading
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
 from rest_framework.exceptions import ValidationError
 
 from bnpl.crypto import lookup_hash
 from bnpl.dates import business_today
 from bnpl.errors import DuplicateUser
+from bnpl.testing.concurrency import race
 from users import services
 from users.models import Customer, UserStatus
 
@@ -100,23 +99,15 @@ def test_update_never_touches_status():
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_creation_with_one_passport_creates_one_user():
-    barrier = threading.Barrier(2)
-    outcomes = []
+    phones = ("+998911111111", "+998912222222")
 
-    def create(phone):
+    def create(i):
         try:
-            barrier.wait(timeout=10)
-            services.user_create(**{**PERSON, "phone_number": phone})
-            outcomes.append("created")
+            services.user_create(**{**PERSON, "phone_number": phones[i]})
         except DuplicateUser:
-            outcomes.append("duplicate")
-        finally:
-            connection.close()
+            return "duplicate"
+        return "created"
 
-    threads = [threading.Thread(target=create, args=(p,)) for p in ("+998911111111", "+998912222222")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert sorted(outcomes) == ["created", "duplicate"]
+    outcomes = race(2, create, timeout=30)
+    assert sorted(outcomes, key=str) == ["created", "duplicate"], outcomes
     assert Customer.objects.count() == 1

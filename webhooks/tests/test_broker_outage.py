@@ -2,22 +2,18 @@
 
 Phase 1 points the Celery app at a closed port (tasks no longer eager): every signed webhook
 is still answered 202 at once and stored RECEIVED. Phase 2 brings a real broker (the Redis
-at REDIS_URL) and a real worker process; the beat re-drive, run twice, applies each event
-exactly once.
+at REDIS_URL) and a real worker process (production settings, test database); the beat
+re-drive, run twice, applies each event exactly once.
 """
-import os
-import subprocess
-import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from bnpl.celery import app as celery_app
+from bnpl.testing.db import current_database_url
+from bnpl.testing.processes import celery_broker, owned, start_celery_worker, wait_until
 from plans.models import Plan
 from plans.tests.factories import make_plan
 from refunds.models import Refund, RefundStatus
@@ -29,63 +25,6 @@ from webhooks.tests.factories import post_webhook, webhook_body
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 CLOSED_PORT_BROKER = "redis://127.0.0.1:6391/0"
-
-
-def _reset_broker_pools() -> None:
-    # Only drop the app's references: kombu keeps its pools in a global registry keyed by URL,
-    # and a force-closed pool there would refuse every later publish to that URL.
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
-@contextmanager
-def celery_broker(url: str):
-    """Publish to ``url`` for real (not eagerly) inside the block; restore everything after."""
-    conf = celery_app.conf
-    saved = conf.broker_url, conf.task_always_eager
-    _reset_broker_pools()
-    conf.broker_url, conf.task_always_eager = url, False
-    try:
-        yield
-    finally:
-        _reset_broker_pools()
-        conf.broker_url, conf.task_always_eager = saved
-
-
-@contextmanager
-def celery_worker():
-    """A real ``celery -A bnpl worker`` process on the test database and REDIS_URL."""
-    db = connection.settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bnpl.settings.test", "REDIS_URL": settings.REDIS_URL,
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
-    log = tempfile.TemporaryFile()
-    worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-m", "celery", "-A", "bnpl", "worker", "-P", "solo", "--without-heartbeat",
-         "--without-gossip", "--without-mingle", "-l", "WARNING"],
-        cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield worker
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        log.seek(0)
-        output = log.read().decode(errors="replace")
-        log.close()
-        if worker.returncode not in (0, -15):
-            print(output)  # shown by pytest when the test fails
-
-
-def _wait_until(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def test_webhooks_survive_a_broker_outage_and_are_applied_once_by_the_redrive(anon_api, merchant):
@@ -113,14 +52,17 @@ def test_webhooks_survive_a_broker_outage_and_are_applied_once_by_the_redrive(an
     assert set(Refund.objects.values_list("status", flat=True)) == {RefundStatus.PENDING}
 
     # Phase 2: the broker is back, with a real worker.
-    with celery_broker(settings.CELERY_BROKER_URL), celery_worker() as worker:
+    with celery_broker(settings.CELERY_BROKER_URL), \
+            owned(start_celery_worker(broker_url=settings.REDIS_URL,
+                                      database_url=current_database_url(application_name="outage-worker"))) as worker:
         with celery_app.connection_for_write() as conn:
             conn.default_channel.queue_purge("celery")  # our own Redis db: leftovers of earlier runs
         assert redrive_pending_events(min_age_seconds=0) == 4
         assert redrive_pending_events(min_age_seconds=0) <= 4  # whatever is still RECEIVED goes again
 
-        done = _wait_until(lambda: not WebhookEvent.objects.filter(status=EventStatus.RECEIVED).exists())
-        assert done and worker.poll() is None, "the worker did not drain the events"
+        wait_until(lambda: not WebhookEvent.objects.filter(status=EventStatus.RECEIVED).exists(), timeout=30,
+                   interval=0.1, message="the worker did not drain the events")
+        assert worker.alive(), "the worker did not drain the events"
         # Let the second batch of messages reach the worker too: they must change nothing.
         time.sleep(0.5)
 

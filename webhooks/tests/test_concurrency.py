@@ -3,10 +3,10 @@ from decimal import Decimal
 
 import pytest
 
+from bnpl.testing.concurrency import race
 from plans.models import Plan
 from plans.tests.factories import make_plan
 from refunds.models import Refund, RefundStatus
-from refunds.tests.concurrency import race
 from refunds.tests.factories import make_refund
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.tests.factories import post_webhook, webhook_body
