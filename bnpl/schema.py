@@ -38,6 +38,8 @@ def problem_response(description: str, schema=PROBLEM) -> openapi.Response:
     return openapi.Response(description, schema)
 
 
+# Content negotiation, on every endpoint, public ones included.
+_NOT_ACCEPTABLE = "`not_acceptable`: the `Accept` header rules out application/json."
 _COMMON = {
     "401": "`not_authenticated` / `authentication_failed`: missing or bad API key.",
     "403": "`permission_denied`: the key's role may not do this.",
@@ -66,9 +68,10 @@ class ProblemAutoSchema(SwaggerAutoSchema):
 
     def get_response_serializers(self):
         responses = super().get_response_serializers()
+        problem = self.problem_schema()
+        responses.setdefault("406", problem_response(_NOT_ACCEPTABLE, problem))
         if self.get_security() == []:  # public endpoints (health, webhook) document their own
             return responses
-        problem = self.problem_schema()
         # A view's own error responses given as text (``409: "`duplicate_user`: ..."``) get the body too.
         for status_code, value in list(responses.items()):
             if str(status_code).isdigit() and int(status_code) >= 400 and isinstance(value, str):

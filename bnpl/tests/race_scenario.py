@@ -257,9 +257,9 @@ class _Worker:
                     # Offered to another thread first, so both send it at about the same moment.
                     self.shared.offer_again((op, raw, method, path, body, key))
                     self.send(op, raw, method, path, body, key)
-                    if self.rng.random() < 0.3:  # and once more by this thread: usually a replay
+                    if self.rng.random() < 0.5:  # and once more by this thread: usually a replay
                         self.send(f"{op}+again", raw, method, path, body, key)
-                    if self.rng.random() < 0.2:
+                    if self.rng.random() < 0.4:
                         self.send("key_misuse", raw, method, path, {**body, "misuse": self.index}, key)
                 else:
                     self.send(op, raw, method, path, body)
