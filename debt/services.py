@@ -39,6 +39,18 @@ SWEEP_CHUNK_SIZE = 10_000
 SWEEP_LOCK_ID = struct.unpack(">q", hashlib.sha256(b"bnpl.debt.sweep_overdue").digest()[:8])[0]
 
 
+# Mark the user's past-due installments and ask whether any is overdue, in one round trip.
+# (A data-modifying CTE's rows are invisible to the rest of its statement, hence the OR.)
+_REFRESH_SQL = """
+    WITH marked AS (
+        UPDATE plans_installment SET status = %s
+         WHERE user_id = %s AND status = %s AND due_date < %s
+        RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM marked)
+        OR EXISTS (SELECT 1 FROM plans_installment WHERE user_id = %s AND status = %s)
+"""
+
+
 def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     """Mark ``user``'s past-due installments ``OVERDUE`` and set their status to match.
 
@@ -46,10 +58,17 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     Returns True when the user has overdue debt.
     """
     assert transaction.get_connection().in_atomic_block, "debt_status_refresh needs the user's row lock"
-    Installment.objects.filter(
-        user=user, status=InstallmentStatus.UPCOMING, due_date__lt=overdue_cutoff(today)
-    ).update(status=InstallmentStatus.OVERDUE)
-    in_debt = Installment.objects.filter(user=user, status=InstallmentStatus.OVERDUE).exists()
+    cutoff = overdue_cutoff(today)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_REFRESH_SQL, [InstallmentStatus.OVERDUE, user.pk, InstallmentStatus.UPCOMING, cutoff,
+                                          user.pk, InstallmentStatus.OVERDUE])
+            in_debt = cursor.fetchone()[0]
+    else:  # the embedded SQLite has no data-modifying CTEs: the same in two statements
+        Installment.objects.filter(
+            user=user, status=InstallmentStatus.UPCOMING, due_date__lt=cutoff
+        ).update(status=InstallmentStatus.OVERDUE)
+        in_debt = Installment.objects.filter(user=user, status=InstallmentStatus.OVERDUE).exists()
     new_status = UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL
     if user.status != new_status:
         user.status = new_status
