@@ -24,7 +24,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, bench_env, machine, migrate, percentile, recreate_database, setup_django  # noqa: E402
+from bench.common import (  # noqa: E402
+    ROOT,
+    bench_env,
+    machine,
+    median,
+    migrate,
+    percentile,
+    recreate_database,
+    setup_django,
+)
 
 DB = "bnpl_bench_api"
 PORT = 8765
@@ -159,7 +168,7 @@ def load(name: str, fixture: dict, concurrency: int, seconds: float) -> dict:
         if not 200 <= status < 300:
             errors[status] = errors.get(status, 0) + 1
     return {"rps": len(ok) / seconds, "p50_ms": percentile(ok, 50) * 1000, "p99_ms": percentile(ok, 99) * 1000,
-            "n": len(samples), "errors": errors}
+            "n": len(samples), "errors": errors, "latencies": ok}
 
 
 def start_server(env: dict, workers: int, threads: int) -> subprocess.Popen:
@@ -193,6 +202,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse the seeded database (bench/.api-fixture.json)")
     parser.add_argument("--write", action="store_true", help="append the results to bench/RESULTS.md")
     parser.add_argument("--only", help="comma-separated endpoint name prefixes to run")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; --duration is split across them")
     args = parser.parse_args()
 
     env = bench_env(DB, DJANGO_SETTINGS_MODULE="bnpl.settings.production", DJANGO_SECRET_KEY="bench-" + "x" * 50,
@@ -221,28 +231,47 @@ def main() -> None:
                 print(f"floor at concurrency {c}: {rps:.0f} req/s", flush=True)
                 best = max(best, (rps, c))
             concurrency = best[1]
-        rows = []
         names = list(make_requests(fixture))
         if args.only:
             names = [n for n in names if n == floor or any(n.startswith(p) for p in args.only.split(","))]
+        # Interleaved rounds: every endpoint gets a short slice in each round, so drift during the
+        # run (checkpoints after the writes, a noisy neighbour) hits all of them alike; each
+        # endpoint's ratio is the median of its per-round ratios to the floor of the same round.
+        slices: dict[str, list[dict]] = {name: [] for name in names}
+        for round_no in range(args.rounds):
+            for name in names:
+                slices[name].append(load(name, fixture, concurrency, args.duration / args.rounds))
+            print(f"round {round_no + 1}/{args.rounds} done", flush=True)
+        rows = []
         for name in names:
-            result = load(name, fixture, concurrency, args.duration)
+            parts = slices[name]
+            ratios = [part["rps"] / floor_part["rps"] for part, floor_part in zip(parts, slices[floor], strict=True)]
+            latencies = [lat for part in parts for lat in part["latencies"]]
+            errors: dict = {}
+            for part in parts:
+                for code, n in part["errors"].items():
+                    errors[code] = errors.get(code, 0) + n
+            result = {"rps": sum(part["rps"] for part in parts) / len(parts), "ratio": median(ratios),
+                      "ratio_range": (min(ratios), max(ratios)), "p50_ms": percentile(latencies, 50) * 1000,
+                      "p99_ms": percentile(latencies, 99) * 1000, "errors": errors}
             rows.append((name, result))
-            print(f"{name:28s} {result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.1f} ms  "
+            print(f"{name:28s} {result['rps']:8.0f} req/s  x{result['ratio']:.2f}  p50 {result['p50_ms']:6.1f} ms  "
                   f"p99 {result['p99_ms']:6.1f} ms  errors {result['errors']}", flush=True)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
-    floor_rps = rows[0][1]["rps"]
-    table = ["| endpoint | req/s | x floor | p50 ms | p99 ms | non-2xx |", "|---|---:|---:|---:|---:|---|"]
+    table = ["| endpoint | req/s | x floor (median of rounds) | range over rounds | p50 ms | p99 ms | non-2xx |",
+             "|---|---:|---:|---|---:|---:|---|"]
     for name, r in rows:
-        table.append(f"| `{name}` | {r['rps']:.0f} | {r['rps'] / floor_rps:.2f} | {r['p50_ms']:.1f} | "
+        low, high = r["ratio_range"]
+        table.append(f"| `{name}` | {r['rps']:.0f} | {r['ratio']:.2f} | {low:.2f}-{high:.2f} | {r['p50_ms']:.1f} | "
                      f"{r['p99_ms']:.1f} | {r['errors'] or '-'} |")
     report = (f"\n### API load, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
               f"`{' '.join(['.venv/bin/python', 'bench/api.py'] + sys.argv[1:])}`: {args.users} users, "
               f"{args.installments} installments, gunicorn {args.workers} workers x {args.threads} threads, "
-              f"concurrency {concurrency}, {args.duration:.0f} s per endpoint. Machine: {machine()}.\n\n"
+              f"concurrency {concurrency}, {args.duration:.0f} s per endpoint in {args.rounds} interleaved rounds. "
+              f"Machine: {machine()}.\n\n"
               + "\n".join(table) + "\n")
     print(report)
     if args.write:
