@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from django.urls import path as url_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.exceptions import ParseError, ValidationError
@@ -139,3 +141,34 @@ def test_bad_amounts_over_http_are_400_validation_error(anon_api, body):
     r = anon_api.post("/api/v1/echo-amount/", body, content_type="application/json")
     assert r.status_code == 400
     assert r.json()["code"] == "validation_error" and r.json()["errors"][0]["attr"] == "amount"
+
+
+# --- Properties: every amount a client can send round-trips exactly; nothing else gets in ---------
+
+_CENTS = st.integers(min_value=1, max_value=10 ** 14 - 1)  # 0.01 .. 999999999999.99
+
+
+@settings(max_examples=300, deadline=None)
+@given(cents=_CENTS)
+def test_any_valid_amount_round_trips_as_string_and_number(cents):
+    value = Decimal(cents).scaleb(-2)
+    text = f"{value:f}"
+    assert MoneyField().to_internal_value(text) == value
+    assert MoneyField().to_internal_value(value) == value  # a JSON number, parsed as Decimal
+    assert MoneyField().to_representation(MoneyField().to_internal_value(text)) == f"{value:.2f}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(cents=_CENTS, extra=st.integers(min_value=1, max_value=9))
+def test_a_third_decimal_place_is_always_refused(cents, extra):
+    text = f"{Decimal(cents).scaleb(-2):f}{extra}"
+    with pytest.raises(ValidationError) as info:
+        MoneyField().to_internal_value(text)
+    assert info.value.get_codes() in (["max_places"], ["max_value"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(number=st.floats(allow_nan=True, allow_infinity=True))
+def test_a_float_is_never_accepted(number):
+    with pytest.raises(ValidationError):
+        MoneyField().to_internal_value(number)
