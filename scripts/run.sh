@@ -24,6 +24,9 @@ if [ -n "${REDIS_URL:-}" ] && $py -c "import sys; from bnpl.settings.env import 
   mode="PostgreSQL/Redis with a Celery worker and beat"
 else
   mode="embedded (SQLite unless DATABASE_URL is set; Celery tasks in-process)"
+  # No beat without a broker: the same overdue sweep service, on the same schedule, from a loop.
+  (while sleep "${BNPL_OVERDUE_SWEEP_SECONDS:-300}"; do $py manage.py sweep_overdue >/dev/null || true; done) &
+  pids+=($!)
 fi
 [ -n "${DATABASE_URL:-}" ] || mode="${mode/PostgreSQL/SQLite}"
 
