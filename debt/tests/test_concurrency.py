@@ -1,5 +1,6 @@
 """Real concurrency on PostgreSQL: threads with their own connections racing repayments, plans and sweeps."""
 import threading
+import time
 from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
@@ -10,6 +11,7 @@ from django.db import connection, connections
 from bnpl.errors import InvalidState, UserInDebt
 from bnpl.models import Role
 from bnpl.testing.concurrency import race_each
+from bnpl.testing.db import held_transaction
 from debt.models import Repayment, SweepRun
 from debt.services import SWEEP_LOCK_ID, repayment_apply, sweep_overdue
 from merchants.tests.factories import MerchantFactory
@@ -166,3 +168,30 @@ def test_mixed_load_never_deadlocks(today):
     for user in users:
         overdue = Installment.objects.filter(user=user, status="OVERDUE").exists()
         assert Customer.objects.get(pk=user.pk).status == (UserStatus.DEBT_USER if overdue else UserStatus.NORMAL)
+
+
+def test_a_sweep_never_waits_on_an_installment_a_repayment_holds(today):
+    """The plain-UPDATE chunk times out on the held row and is redone with SKIP LOCKED."""
+    merchant = MerchantFactory()
+    held_user, free_user = CustomerFactory(), CustomerFactory()
+    for user in (held_user, free_user):
+        plan = make_plan(user=user, merchant=merchant, start_date=TODAY)
+        Installment.objects.filter(plan=plan, sequence=1).update(due_date=TODAY - timedelta(days=1))
+    held = Installment.objects.get(user=held_user, sequence=1)
+
+    def lock_like_a_repayment():
+        Customer.objects.select_for_update().get(pk=held_user.pk)
+        return Installment.objects.select_for_update().get(pk=held.pk)
+
+    with held_transaction(lock_like_a_repayment):
+        started = time.monotonic()
+        result = sweep_overdue()
+        assert time.monotonic() - started < 5
+        # The free user's installment is marked; the held one is skipped, not waited for.
+        assert result["installments_marked_overdue"] == 1
+        assert Installment.objects.get(user=free_user, sequence=1).status == InstallmentStatus.OVERDUE
+        assert Installment.objects.get(pk=held.pk).status == InstallmentStatus.UPCOMING
+    # Once the lock is gone, the next run picks it up.
+    assert sweep_overdue()["installments_marked_overdue"] == 1
+    assert Installment.objects.get(pk=held.pk).status == InstallmentStatus.OVERDUE
+    assert Customer.objects.get(pk=held_user.pk).status == UserStatus.DEBT_USER
