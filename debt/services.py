@@ -276,6 +276,10 @@ SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM candidates),
 """
 _LOCK_NOT_AVAILABLE = "55P03"
 
+# (No such fast path for the user passes below: their condition is an EXISTS over other rows,
+# which a single statement would re-check after a lock wait with its old snapshot, and could
+# then mark a user DEBT_USER just after a repayment settled their last overdue installment.)
+
 # Users whose status disagrees with their installments, a chunk at a time in id order. The
 # rows are locked first (SKIP LOCKED: a user locked by a repayment or a plan is being settled
 # by that transaction's own debt_status_refresh) and the condition is checked again by the
