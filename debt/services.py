@@ -287,38 +287,25 @@ _LOCK_NOT_AVAILABLE = "55P03"
 # "OFFSET 0" keeps each EXISTS a per-row probe of installment_user_overdue_idx: right after the
 # installment pass the statistics still say "no OVERDUE rows", and a semi-join planned on that
 # guess can scan the whole index once per user.
-_USER_PASSES = {
-    "users_marked_debt": (
-        """
-        SELECT c.id FROM users_customer AS c
-        WHERE c.status = 'NORMAL' AND c.id > %(after_id)s
-          AND EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE' OFFSET 0)
-        ORDER BY c.id LIMIT %(limit)s
-        FOR UPDATE OF c SKIP LOCKED
-        """,
-        """
-        UPDATE users_customer AS c SET status = 'DEBT_USER'
-        WHERE c.id = ANY(%(ids)s) AND c.status = 'NORMAL'
-          AND EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE' OFFSET 0)
-        """,
-    ),
-    "users_restored": (
-        """
-        SELECT c.id FROM users_customer AS c
-        WHERE c.status = 'DEBT_USER' AND c.id > %(after_id)s
-          AND NOT EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE'
-                          OFFSET 0)
-        ORDER BY c.id LIMIT %(limit)s
-        FOR UPDATE OF c SKIP LOCKED
-        """,
-        """
-        UPDATE users_customer AS c SET status = 'NORMAL'
-        WHERE c.id = ANY(%(ids)s) AND c.status = 'DEBT_USER'
-          AND NOT EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE'
-                          OFFSET 0)
-        """,
-    ),
-}
+_HAS_OVERDUE = "EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE' OFFSET 0)"
+# Both directions in one scan of the users: those NORMAL with an overdue installment and those
+# DEBT_USER with none. Locked first (SKIP LOCKED), then updated by a second statement.
+_USER_LOCK_SQL = f"""
+    SELECT c.id FROM users_customer AS c
+    WHERE c.id > %(after_id)s
+      AND ((c.status = 'NORMAL' AND {_HAS_OVERDUE}) OR (c.status = 'DEBT_USER' AND NOT {_HAS_OVERDUE}))
+    ORDER BY c.id LIMIT %(limit)s
+    FOR UPDATE OF c SKIP LOCKED
+"""  # noqa: S608 - built from constants only
+_USER_UPDATE_SQL = f"""
+    WITH changed AS (
+        UPDATE users_customer AS c
+           SET status = CASE WHEN {_HAS_OVERDUE} THEN 'DEBT_USER' ELSE 'NORMAL' END
+         WHERE c.id = ANY(%(ids)s)
+           AND c.status <> CASE WHEN {_HAS_OVERDUE} THEN 'DEBT_USER' ELSE 'NORMAL' END
+        RETURNING c.status)
+    SELECT count(*) FILTER (WHERE status = 'DEBT_USER'), count(*) FILTER (WHERE status = 'NORMAL') FROM changed
+"""  # noqa: S608 - built from constants only
 
 
 def _sweep_postgresql(cutoff: date, chunk_size: int) -> dict:
@@ -342,19 +329,21 @@ def _sweep_postgresql(cutoff: date, chunk_size: int) -> dict:
             break
         after_due, after_id = last_due, last_id
 
-    for name, (lock_sql, update_sql) in _USER_PASSES.items():
-        counts[name] = 0
-        after_id = _ZERO_UUID
-        while True:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(lock_sql, {"after_id": after_id, "limit": chunk_size})
-                ids = [row[0] for row in cursor.fetchall()]
-                if ids:
-                    cursor.execute(update_sql, {"ids": ids})
-                    counts[name] += cursor.rowcount
-            if len(ids) < chunk_size:
-                break
-            after_id = ids[-1]
+    counts["users_marked_debt"] = counts["users_restored"] = 0
+    after_id = _ZERO_UUID
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_USER_LOCK_SQL, {"after_id": after_id, "limit": chunk_size})
+            ids = [row[0] for row in cursor.fetchall()]
+            if ids:
+                # A later statement: it sees whatever the previous holder of a lock committed.
+                cursor.execute(_USER_UPDATE_SQL, {"ids": ids})
+                marked, restored = cursor.fetchone()
+                counts["users_marked_debt"] += marked
+                counts["users_restored"] += restored
+        if len(ids) < chunk_size:
+            break
+        after_id = ids[-1]
     return counts
 
 
