@@ -231,13 +231,19 @@ _ZERO_UUID = UUID(int=0)
 # then those rows locked without waiting (SKIP LOCKED) and marked. Locking and updating go
 # through the candidates' ids and then their ctids, so the heap is visited in physical order
 # (a bitmap/TID scan) rather than in due-date order: a chunk touches each heap page once.
-_MARK_INSTALLMENTS_SQL = """
+_MARK_CHUNK_SQL = """
 WITH candidates AS (
     SELECT id, due_date FROM plans_installment
     WHERE status = 'UPCOMING' AND due_date < %(cutoff)s AND (due_date, id) > (%(after_due)s, %(after_id)s)
     ORDER BY due_date, id
     LIMIT %(limit)s
-), locked AS (
+), {mark}, last AS (
+    SELECT due_date, id FROM candidates ORDER BY due_date DESC, id DESC LIMIT 1
+)
+SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM candidates),
+       (SELECT due_date FROM last), (SELECT id FROM last)
+"""
+_MARK_INSTALLMENTS_SQL = _MARK_CHUNK_SQL.format(mark="""locked AS (
     SELECT ctid FROM plans_installment
     WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND status = 'UPCOMING' AND due_date < %(cutoff)s
     FOR NO KEY UPDATE SKIP LOCKED
@@ -245,35 +251,19 @@ WITH candidates AS (
     UPDATE plans_installment SET status = 'OVERDUE'
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) AND status = 'UPCOMING'
     RETURNING 1
-), last AS (
-    SELECT due_date, id FROM candidates ORDER BY due_date DESC, id DESC LIMIT 1
-)
-SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM candidates),
-       (SELECT due_date FROM last), (SELECT id FROM last)
-"""
+)""")
 
 # The same chunk as a plain UPDATE, tried first: when no repayment holds any of its rows (the
 # usual case) it skips the separate lock step, which costs a WAL record per row. It runs under
 # a short lock_timeout, below deadlock_timeout: if a row is held, the chunk gives up within
 # milliseconds (delaying that repayment by no more) and is redone in the SKIP LOCKED form above.
 _MARK_LOCK_TIMEOUT = "50ms"
-_MARK_INSTALLMENTS_FAST_SQL = """
-WITH candidates AS (
-    SELECT id, due_date FROM plans_installment
-    WHERE status = 'UPCOMING' AND due_date < %(cutoff)s AND (due_date, id) > (%(after_due)s, %(after_id)s)
-    ORDER BY due_date, id
-    LIMIT %(limit)s
-), marked AS (
+_MARK_INSTALLMENTS_FAST_SQL = _MARK_CHUNK_SQL.format(mark="""marked AS (
     UPDATE plans_installment SET status = 'OVERDUE'
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM plans_installment WHERE id = ANY(ARRAY(SELECT id FROM candidates))))
       AND status = 'UPCOMING' AND due_date < %(cutoff)s
     RETURNING 1
-), last AS (
-    SELECT due_date, id FROM candidates ORDER BY due_date DESC, id DESC LIMIT 1
-)
-SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM candidates),
-       (SELECT due_date FROM last), (SELECT id FROM last)
-"""
+)""")
 _LOCK_NOT_AVAILABLE = "55P03"
 
 # (No such fast path for the user passes below: their condition is an EXISTS over other rows,
