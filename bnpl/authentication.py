@@ -2,6 +2,7 @@
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from bnpl.actor import API_KEY, set_request_actor
 from bnpl.models import ApiKey, hash_api_key
 
 
@@ -22,6 +23,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                    .filter(key_hash=hash_api_key(raw_key)).first())
         if api_key is None or (api_key.revoked_at is not None and api_key.revoked_at <= timezone.now()):
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        set_request_actor(API_KEY, api_key.name)  # who is recorded on status history (bnpl/actor.py)
         return api_key, api_key
 
     def authenticate_header(self, request) -> str:

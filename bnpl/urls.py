@@ -34,6 +34,8 @@ api_v1 = [
     path("", include("debt.urls")),
     path("", include("refunds.urls")),
     path("", include("webhooks.api_urls")),
+    path("", include("ledger.urls")),
+    path("", include("audit.urls")),
 ]
 
 urlpatterns = [
