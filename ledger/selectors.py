@@ -95,3 +95,9 @@ def plan_opened_on(*, plan_id: UUID) -> date | None:
 def owed_on_plans(*, plan_ids: list[UUID]) -> int:
     return (JournalEntry.objects.filter(plan_id__in=plan_ids, account__in=OWED_ACCOUNTS)
             .aggregate(total=Sum("amount"))["total"] or 0)
+
+
+def plans_opened_by(*, user_id: UUID, as_of: date) -> list[UUID]:
+    """The user's plans whose ``plan_opened`` counts on or before ``as_of``."""
+    return list(JournalTransaction.objects.filter(user_id=user_id, kind=Kind.PLAN_OPENED, business_date__lte=as_of)
+                .values_list("plan_id", flat=True))

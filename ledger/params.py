@@ -1,0 +1,23 @@
+"""``?as_of=YYYY-MM-DD``: strict, ASCII, not after today."""
+import re
+from datetime import date
+
+from bnpl import dates
+from bnpl.errors import domain_validation_error
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def as_of_param(request) -> date | None:
+    raw = request.query_params.get("as_of")
+    if raw is None:
+        return None
+    try:
+        if not _ISO_DATE.match(raw):
+            raise ValueError(raw)
+        value = date.fromisoformat(raw)
+    except ValueError:
+        raise domain_validation_error("as_of", "Must be a date YYYY-MM-DD.", "invalid") from None
+    if value > dates.business_today():
+        raise domain_validation_error("as_of", "Must not be after today.", "future_date")
+    return value
