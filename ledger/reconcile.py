@@ -8,7 +8,7 @@ checks the caches that app keeps.
 import logging
 import time
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ledger.compat import format_minor
@@ -17,72 +17,76 @@ from ledger.models import ReconciliationRun
 logger = logging.getLogger(__name__)
 
 MAX_REPORTED = 100
+WORK_MEM = "128MB"
 # Plans in these statuses owe nothing yet (or never will): the journal has nothing for them.
 NOT_OPENED_PLAN_STATUSES = ("PENDING_CONFIRMATION", "DECLINED", "EXPIRED")
 
 # Every journal transaction: at least two entries, summing to zero, its amount = its debits.
+# The entries are aggregated first (one sequential scan, hashed), then matched to the transactions.
 _TRANSACTIONS_SQL = f"""
 SELECT id, balance, entries, debits, amount, COUNT(*) OVER () FROM (
-    SELECT t.id, t.amount, COALESCE(SUM(e.amount), 0) AS balance, COUNT(e.id) AS entries,
-           COALESCE(SUM(CASE WHEN e.amount > 0 THEN e.amount ELSE 0 END), 0) AS debits
-      FROM ledger_journaltransaction AS t LEFT JOIN ledger_journalentry AS e ON e.transaction_id = t.id
-     GROUP BY t.id, t.amount
+    SELECT COALESCE(t.id, e.transaction_id) AS id, COALESCE(t.amount, 0) AS amount,
+           COALESCE(e.balance, 0) AS balance, COALESCE(e.entries, 0) AS entries, COALESCE(e.debits, 0) AS debits
+      FROM ledger_journaltransaction AS t
+      FULL JOIN (SELECT transaction_id, SUM(amount) AS balance, COUNT(*) AS entries,
+                        SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END) AS debits
+                   FROM ledger_journalentry GROUP BY transaction_id) AS e ON e.transaction_id = t.id
 ) AS s
 WHERE balance <> 0 OR entries < 2 OR debits <> amount
 LIMIT {MAX_REPORTED}
 """  # noqa: S608 - constants only
 
-# The receivable lines of each kind, per installment (or per plan): what the caches must equal.
-_JOURNAL_SUMS = """
-    SUM(CASE WHEN kind = 'plan_opened' THEN amount ELSE 0 END) AS amount,
-    -SUM(CASE WHEN kind IN ('repayment', 'repayment_reversed') THEN amount ELSE 0 END) AS paid,
-    -SUM(CASE WHEN kind = 'refund_applied' THEN amount ELSE 0 END) AS refunded
-"""
 _NOT_OPENED = ", ".join(f"'{s}'" for s in NOT_OPENED_PLAN_STATUSES)
 
-
-def _cache_vs_journal_sql(table: str, key: str, amount_column: str, plan_status: str, join: str) -> str:
-    return f"""
-SELECT id, expected_amount, stored_paid, stored_refunded, journal_amount, journal_paid, journal_refunded,
-       COUNT(*) OVER () FROM (
-    SELECT x.id, x.{amount_column} AS stored_amount, x.paid_amount AS stored_paid,
-           x.refunded_amount AS stored_refunded,
-           CASE WHEN {plan_status} IN ({_NOT_OPENED}) THEN 0 ELSE x.{amount_column} END AS expected_amount,
-           COALESCE(j.amount, 0) AS journal_amount, COALESCE(j.paid, 0) AS journal_paid,
-           COALESCE(j.refunded, 0) AS journal_refunded
-      FROM {table} AS x {join}
-      LEFT JOIN (SELECT {key}, {_JOURNAL_SUMS} FROM ledger_journalentry
-                  WHERE account = 'receivable' AND {key} IS NOT NULL GROUP BY {key}) AS j ON j.{key} = x.id
-) AS s
-WHERE expected_amount <> journal_amount OR stored_paid <> journal_paid OR stored_refunded <> journal_refunded
-LIMIT {MAX_REPORTED}
+# The caches against the journal, in one statement: the receivable lines are summed per
+# installment once (one scan of the entries); installments are matched to those sums (a full
+# join, so a line naming no installment shows up too), and plans to the sums of their
+# installments. ``expected_amount`` is 0 for a plan that owes nothing yet (pending, declined,
+# expired): the journal has nothing for it.
+_CACHES_SQL = f"""
+WITH j AS MATERIALIZED (
+    SELECT installment_id, plan_id,
+           SUM(CASE WHEN kind = 'plan_opened' THEN amount ELSE 0 END) AS amount,
+           -SUM(CASE WHEN kind IN ('repayment', 'repayment_reversed') THEN amount ELSE 0 END) AS paid,
+           -SUM(CASE WHEN kind = 'refund_applied' THEN amount ELSE 0 END) AS refunded
+      FROM ledger_journalentry WHERE account = 'receivable' GROUP BY installment_id, plan_id
+), mismatches AS (
+    SELECT 'installment' AS type, COALESCE(x.id, j.installment_id) AS id,
+           COALESCE(x.expected_amount, 0) AS stored_amount, COALESCE(x.paid_amount, 0) AS stored_paid,
+           COALESCE(x.refunded_amount, 0) AS stored_refunded, COALESCE(j.amount, 0) AS journal_amount,
+           COALESCE(j.paid, 0) AS journal_paid, COALESCE(j.refunded, 0) AS journal_refunded
+      FROM (SELECT i.id, i.paid_amount, i.refunded_amount,
+                   CASE WHEN p.status IN ({_NOT_OPENED}) THEN 0 ELSE i.amount END AS expected_amount
+              FROM plans_installment AS i JOIN plans_plan AS p ON p.id = i.plan_id) AS x
+      FULL JOIN j ON j.installment_id = x.id
+    UNION ALL
+    SELECT 'plan', x.id, CASE WHEN x.status IN ({_NOT_OPENED}) THEN 0 ELSE x.total_amount END,
+           x.paid_amount, x.refunded_amount,
+           COALESCE(s.amount, 0), COALESCE(s.paid, 0), COALESCE(s.refunded, 0)
+      FROM plans_plan AS x
+      LEFT JOIN (SELECT plan_id, SUM(amount) AS amount, SUM(paid) AS paid, SUM(refunded) AS refunded
+                   FROM j GROUP BY plan_id) AS s ON s.plan_id = x.id
+)
+SELECT type, id, stored_amount, stored_paid, stored_refunded, journal_amount, journal_paid, journal_refunded,
+       total FROM (
+    SELECT m.*, ROW_NUMBER() OVER (PARTITION BY type ORDER BY id) AS n, COUNT(*) OVER (PARTITION BY type) AS total
+      FROM mismatches AS m
+     WHERE stored_amount <> journal_amount OR stored_paid <> journal_paid OR stored_refunded <> journal_refunded
+) AS r
+WHERE n <= {MAX_REPORTED}
 """  # noqa: S608 - constants only
 
-
-_INSTALLMENTS_SQL = _cache_vs_journal_sql("plans_installment", "installment_id", "amount", "p.status",
-                                          "JOIN plans_plan AS p ON p.id = x.plan_id")
-_PLANS_SQL = _cache_vs_journal_sql("plans_plan", "plan_id", "total_amount", "x.status", "")
-
-# Receivable lines that name an installment which does not exist.
-_ORPHANS_SQL = f"""
-SELECT e.installment_id, COUNT(*) OVER () FROM ledger_journalentry AS e
-  LEFT JOIN plans_installment AS i ON i.id = e.installment_id
- WHERE e.installment_id IS NOT NULL AND i.id IS NULL
- LIMIT {MAX_REPORTED}
-"""  # noqa: S608 - constants only
-
-_FIELDS = (("amount", 1, 4), ("paid_amount", 2, 5), ("refunded_amount", 3, 6))
+_FIELDS = (("amount", 2, 5), ("paid_amount", 3, 6), ("refunded_amount", 4, 7))
 
 
-def _cache_mismatches(cursor, sql: str, object_type: str) -> tuple[list[dict], int]:
-    """Mismatching rows of one cache; ``stored`` of ``amount`` is what the journal should hold
-    (0 for a plan not opened: pending, declined or expired)."""
-    cursor.execute(sql)
+def _cache_mismatches(cursor) -> tuple[list[dict], int]:
+    """Mismatching caches; ``stored`` of ``amount`` is what the journal should hold."""
+    cursor.execute(_CACHES_SQL)
     rows = cursor.fetchall()
-    out = [{"type": object_type, "id": str(row[0]), "field": name,
+    out = [{"type": row[0], "id": str(row[1]), "field": name,
             "stored": format_minor(row[stored]), "journal": format_minor(row[journal])}
            for row in rows for name, stored, journal in _FIELDS if row[stored] != row[journal]]
-    return out, (rows[0][-1] if rows else 0)
+    return out, sum({row[0]: row[-1] for row in rows}.values())
 
 
 def reconcile() -> dict:
@@ -92,7 +96,11 @@ def reconcile() -> dict:
     started_at, clock = timezone.now(), time.monotonic()
     run = ReconciliationRun.objects.create(started_at=started_at)
     try:
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # One snapshot for every check, and room to hash the aggregates in memory (server side).
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
             mismatches: list[dict] = []
             count = 0
             cursor.execute(_TRANSACTIONS_SQL)
@@ -102,15 +110,9 @@ def reconcile() -> dict:
                                    "entries": entries, "debits": format_minor(debits),
                                    "amount": format_minor(amount)})
             count += rows[0][-1] if rows else 0
-            for sql, object_type in ((_INSTALLMENTS_SQL, "installment"), (_PLANS_SQL, "plan")):
-                found, total = _cache_mismatches(cursor, sql, object_type)
-                mismatches += found
-                count += total
-            cursor.execute(_ORPHANS_SQL)
-            rows = cursor.fetchall()
-            mismatches += [{"type": "entry", "installment_id": str(r[0]), "field": "installment_id",
-                            "detail": "no such installment"} for r in rows]
-            count += rows[0][-1] if rows else 0
+            found, total = _cache_mismatches(cursor)
+            mismatches += found
+            count += total
             cursor.execute("SELECT (SELECT COUNT(*) FROM plans_plan), (SELECT COUNT(*) FROM plans_installment), "
                            "(SELECT COUNT(*) FROM ledger_journaltransaction)")
             plans, installments, transactions = cursor.fetchone()
