@@ -101,3 +101,23 @@ def plans_opened_by(*, user_id: UUID, as_of: date) -> list[UUID]:
     """The user's plans whose ``plan_opened`` counts on or before ``as_of``."""
     return list(JournalTransaction.objects.filter(user_id=user_id, kind=Kind.PLAN_OPENED, business_date__lte=as_of)
                 .values_list("plan_id", flat=True))
+
+
+def attach_refund_ledger(refunds) -> None:
+    """Set ``allocations`` (``[(installment_id, amount)]``, what an approved refund took off each
+    installment: its ``refund_applied`` journal lines) and ``payout_id`` on each refund; two queries
+    for any number of refunds."""
+    refunds = [r for r in refunds if not hasattr(r, "ledger_allocations")]
+    if not refunds:
+        return
+    ids = [r.pk for r in refunds]
+    lines: dict[UUID, list[tuple[UUID, int]]] = defaultdict(list)
+    for source_id, installment_id, amount in (
+            JournalEntry.objects.filter(kind=Kind.REFUND_APPLIED, transaction__source_id__in=ids,
+                                        installment_id__isnull=False)
+            .order_by("id").values_list("transaction__source_id", "installment_id", "amount")):
+        lines[source_id].append((installment_id, -amount))
+    payouts = payouts_of_refunds(refund_ids=ids)
+    for refund in refunds:
+        refund.ledger_allocations = lines.get(refund.pk, [])
+        refund.payout_id = payouts.get(refund.pk)
