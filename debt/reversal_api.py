@@ -4,13 +4,13 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
+from bnpl.api_fields import MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.schema import problem_response
 from debt.api import AllocationSerializer, CurrencyMixin
 from debt.models import Repayment, RepaymentReversal
 from debt.reversals import repayment_reverse
-from ledger.compat import MinorMoneyField
 
 REASON_MAX_LENGTH = 500
 
@@ -22,7 +22,7 @@ class ReversalRequestSerializer(serializers.Serializer):
 
 class ReversalSerializer(CurrencyMixin, serializers.ModelSerializer):
     repayment_id = serializers.UUIDField()
-    amount = MinorMoneyField()
+    amount = MoneyField()
     allocations = AllocationSerializer(source="allocation_rows", many=True,
                                        help_text="What was taken back from each installment.")
     user_status = serializers.CharField(help_text="The user's status right after the reversal.")

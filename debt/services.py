@@ -8,6 +8,7 @@ import hashlib
 import logging
 import struct
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import date
 from uuid import UUID
@@ -16,12 +17,15 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
+from audit.models import ObjectType
+from audit.services import StatusChange, status_changes_record
 from bnpl import dates
 from bnpl.dates import overdue_cutoff
 from bnpl.errors import InvalidState, domain_validation_error
 from bnpl.models import ApiKey
 from bnpl.money import format_minor
 from debt.models import Repayment, RepaymentAllocation, SweepRun
+from ledger.services import journal_repayment
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan
 from users.models import Customer, UserStatus
 
@@ -48,15 +52,36 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     # Two statements, on purpose: if the UPDATE waits for a sweep that then commits, only a new
     # statement's snapshot sees the rows that sweep marked (one CTE statement would miss them
     # and let a plan through; debt/tests/test_concurrency.py catches exactly that).
-    Installment.objects.filter(
-        user=user, status=InstallmentStatus.UPCOMING, due_date__lt=overdue_cutoff(today)
-    ).update(status=InstallmentStatus.OVERDUE)
+    marked = _mark_overdue(user=user, cutoff=overdue_cutoff(today))
     in_debt = Installment.objects.filter(user=user, status=InstallmentStatus.OVERDUE).exists()
     new_status = UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL
+    changes = [StatusChange(ObjectType.INSTALLMENT, pk, InstallmentStatus.UPCOMING, InstallmentStatus.OVERDUE)
+               for pk in marked]
     if user.status != new_status:
+        changes.append(StatusChange(ObjectType.USER, user.pk, user.status, new_status))
         user.status = new_status
         Customer.objects.filter(pk=user.pk).update(status=new_status)
+    status_changes_record(changes=changes)  # nothing is written when nothing changed
     return in_debt
+
+
+_MARK_OVERDUE_SQL = """
+    UPDATE plans_installment SET status = 'OVERDUE'
+     WHERE user_id = %s AND status = 'UPCOMING' AND due_date < %s
+ RETURNING id
+"""
+
+
+def _mark_overdue(*, user: Customer, cutoff: date) -> list[UUID]:
+    """The user's past-due UPCOMING installments marked OVERDUE; their ids, for the status history.
+    One statement (RETURNING: PostgreSQL, and SQLite >= 3.35)."""
+    connection = transaction.get_connection()
+    with connection.cursor() as cursor:
+        cursor.execute(_MARK_OVERDUE_SQL, [Customer._meta.pk.get_db_prep_value(user.pk, connection),
+                                           Installment._meta.get_field("due_date").get_db_prep_value(
+                                               cutoff, connection)])
+        to_python = Installment._meta.pk.to_python
+        return [to_python(row[0]) for row in cursor.fetchall()]
 
 
 # --- Repayments -------------------------------------------------------------------
@@ -122,10 +147,14 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
 
         for installment, part in allocations:
             installment.paid_amount += part
-        installments_settle(installments=[i for i, _ in allocations], now=now)
+        # The journal first, from the plans as they stood before (one transaction per plan).
+        repayment_id = uuid.uuid4()
+        journal_repayment(repayment_id=repayment_id, parts=allocations, plans=plans)
+        installments_settle(installments=[i for i, _ in allocations], now=now,
+                            plans_before={pk: plan.status for pk, plan in plans.items()})
         debt_status_refresh(user=user, today=today)
 
-        repayment = Repayment.objects.create(user=user, amount=sum(part for _, part in allocations),
+        repayment = Repayment.objects.create(id=repayment_id, user=user, amount=sum(part for _, part in allocations),
                                              created_by=created_by)
         repayment.allocation_rows = RepaymentAllocation.objects.bulk_create(
             RepaymentAllocation(repayment=repayment, installment=installment, plan_id=installment.plan_id,

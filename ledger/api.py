@@ -9,11 +9,11 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.schema import problem_response
 from ledger import services
-from ledger.compat import MinorMoneyField, currency
 from ledger.models import JournalTransaction, Kind, Payout, PayoutStatus
 from ledger.selectors import payouts_visible_to, user_transactions
 from users.selectors import user_queryset
@@ -40,22 +40,22 @@ class SourceSerializer(serializers.Serializer):
 
 class InstallmentPartSerializer(serializers.Serializer):
     installment_id = serializers.UUIDField()
-    amount = MinorMoneyField(help_text="What this transaction moved on the installment (positive).")
+    amount = MoneyField(help_text="What this transaction moved on the installment (positive).")
 
     def to_representation(self, entry):
-        return {"installment_id": str(entry.installment_id), "amount": MinorMoneyField().to_representation(
+        return {"installment_id": str(entry.installment_id), "amount": MoneyField().to_representation(
             abs(entry.amount))}
 
 
 class JournalTransactionSerializer(serializers.ModelSerializer):
     plan_id = serializers.UUIDField(allow_null=True)
     user_id = serializers.UUIDField()
-    amount = MinorMoneyField(help_text="Positive; the kind says which way it moved.")
-    currency = serializers.SerializerMethodField()
+    amount = MoneyField(help_text="Positive; the kind says which way it moved.")
+    currency = CurrencyField()
     source = SourceSerializer(source="*")
     installments = InstallmentPartSerializer(source="split", many=True,
                                              help_text="What it moved on each installment (empty for a payout).")
-    outstanding_after = MinorMoneyField(allow_null=True, help_text="The plan's outstanding amount right after it.")
+    outstanding_after = MoneyField(allow_null=True, help_text="The plan's outstanding amount right after it.")
 
     class Meta:
         model = JournalTransaction
@@ -63,8 +63,6 @@ class JournalTransactionSerializer(serializers.ModelSerializer):
                   "installments", "outstanding_after"]
         read_only_fields = fields
 
-    def get_currency(self, obj) -> str:
-        return currency()
 
 
 class TransactionPageSerializer(serializers.Serializer):
@@ -117,8 +115,8 @@ class PayoutSerializer(serializers.ModelSerializer):
     refund_id = serializers.UUIDField()
     plan_id = serializers.UUIDField()
     user_id = serializers.UUIDField()
-    amount = MinorMoneyField()
-    currency = serializers.SerializerMethodField()
+    amount = MoneyField()
+    currency = CurrencyField()
     reference = serializers.CharField(allow_blank=True, help_text="Set by mark-sent; empty before.")
     failure_reason = serializers.CharField(allow_blank=True, help_text="The last failure's reason; empty if none.")
 
@@ -128,8 +126,6 @@ class PayoutSerializer(serializers.ModelSerializer):
                   "failure_reason", "created_at", "updated_at"]
         read_only_fields = fields
 
-    def get_currency(self, obj) -> str:
-        return currency()
 
 
 class MarkSentSerializer(serializers.Serializer):

@@ -2,6 +2,8 @@
 import re
 from datetime import date
 
+from drf_yasg import openapi
+
 from bnpl import dates
 from bnpl.errors import domain_validation_error
 
@@ -21,3 +23,9 @@ def as_of_param(request) -> date | None:
     if value > dates.business_today():
         raise domain_validation_error("as_of", "Must not be after today.", "future_date")
     return value
+
+
+AS_OF_PARAMETER = openapi.Parameter(
+    "as_of", openapi.IN_QUERY, type=openapi.TYPE_STRING, format="date",
+    description="YYYY-MM-DD, not after today: the figures as they stood at the end of that business day, "
+                "rebuilt from the journal.")

@@ -11,7 +11,7 @@ import time
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ledger.compat import format_minor
+from bnpl.money import format_minor
 from ledger.models import ReconciliationRun
 
 logger = logging.getLogger(__name__)
@@ -98,10 +98,13 @@ def reconcile() -> dict:
     started_at, clock = timezone.now(), time.monotonic()
     run = ReconciliationRun.objects.create(started_at=started_at)
     try:
+        outermost = not connection.in_atomic_block
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                # One snapshot for every check, and room to hash the aggregates in memory (server side).
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                # One snapshot for every check (when this is the transaction: a caller's own one, as in
+                # a test, keeps its level), and room to hash the aggregates in memory (server side).
+                if outermost:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
                 # Every check reads whole tables: sequential scans and hashes, never a walk in index
                 # order (random heap reads, 5x slower at a million rows); and no JIT, whose compile

@@ -6,11 +6,14 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import ObjectType
+from audit.services import StatusChange, status_changes_record
 from bnpl import dates
 from bnpl.dates import overdue_cutoff
 from bnpl.errors import UserInDebt, domain_validation_error
 from bnpl.money import format_minor
 from debt.services import debt_status_refresh
+from ledger.services import journal_plan_opened
 from merchants.models import Merchant
 from plans.models import Installment, Plan, PlanStatus
 from plans.schedule import due_dates, split_amount
@@ -50,6 +53,8 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: int, instal
                 for k, (due, amount) in enumerate(zip(dues, split_amount(total_amount, installment_count),
                                                       strict=True), start=1)
             )
+            # The journal: the customer owes the total, on the plan's value date (its start date).
+            journal_plan_opened(plan=plan, installments=installments, business_date=start_date)
             # A back-dated plan may already have installments past due: the same rule marks them.
             if dues[0] < overdue_cutoff(today) and debt_status_refresh(user=user, today=today):
                 installments = list(plan.installments.order_by("sequence"))
@@ -76,30 +81,50 @@ _PLAN_TOTALS_SQL = """
       FROM (SELECT plan_id, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded
               FROM plans_installment WHERE plan_id IN ({ids}) GROUP BY plan_id) AS s
      WHERE p.id = s.plan_id
+ RETURNING p.id, p.status
 """
 
 
-def installments_settle(*, installments: Iterable[Installment], now: datetime | None = None) -> set[UUID]:
+def installments_settle(*, installments: Iterable[Installment], now: datetime | None = None,
+                        plans_before: dict[UUID, str] | None = None,
+                        installments_before: dict[UUID, str] | None = None) -> set[UUID]:
     """Persist installments whose ``paid_amount``/``refunded_amount`` the caller changed.
 
     Sets each installment's status (``Installment.settle_status``), then recomputes each
     touched plan's totals from its installments (so they always equal the sum) and its
     status, in one UPDATE. The caller holds the locks: user, then the plans, then the
     installments. Returns the touched plans' ids.
+
+    Every status that changed goes to the status history (one INSERT, only if any did):
+    ``plans_before`` and ``installments_before`` are the statuses before the caller's change
+    (the plans' are read here if the caller has not loaded them; the installments' default to
+    their status on entry).
     """
     connection = transaction.get_connection()
     assert connection.in_atomic_block, "installments_settle needs the caller's locks"
     now = now or timezone.now()
     installments = list(installments)
+    if installments_before is None:
+        installments_before = {i.pk: i.status for i in installments}
     for installment in installments:
         installment.settle_status(now=now)
     # One statement whatever the count (a repayment may touch dozens of installments).
     Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "status", "paid_at"])
     plan_ids = {installment.plan_id for installment in installments}
+    plans_after: dict[UUID, str] = {}
     if plan_ids:
+        if plans_before is None:
+            plans_before = dict(Plan.objects.filter(pk__in=plan_ids).values_list("pk", "status"))
         prep = Plan._meta.pk.get_db_prep_value
         with connection.cursor() as cursor:
             cursor.execute(_PLAN_TOTALS_SQL.format(ids=", ".join(["%s"] * len(plan_ids))),
                            [PlanStatus.COMPLETED, PlanStatus.ACTIVE]
                            + [prep(pk, connection) for pk in sorted(plan_ids)])
+            to_python = Plan._meta.pk.to_python
+            plans_after = {to_python(pk): status for pk, status in cursor.fetchall()}
+    status_changes_record(changes=[
+        *(StatusChange(ObjectType.INSTALLMENT, i.pk, installments_before.get(i.pk, ""), i.status)
+          for i in installments),
+        *(StatusChange(ObjectType.PLAN, pk, plans_before.get(pk, ""), status) for pk, status in plans_after.items()),
+    ])
     return plan_ids

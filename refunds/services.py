@@ -10,9 +10,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from audit.models import ObjectType
+from audit.services import status_change_record
 from bnpl.errors import DuplicateTransaction, InvalidState, RefundExceedsRefundable
 from bnpl.money import format_minor
 from debt.services import debt_status_refresh
+from ledger.services import journal_refund
 from plans.models import Installment, Plan
 from plans.services import installments_settle
 from refunds.models import REFUND_TRANSITIONS, Refund, RefundStatus
@@ -81,13 +84,14 @@ def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
     """
     with transaction.atomic():
         user = Customer.objects.select_for_update().get(pk=refund.user_id)
-        Plan.objects.select_for_update().filter(pk=refund.plan_id).get()
+        plan = Plan.objects.select_for_update().filter(pk=refund.plan_id).get()
         installments = list(Installment.objects.select_for_update().filter(plan_id=refund.plan_id).order_by("id"))
         refund = Refund.objects.select_for_update().get(pk=refund.pk)
         _check_transition(refund, RefundStatus.APPROVED)
 
         remaining = refund.amount
         changed: list[Installment] = []
+        parts: list[tuple[Installment, int]] = []
         for installment in sorted(installments, key=lambda i: i.sequence, reverse=True):
             if remaining == 0:
                 break
@@ -96,17 +100,23 @@ def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
                 installment.refunded_amount += reduction
                 remaining -= reduction
                 changed.append(installment)
+                parts.append((installment, reduction))
         now = timezone.now()
-        if changed:
-            installments_settle(installments=changed, now=now)
-        debt_status_refresh(user=user)
-
         refund.status = RefundStatus.APPROVED
         refund.applied_amount = refund.amount - remaining
         refund.payout_amount = remaining
+        # The journal (refund_applied per installment, refund_payout for the rest) and the payout,
+        # from the plan as it stood before; the allocations shown on the refund are these lines.
+        refund.payout = journal_refund(refund=refund, parts=parts, plan=plan)
+        if changed:
+            installments_settle(installments=changed, now=now, plans_before={plan.pk: plan.status})
+        debt_status_refresh(user=user)
+
         refund.decided_by = decided_by
         refund.decided_at = now
         refund.save(update_fields=["status", "applied_amount", "payout_amount", "decided_by", "decided_at"])
+        status_change_record(object_type=ObjectType.REFUND, object_id=refund.pk, old=RefundStatus.PENDING,
+                             new=refund.status)
     return refund
 
 
@@ -121,6 +131,7 @@ def _decide_without_effect(*, refund: Refund, to: str, decided_by: str, reason: 
         refund.decided_at = timezone.now()
         refund.decision_reason = reason
         refund.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+        status_change_record(object_type=ObjectType.REFUND, object_id=refund.pk, old=RefundStatus.PENDING, new=to)
     return refund
 
 
