@@ -7,6 +7,7 @@ checks the caches that app keeps.
 """
 import logging
 import time
+import uuid
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -81,11 +82,16 @@ SELECT 'plan', x.id, CASE WHEN x.status IN ({_NOT_OPENED}) THEN 0 ELSE x.total_a
 _FIELDS = (("amount", 2, 5), ("paid_amount", 3, 6), ("refunded_amount", 4, 7))
 
 
+def _uuid(value) -> str | None:
+    """An id as the API spells it (SQLite hands raw SQL its 32 hex digits)."""
+    return str(uuid.UUID(str(value))) if value is not None else None
+
+
 def _cache_mismatches(cursor, sql: str) -> tuple[list[dict], int]:
     """Mismatching caches; ``stored`` of ``amount`` is what the journal should hold."""
     cursor.execute(sql)
     rows = cursor.fetchall()
-    out = [{"type": row[0], "id": str(row[1]), "field": name,
+    out = [{"type": row[0], "id": _uuid(row[1]), "field": name,
             "stored": format_minor(row[stored]), "journal": format_minor(row[journal])}
            for row in rows for name, stored, journal in _FIELDS if row[stored] != row[journal]]
     return out, (rows[0][-1] if rows else 0)
@@ -116,7 +122,7 @@ def reconcile() -> dict:
             cursor.execute(_TRANSACTIONS_SQL)
             rows = cursor.fetchall()
             for tx_id, balance, entries, debits, amount, _ in rows:
-                mismatches.append({"type": "transaction", "id": str(tx_id), "balance": format_minor(balance),
+                mismatches.append({"type": "transaction", "id": _uuid(tx_id), "balance": format_minor(balance),
                                    "entries": entries, "debits": format_minor(debits),
                                    "amount": format_minor(amount)})
             count += rows[0][-1] if rows else 0
