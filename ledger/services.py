@@ -122,8 +122,9 @@ def _insert_in_one_statement(connection, rows: list[JournalTransaction], entries
     The entries' foreign key is checked at commit (Django's constraints are deferred)."""
     tx_columns, tx_values, tx_params = _values(connection, JournalTransaction, rows)
     entry_columns, entry_values, entry_params = _values(connection, JournalEntry, entries)
-    sql = (f"WITH t AS (INSERT INTO {JournalTransaction._meta.db_table} ({tx_columns}) VALUES {tx_values}) "
-           f"INSERT INTO {JournalEntry._meta.db_table} ({entry_columns}) VALUES {entry_values}")  # noqa: S608 - table and column names from the models, values as parameters
+    # Table and column names come from the models; every value is a parameter.
+    sql = (f"WITH t AS (INSERT INTO {JournalTransaction._meta.db_table} ({tx_columns}) VALUES {tx_values}) "  # noqa: S608
+           f"INSERT INTO {JournalEntry._meta.db_table} ({entry_columns}) VALUES {entry_values}")
     with connection.cursor() as cursor:
         cursor.execute(sql, tx_params + entry_params)
 
