@@ -6,8 +6,10 @@ figure is empty. Overdue is section 6's rule applied on that day; ``days_overdue
 from datetime import date
 from uuid import UUID
 
+from django.db.models import F
+
 from bnpl.dates import overdue_cutoff
-from debt.selectors import ALLOCATION_ORDER, DebtSummary, OverdueInstallment
+from debt.selectors import DebtSummary, OverdueInstallment, allocation_key
 from ledger.selectors import installment_balances_as_of, plans_opened_by
 from plans.as_of import installment_as_of
 from plans.models import Installment
@@ -21,8 +23,8 @@ def debt_summary_as_of(*, user_id: UUID, as_of: date) -> DebtSummary:
     overdue: list[OverdueInstallment] = []
     next_due = None
     outstanding = overdue_amount = 0
-    installments = (Installment.objects.filter(plan_id__in=plan_ids).order_by(*ALLOCATION_ORDER)
-                    if plan_ids else [])
+    installments = sorted(Installment.objects.filter(plan_id__in=plan_ids)
+                          .annotate(plan_created_at=F("plan__created_at")), key=allocation_key) if plan_ids else []
     for stored in installments:
         installment = installment_as_of(stored, balances.get(stored.pk, _zero()), as_of)
         if installment.outstanding_amount <= 0:

@@ -13,37 +13,34 @@ from datetime import date
 
 from django.db import transaction
 from django.db.models import Max
-from django.utils import timezone
 
-from audit.models import ObjectType
-from audit.services import StatusChange, status_changes_record
 from bnpl import dates
 from bnpl.dates import overdue_cutoff
 from bnpl.errors import InvalidState
 from bnpl.models import ApiKey
+from debt.locks import repayment_lock
 from debt.models import Repayment, RepaymentAllocation, RepaymentReversal
-from debt.services import debt_status_refresh
 from ledger.services import journal_repayment_reversed
-from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan
-from users.models import Customer
+from plans.installments import debt_status_refresh, installments_settle
+from plans.locks import installments_lock, plans_lock
+from plans.models import OPEN_STATUSES, Installment, InstallmentStatus
+from users.locks import user_lock
 
 
 def repayment_reverse(*, repayment: Repayment, reason: str, created_by: ApiKey | None = None,
                       today: date | None = None) -> RepaymentReversal:
     """Undo ``repayment``; ``InvalidState`` if it was already reversed or if an installment's paid
     amount would go below zero. The returned reversal carries ``allocation_rows`` and ``user_status``."""
-    from plans.services import installments_settle  # plans.services imports debt.services
-
     today = today or dates.business_today()
-    now = timezone.now()
+    now = dates.now()
     with transaction.atomic():
-        user = Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).get(pk=repayment.user_id)
+        user = user_lock(repayment.user_id)
         allocations = list(RepaymentAllocation.objects.filter(repayment_id=repayment.pk).order_by("id"))
         plan_ids = sorted({a.plan_id for a in allocations})
-        plans = {p.pk: p for p in Plan.objects.select_for_update().filter(pk__in=plan_ids).order_by("pk")}
-        installments = {i.pk: i for i in Installment.objects.select_for_update()
-                        .filter(pk__in=[a.installment_id for a in allocations]).order_by("pk")}
-        repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
+        plans = plans_lock(plan_ids)
+        installments = {i.pk: i for i in installments_lock(
+            Installment.objects.filter(pk__in=[a.installment_id for a in allocations]))}
+        repayment = repayment_lock(repayment.pk)
         if repayment.reversed_at is not None:
             raise InvalidState("The repayment is already reversed.")
 
@@ -70,19 +67,15 @@ def repayment_reverse(*, repayment: Repayment, reason: str, created_by: ApiKey |
 
         journal_repayment_reversed(repayment_id=repayment.pk, parts=parts, plans=plans)
         plan_status_before = {pk: p.status for pk, p in plans.items()}
-        installments_settle(installments=list(installments.values()), now=now)
+        installments_settle(installments=list(installments.values()), plans_before=plan_status_before,
+                            installments_before=before)
         debt_status_refresh(user=user, today=today)
 
         repayment.reversed_at = now
         repayment.save(update_fields=["reversed_at"])
         reversal = RepaymentReversal.objects.create(repayment=repayment, user_id=user.pk, amount=repayment.amount,
                                                     reason=reason, created_by=created_by)
-        # The user's own change is recorded by debt_status_refresh.
-        plan_status_after = dict(Plan.objects.filter(pk__in=plan_ids).values_list("pk", "status"))
-        status_changes_record(changes=[
-            *(StatusChange(ObjectType.INSTALLMENT, pk, before[pk], i.status) for pk, i in installments.items()),
-            *(StatusChange(ObjectType.PLAN, pk, plan_status_before[pk], plan_status_after[pk]) for pk in plan_ids),
-        ])
+        # The status history: installments and plans by installments_settle, the user by debt_status_refresh.
     reversal.allocation_rows = allocations
     reversal.user_status = user.status
     return reversal

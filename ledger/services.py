@@ -23,6 +23,7 @@ from audit.models import ObjectType
 from audit.services import status_change_record
 from bnpl import dates
 from bnpl.errors import InvalidState
+from ledger.locks import payout_lock
 from ledger.models import (
     OWED_ACCOUNTS,
     PAYOUT_TRANSITIONS,
@@ -217,7 +218,7 @@ def _transition(*, payout_id: UUID, to: str, **values) -> Payout:
     """The one place that applies ``PAYOUT_TRANSITIONS``: the state check and the write under
     the payout's row lock, so of two racing actions exactly one wins."""
     with transaction.atomic():
-        payout = Payout.objects.select_for_update().get(pk=payout_id)
+        payout = payout_lock(payout_id)
         if to not in PAYOUT_TRANSITIONS[payout.status]:
             raise InvalidState(f"The payout is {payout.status}; it cannot become {to}.")
         old = payout.status

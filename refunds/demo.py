@@ -37,8 +37,10 @@ def _plan(user: Customer, merchant: Merchant, total: str, count: int) -> tuple[P
     existing = Plan.objects.filter(user=user, merchant=merchant).order_by("created_at").first()
     if existing:
         return existing, False
-    return plan_create(user=user, merchant=merchant, total_amount=to_minor(Decimal(total)),
-                       installment_count=count), True
+    created = plan_create(user=user, merchant=merchant, total_amount=to_minor(Decimal(total)), installment_count=count)
+    if created.refusal is not None:
+        raise created.refusal
+    return created.plan, True
 
 
 def _approved_refund(plan: Plan, transaction_id: str, amount: str) -> Refund:
@@ -57,7 +59,7 @@ def seed_ledger_demo(*, merchant: Merchant) -> dict:
     if new:
         repayment_apply(user=erin, amount=to_minor(Decimal("300.00")))
         charged_back = repayment_apply(user=erin, amount=to_minor(Decimal("100.00")))
-        repayment_reverse(repayment=charged_back, reason="Card chargeback (demo)")
+        repayment_reverse(repayment=charged_back.repayment, reason="Card chargeback (demo)")
     _approved_refund(erin_plan, "demo-ledger-erin-1", "60.00")
 
     frank_plan, new = _plan(frank, merchant, "400.00", 4)

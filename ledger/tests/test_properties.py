@@ -66,8 +66,10 @@ class Run:
     def plan(self, total, count, back):
         if total < count:
             return
-        plan_create(user=self.user, merchant=self.merchant, total_amount=total, installment_count=count,
-                    start_date=self.today - timedelta(days=back))
+        created = plan_create(user=self.user, merchant=self.merchant, total_amount=total, installment_count=count,
+                              start_date=self.today - timedelta(days=back))
+        if created.refusal is not None:
+            raise created.refusal  # user_in_debt: refused, and the user is DEBT_USER (the rule)
 
     def repay_amount(self, amount):
         owed = sum(i.outstanding_amount for i in Installment.objects.filter(user=self.user, status__in=OPEN_STATUSES))

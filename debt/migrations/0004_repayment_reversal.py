@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("bnpl", "0001_initial"),
-        ("debt", "0002_amounts_in_minor_units"),
+        ("debt", "0003_overdue_rule_both_ways"),
         ("users", "0001_initial"),
     ]
 
