@@ -5,7 +5,7 @@ from datetime import date
 from drf_yasg import openapi
 
 from bnpl import dates
-from bnpl.errors import domain_validation_error
+from bnpl.errors import ValidationFailed
 
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
@@ -19,9 +19,9 @@ def as_of_param(request) -> date | None:
             raise ValueError(raw)
         value = date.fromisoformat(raw)
     except ValueError:
-        raise domain_validation_error("as_of", "Must be a date YYYY-MM-DD.", "invalid") from None
+        raise ValidationFailed("as_of", "Must be a date YYYY-MM-DD.", "invalid") from None
     if value > dates.business_today():
-        raise domain_validation_error("as_of", "Must not be after today.", "future_date")
+        raise ValidationFailed("as_of", "Must not be after today.", "future_date")
     return value
 
 
