@@ -18,13 +18,16 @@ class OldestFirstCursorPagination(CursorPagination):
 
 class ActorSerializer(serializers.Serializer):
     type = serializers.CharField(source="actor_type", help_text="`api_key`, `webhook`, `system` or `admin`.")
-    name = serializers.CharField(source="actor_name", help_text="The API key's name, the webhook event id, "
-                                                                "the task's name or the admin user.")
+    name = serializers.CharField(source="actor_name", allow_blank=True,
+                                 help_text="The API key's name, the webhook event, the task or the admin user.")
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
     actor = ActorSerializer(source="*")
     old = serializers.CharField(allow_null=True, help_text="null for the first status of a new object.")
+    # Declared for the schema: a field generated from CharField(blank=True) is documented with
+    # minLength 1, and a task's change has no request id.
+    request_id = serializers.CharField(allow_blank=True, help_text="The request's X-Request-ID; empty for tasks.")
 
     class Meta:
         model = AuditEvent

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
+from bnpl.schema import problem_response
 from debt import services
 from debt.as_of import debt_summary_as_of
 from debt.models import Repayment, RepaymentAllocation
@@ -146,7 +147,8 @@ class DebtViewSet(viewsets.GenericViewSet):
                               "on that day (`days_overdue` counts to it); before the user's first plan every "
                               "figure is empty. A malformed or future `as_of`: 400.",
         manual_parameters=[AS_OF_PARAMETER],
-        responses={200: DebtSerializer})
+        responses={200: DebtSerializer,
+                   400: problem_response("`validation_error` on `as_of`: not a date YYYY-MM-DD, or after today.")})
     def retrieve(self, request, user_id=None):
         user = self.get_user()
         as_of = as_of_param(request)

@@ -9,6 +9,7 @@ from bnpl.filters import status_and_ids_filterset
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.permissions import merchant_scope
+from bnpl.schema import problem_response
 from ledger.params import AS_OF_PARAMETER, as_of_param
 from merchants.models import Merchant
 from plans import services
@@ -97,7 +98,9 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             "amount as it stood at the end of that business day, rebuilt from the journal, and the statuses that "
             "follow on that day (the overdue rule applied as of then); a plan that owed nothing yet on that day "
             "(opened later, or pending confirmation) is 404. A malformed or future `as_of`: 400."),
-        manual_parameters=[AS_OF_PARAMETER])
+        manual_parameters=[AS_OF_PARAMETER],
+        responses={200: PlanSerializer,
+                   400: problem_response("`validation_error` on `as_of`: not a date YYYY-MM-DD, or after today.")})
     def retrieve(self, request, *args, **kwargs):
         plan = self.get_object()
         as_of = as_of_param(request)
