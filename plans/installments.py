@@ -95,16 +95,15 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     # statement's snapshot sees the rows that sweep marked (one CTE statement would miss them
     # and let a plan through; debt/tests/test_concurrency.py catches exactly that).
     changed = _overdue_rule_apply(user=user, cutoff=cutoff)
-    # Status history: each installment the rule moved (one INSERT, only if any moved).
-    status_changes_record(changes=[
-        StatusChange(ObjectType.INSTALLMENT, pk,
-                     InstallmentStatus.UPCOMING if new == InstallmentStatus.OVERDUE else InstallmentStatus.OVERDUE,
-                     new) for pk, new in changed])
+    moved = [StatusChange(ObjectType.INSTALLMENT, pk,
+                          InstallmentStatus.UPCOMING if new == InstallmentStatus.OVERDUE else InstallmentStatus.OVERDUE,
+                          new) for pk, new in changed]
     in_debt = Installment.objects.filter(user=user, status=InstallmentStatus.OVERDUE).exists()
     before = user.status
     user_status_set(user=user, status=UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL)
-    # Status history (audit sits below users, so the user's change is recorded here, by the rule).
-    status_changes_record(changes=[StatusChange(ObjectType.USER, user.pk, before, user.status)])
+    # Status history, one INSERT only if anything moved: the installments the rule moved and the
+    # user's change (audit sits below users, so the user's is recorded here, by the rule).
+    status_changes_record(changes=[*moved, StatusChange(ObjectType.USER, user.pk, before, user.status)])
     return in_debt
 
 
