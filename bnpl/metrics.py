@@ -66,7 +66,11 @@ SWEEP_LAST_SUCCESS = Gauge(
     multiprocess_mode="max",
 )
 
-UNMATCHED_ROUTE = "<unmatched>"
+# Label values are bounded whatever a caller sends: a method outside this set counts as OTHER
+# and a path that matched no URL pattern as ``unmatched``, so random methods or paths cannot
+# grow /metrics (each new label value is a new series in every worker's files).
+UNMATCHED_ROUTE = "unmatched"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 _NAMED_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>")
 
 
@@ -107,7 +111,7 @@ def _regex_to_route(route: str) -> str:
 
 
 def observe_request(*, method: str, route: str, status: int, duration_s: float) -> None:
-    labels = {"method": method, "route": route, "status": str(status)}
+    labels = {"method": method if method in KNOWN_METHODS else "OTHER", "route": route, "status": str(status)}
     HTTP_REQUESTS.labels(**labels).inc()
     HTTP_LATENCY.labels(**labels).observe(duration_s)
 
