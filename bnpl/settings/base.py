@@ -218,3 +218,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 # bench/api.py only: mounts GET /api/v1/bench/floor/, a view returning {"ok": true} with no DRF,
 # key or database, so the cost of the middleware stack alone can be measured. Off everywhere else.
 BNPL_BENCH_FLOOR = env_bool("BNPL_BENCH_FLOOR", False)
+# A verified API key is cached in Redis this long (bnpl/authentication.py); revocation replaces
+# the cached record at once, so this bounds nothing about revocation, only how often a key's
+# row is re-read.
+BNPL_API_KEY_CACHE_SECONDS = env_int("BNPL_API_KEY_CACHE_SECONDS", 300)
