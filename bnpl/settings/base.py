@@ -37,11 +37,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    # (perf) Django's session, CSRF, auth and messages middleware as subclasses that skip /api/:
+    # (perf) Django's session, auth and messages middleware as subclasses that skip /api/:
     # they serve the admin only (bnpl/admin_middleware.py says why).
     "bnpl.admin_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "bnpl.admin_middleware.CsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "bnpl.admin_middleware.AuthenticationMiddleware",
     "bnpl.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
