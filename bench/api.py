@@ -238,6 +238,8 @@ def main() -> None:
                     BNPL_LOOKUP_HASH_KEY="bench", DJANGO_SECURE_SSL_REDIRECT="0", DJANGO_ALLOWED_HOSTS="*",
                     BNPL_RATE_LIMIT="10000000/min", REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
                     DB_CONN_MAX_AGE="600", BNPL_BENCH_FLOOR="1",
+                    # As deployed (Dockerfile, compose, k8s): metrics in per-worker files.
+                    PROMETHEUS_MULTIPROC_DIR=str(ROOT / "bench" / ".prometheus"),
                     # Writes hit the same few thousand customers over and over: no credit controls in the way.
                     BNPL_MAX_OPEN_PLANS="1000000", BNPL_DEFAULT_CREDIT_LIMIT="none")
     fixture_file = ROOT / "bench" / ".api-fixture.json"
