@@ -118,10 +118,20 @@ def _regex_to_route(route: str) -> str:
     return "".join(out)
 
 
+# (method, route, status) -> the two children. The label values are bounded (above), so this is
+# too; looking the children up through ``.labels()`` cost more than the observation itself.
+_CHILDREN: dict[tuple[str, str, int], tuple] = {}
+
+
 def observe_request(*, method: str, route: str, status: int, duration_s: float) -> None:
-    labels = {"method": method if method in KNOWN_METHODS else "OTHER", "route": route, "status": str(status)}
-    HTTP_REQUESTS.labels(**labels).inc()
-    HTTP_LATENCY.labels(**labels).observe(duration_s)
+    if method not in KNOWN_METHODS:
+        method = "OTHER"
+    children = _CHILDREN.get((method, route, status))
+    if children is None:
+        labels = {"method": method, "route": route, "status": str(status)}
+        children = _CHILDREN[(method, route, status)] = (HTTP_REQUESTS.labels(**labels), HTTP_LATENCY.labels(**labels))
+    children[0].inc()
+    children[1].observe(duration_s)
 
 
 def observe_idempotent_replay() -> None:
