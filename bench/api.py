@@ -44,8 +44,7 @@ from bench.common import (  # noqa: E402
 )
 
 DB = "bnpl_bench_api"
-PORT = 8765
-FLOOR_PORT = 8766
+PORTS = {"api": 8765, "floor": 8766, "base": 8767}
 
 
 def seed(n_users: int, n_installments: int) -> dict:
@@ -155,7 +154,7 @@ def write_wrk_data(fixture: dict) -> Path:
 def load(name: str, data: Path, connections: int, seconds: int) -> dict:
     """One wrk run against one endpoint: successful req/s and the latency percentiles."""
     endpoint, server = ENDPOINTS[name]
-    port = FLOOR_PORT if server == "floor" else PORT
+    port = PORTS[server]
     out = subprocess.run(
         ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
          "-s", str(ROOT / "bench" / "wrk.lua"), f"http://127.0.0.1:{port}", "--", endpoint, str(data),
@@ -183,21 +182,25 @@ def pooled_percentile(parts: list[dict], p: float) -> float:
     return points[-1][0] if points else float("nan")
 
 
-def start_server(env: dict, workers: int, threads: int, *, floor: bool = False) -> subprocess.Popen:
-    """gunicorn with the production gunicorn.conf.py, so what is measured is what is deployed."""
-    name = "floor" if floor else "api"
-    log = open(ROOT / "bench" / f".gunicorn-{name}.log", "w")  # noqa: SIM115
-    app = ["floor.wsgi:application", "--pythonpath", str(ROOT / "bench" / "floor")] if floor else \
+def start_server(env: dict, workers: int, threads: int, *, kind: str = "api", root: Path = ROOT) -> subprocess.Popen:
+    """gunicorn with the production gunicorn.conf.py (of ``root``), so what is measured is what is deployed.
+
+    ``kind``: ``floor`` (floor A), ``api`` (this checkout) or ``base`` (another checkout, ``--compare``).
+    """
+    log = open(ROOT / "bench" / f".gunicorn-{kind}.log", "w")  # noqa: SIM115
+    app = ["floor.wsgi:application", "--pythonpath", str(ROOT / "bench" / "floor")] if kind == "floor" else \
         ["bnpl.wsgi:application"]
-    if floor:
+    if kind == "floor":
         env = {**env, "DJANGO_SETTINGS_MODULE": "floor.settings"}
-    port = FLOOR_PORT if floor else PORT
+    if kind == "base":
+        env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(ROOT / "bench" / ".prometheus-base")}
+    port = PORTS[kind]
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), *app, "-c", "gunicorn.conf.py",
          "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
          "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    probe = "/" if floor else "/api/v1/health/live/"
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    probe = "/" if kind == "floor" else "/api/v1/health/live/"
     for _ in range(150):
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
@@ -206,7 +209,7 @@ def start_server(env: dict, workers: int, threads: int, *, floor: bool = False) 
                 return proc
         except OSError:
             time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not start; see bench/.gunicorn-{name}.log")
+    raise SystemExit(f"gunicorn did not start; see bench/.gunicorn-{kind}.log")
 
 
 def loadavg() -> str:
@@ -229,6 +232,9 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="append the results to bench/RESULTS.md")
     parser.add_argument("--only", help="comma-separated endpoint name prefixes (the three floors always run)")
     parser.add_argument("--note", default="", help="a line written above the table (what this run measures)")
+    parser.add_argument("--compare", type=Path,
+                        help="another checkout (e.g. a git worktree of main): its gunicorn runs beside this one and "
+                             "every endpoint is measured on both, interleaved in the same rounds")
     args = parser.parse_args()
     if args.quick:
         args.users, args.installments, args.seconds, args.rounds = 10_000, 60_000, 2, 3
@@ -258,7 +264,14 @@ def main() -> None:
         names = [n for n in names if n in (FLOOR_A, FLOOR_B, AUTH_FLOOR)
                  or any(n.startswith(p) for p in args.only.split(","))]
     load_before = loadavg()
-    servers = [start_server(env, args.workers, args.threads, floor=True), start_server(env, args.workers, args.threads)]
+    if args.compare:
+        for name in [n for n in names if ENDPOINTS[n][1] == "api" and n != FLOOR_B]:
+            ENDPOINTS[f"{name} [base]"] = (ENDPOINTS[name][0], "base")
+        names = [x for n in names for x in (n, f"{n} [base]") if x in ENDPOINTS]
+    servers = [start_server(env, args.workers, args.threads, kind="floor"),
+               start_server(env, args.workers, args.threads)]
+    if args.compare:
+        servers.append(start_server(env, args.workers, args.threads, kind="base", root=args.compare.resolve()))
     rounds: list[dict[str, dict]] = []
     round_loads: list[str] = []
     try:
@@ -272,7 +285,8 @@ def main() -> None:
             rounds.append(this)
             round_loads.append(loadavg())
             print(f"round {round_no + 1}/{args.rounds} (load {round_loads[-1]}): "
-                  + ", ".join(f"{ENDPOINTS[n][0]} {r['rps']:.0f}" for n, r in this.items()), flush=True)
+                  + ", ".join(f"{ENDPOINTS[n][0]}{'*' if n.endswith('[base]') else ''} {r['rps']:.0f}"
+                           for n, r in this.items()), flush=True)
     finally:
         for server in servers:
             os.killpg(server.pid, signal.SIGTERM)
@@ -284,7 +298,8 @@ def main() -> None:
     for name in names:
         parts = [r[name] for r in rounds]
         to_a = [r[name]["rps"] / r[FLOOR_A]["rps"] for r in rounds]
-        to_auth = [r[name]["rps"] / r[AUTH_FLOOR]["rps"] for r in rounds]
+        auth = f"{AUTH_FLOOR} [base]" if name.endswith("[base]") else AUTH_FLOOR
+        to_auth = [r[name]["rps"] / r[auth]["rps"] if r[auth]["rps"] else 0.0 for r in rounds]
         errors: dict = {}
         for part in parts:
             for code, n in part["errors"].items():
@@ -310,7 +325,10 @@ def main() -> None:
         low, high = r["to_a_range"]
         table.append(f"| `{name}` | {r['rps']:.0f} | {r['to_a']:.3f} | {low:.3f}-{high:.3f} | {r['to_auth']:.2f} | "
                      f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {goal} | {r['errors'] or '-'} |")
-    per_round = ["| round | load avg after | " + " | ".join(ENDPOINTS[n][0] for n in names) + " |",
+    def short(name: str) -> str:
+        return ENDPOINTS[name][0] + (" (base)" if name.endswith("[base]") else "")
+
+    per_round = ["| round | load avg after | " + " | ".join(short(n) for n in names) + " |",
                  "|---|---|" + "---:|" * len(names)]
     for i, r in enumerate(rounds, 1):
         per_round.append(f"| {i} | {round_loads[i - 1]} | " + " | ".join(f"{r[n]['rps']:.0f}" for n in names) + " |")
