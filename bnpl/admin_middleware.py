@@ -13,11 +13,18 @@ from django.contrib.messages.middleware import MessageMiddleware as _MessageMidd
 from django.contrib.sessions.middleware import SessionMiddleware as _SessionMiddleware
 
 API_PREFIX = "/api/"
+# Under /api/ but read with a staff session too: the health page shows its figures to staff
+# signed in to the admin (API.md §9), so it keeps the session and ``request.user``.
+SESSION_API_PATHS = frozenset({"/api/v1/health/"})
+
+
+def skips_admin_middleware(path: str) -> bool:
+    return path.startswith(API_PREFIX) and path not in SESSION_API_PATHS
 
 
 class _AdminOnly:
     def __call__(self, request):
-        if request.path_info.startswith(API_PREFIX) and not self.async_mode:
+        if skips_admin_middleware(request.path_info) and not self.async_mode:
             return self.get_response(request)
         return super().__call__(request)
 
