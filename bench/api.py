@@ -236,6 +236,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--reuse", action="store_true", help="reuse the seeded database (bench/.api-fixture.json)")
+    parser.add_argument("--seed-only", action="store_true", help="seed the database and stop")
     parser.add_argument("--write", action="store_true", help="append the results to bench/RESULTS.md")
     parser.add_argument("--only", help="comma-separated endpoint name prefixes (the three floors always run)")
     parser.add_argument("--note", default="", help="a line written above the table (what this run measures)")
@@ -264,6 +265,8 @@ def main() -> None:
         setup_django(env)
         fixture = seed(args.users, args.installments)
         fixture_file.write_text(json.dumps(fixture))
+    if args.seed_only:
+        return
     data = write_wrk_data(fixture)
 
     names = list(ENDPOINTS)
