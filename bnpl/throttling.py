@@ -42,7 +42,7 @@ def _redis_client(location: str) -> redis.Redis:
 
 
 # KEYS: [cached key record,] sliding window. ARGV: now, now - window length, limit (-1: do not
-# count), a unique member, the window's TTL. Returns {record or "", allowed 1/0, oldest score or ""},
+# count), a unique member, the window's TTL. Returns {record or "", allowed 1/0, ms to wait or ""},
 # or {"miss"} / {"revoked"} when the key's record is absent / a revocation tombstone (nothing counted).
 # Timestamps stay strings: Lua's numbers would print them with 14 digits and lose the microseconds.
 CHECK_SCRIPT = """
@@ -62,7 +62,9 @@ if redis.call('ZCARD', window) < limit then
   return {record, 1, ''}
 end
 local oldest = redis.call('ZRANGE', window, 0, 0, 'WITHSCORES')
-return {record, 0, oldest[2] or ''}
+if not oldest[2] then return {record, 0, ''} end
+-- Milliseconds until the oldest entry leaves the window (oldest - (now - window length)).
+return {record, 0, math.ceil((tonumber(oldest[2]) - tonumber(ARGV[2])) * 1000)}
 """
 
 
@@ -89,10 +91,10 @@ def run_check(location: str, *, window_key: str, record_key: str | None, limit: 
         f"{now:.6f}", f"{now - duration:.6f}", limit, f"{now:.6f}:{uuid.uuid4().hex[:8]}", int(duration) + 1])
     if len(reply) == 1:
         return reply[0].decode(), None, None
-    record, allowed, oldest = reply
+    record, allowed, wait_ms = reply
     if allowed:
         return record, True, None
-    wait = max(0.0, float(oldest) + duration - now) if oldest else duration
+    wait = max(0, int(wait_ms)) / 1000 if wait_ms != b"" else duration
     return record, False, wait
 
 
