@@ -342,7 +342,10 @@ def main() -> None:
                  "|---|---|" + "---:|" * len(names)]
     for i, r in enumerate(rounds, 1):
         per_round.append(f"| {i} | {round_loads[i - 1]} | " + " | ".join(f"{r[n]['rps']:.0f}" for n in names) + " |")
-    command = " ".join(["DATABASE_URL=... REDIS_URL=... .venv/bin/python", "bench/api.py"] + sys.argv[1:])
+    argv = [("<checkout>" if args.compare and a == str(args.compare) else a) for a in sys.argv[1:]]
+    if args.note:
+        argv = [("'...'" if a == args.note else a) for a in argv]
+    command = " ".join(["DATABASE_URL=... REDIS_URL=... .venv/bin/python", "bench/api.py", *argv])
     report = (f"\n### API load (wrk), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
               + (f"{args.note}\n\n" if args.note else "")
               + f"`{command}`: {args.users} users, {args.installments} installments, gunicorn {args.workers} "
