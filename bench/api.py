@@ -83,13 +83,12 @@ def seed(n_users: int, n_installments: int) -> dict:
             for role in (Role.CLIENT, Role.MERCHANT, Role.OPERATOR)}
 
     n_plans = n_installments // 12
-    # Amount columns hold decimals today and integer minor units once bnpl.money has to_minor.
+    # Amount columns hold integer minor units of BNPL_CURRENCY.
     from decimal import Decimal
 
-    from bnpl import money
+    from bnpl.money import to_minor
 
-    to_column = getattr(money, "to_minor", lambda value: value)
-    total, installment = to_column(Decimal("1200.00")), to_column(Decimal("100.00"))
+    total, installment = to_minor(Decimal("1200.00")), to_minor(Decimal("100.00"))
     t0 = time.perf_counter()
     with connection.cursor() as cur:
         # One plan of 12 x 100.00 for each of the first n_plans users, started 0-270 days ago,
