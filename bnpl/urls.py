@@ -1,6 +1,8 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import admin
+from django.http import JsonResponse
 from django.urls import include, path, re_path
 from drf_yasg import openapi
 from drf_yasg.views import get_schema_view
@@ -36,6 +38,16 @@ api_v1 = [
     path("", include("refunds.urls")),
     path("", include("webhooks.api_urls")),
 ]
+
+
+def bench_floor(request):
+    """Floor B of bench/api.py: the middleware stack and nothing else (``BNPL_BENCH_FLOOR`` only)."""
+    return JsonResponse({"ok": True})
+
+
+if settings.BNPL_BENCH_FLOOR:
+    # First, so that what it measures is the middleware, not its place in the URLconf.
+    api_v1.insert(0, path("bench/floor/", bench_floor, name="bench-floor"))
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),

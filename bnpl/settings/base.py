@@ -37,11 +37,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # (perf) Django's session, auth and messages middleware as subclasses that skip /api/:
+    # they serve the admin only (bnpl/admin_middleware.py says why).
+    "bnpl.admin_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "bnpl.admin_middleware.AuthenticationMiddleware",
+    "bnpl.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -211,3 +213,12 @@ LOGGING = {
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# --- Request path (perf) ---------------------------------------------------------
+# bench/api.py only: mounts GET /api/v1/bench/floor/, a view returning {"ok": true} with no DRF,
+# key or database, so the cost of the middleware stack alone can be measured. Off everywhere else.
+BNPL_BENCH_FLOOR = env_bool("BNPL_BENCH_FLOOR", False)
+# A verified API key is cached in Redis this long (bnpl/authentication.py); revocation replaces
+# the cached record at once, so this bounds nothing about revocation, only how often a key's
+# row is re-read.
+BNPL_API_KEY_CACHE_SECONDS = env_int("BNPL_API_KEY_CACHE_SECONDS", 300)
