@@ -1,3 +1,9 @@
+"""``manage.py create_api_key``: an API key of any role, scoped to a merchant for the merchant role.
+
+It lives in the merchants app, not in bnpl, because it resolves ``--merchant``: the platform
+layer imports no domain app (docs/ARCHITECTURE.md).
+"""
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from bnpl.models import Role
@@ -18,7 +24,7 @@ class Command(BaseCommand):
         if merchant:
             try:
                 merchant_obj = Merchant.objects.get(pk=merchant)
-            except (Merchant.DoesNotExist, ValueError, Exception) as exc:  # noqa: BLE001 - bad UUID too
+            except (Merchant.DoesNotExist, ValidationError, ValueError) as exc:  # ValidationError: not a UUID
                 raise CommandError(f"no merchant with id {merchant}") from exc
         try:
             api_key, raw = api_key_create(role=role, name=name, merchant=merchant_obj)
