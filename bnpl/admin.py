@@ -43,7 +43,7 @@ class ApiKeyAdmin(NoAddOrDeleteAdmin):
     list_filter = ["role", "revoked_at"]
     search_fields = ["name", "prefix"]
     ordering = ["-created_at"]
-    fields = ["id", "name", "prefix", "role", "merchant", "created_at", "revoked_at"]
+    fields = ("id", "name", "prefix", "role", "merchant", "created_at", "revoked_at")
     readonly_fields = fields
     exclude = ["key_hash"]
     actions = ["revoke"]

@@ -10,7 +10,7 @@ class MerchantAdmin(ReadOnlyAdmin):
     list_display = ["id", "name", "secret_rotated_at", "created_at"]
     search_fields = ["name"]
     ordering = ["-created_at", "-id"]
-    fields = ["id", "name", "secret_rotated_at", "created_at"]
+    fields = ("id", "name", "secret_rotated_at", "created_at")
     readonly_fields = fields
     exclude = ["webhook_secret"]
 
