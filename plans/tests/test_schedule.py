@@ -1,12 +1,14 @@
-"""Property-based checks of the split and the due dates (API.md §5)."""
+"""The split and the due dates (API.md §5): properties, then the worked examples."""
 import calendar
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plans.schedule import due_dates, split_amount
+from plans.tests.factories import make_plan
 
 BOUNDED = settings(max_examples=200, deadline=None)
 
@@ -52,3 +54,20 @@ def test_due_dates_from_month_ends_never_drift(day, year, count):
     for k, due in enumerate(due_dates(start, count), start=1):
         assert due.day == min(day, calendar.monthrange(due.year, due.month)[1])
         assert (due.year, due.month) == (year + k // 12, 1 + k % 12)
+
+
+# Worked examples, one line each to read against API.md §5.
+def test_split_1000_by_3():
+    assert split_amount(Decimal("1000.00"), 3) == [Decimal("333.33"), Decimal("333.33"), Decimal("333.34")]
+
+
+def test_due_dates_clamp_from_31_jan_leap_year():
+    assert due_dates(date(2024, 1, 31), 4) == [date(2024, 2, 29), date(2024, 3, 31), date(2024, 4, 30),
+                                               date(2024, 5, 31)]
+
+
+@pytest.mark.django_db
+def test_plan_create_writes_installments():
+    plan = make_plan(start_date=date(2025, 1, 31))
+    assert [i.amount for i in plan.installments.all()] == [Decimal("333.33")] * 2 + [Decimal("333.34")]
+    assert [i.amount for i in plan.installments.order_by("sequence")][-1] == Decimal("333.34")

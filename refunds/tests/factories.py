@@ -1,8 +1,9 @@
-"""Refunds built through the services, and a stand-in for repayments.
+"""Refunds built through the services, and exact paid amounts for the refund rules to see.
 
-``debt.services.repayment_apply`` is built on another branch; ``pay_installments`` moves
-paid amounts the same way (under the user -> plan -> installments locks, through the shared
-``installments_settle`` step), which is all the refund rules need to see.
+``pay_installments`` sets chosen partial payments on chosen installments, which a repayment
+(``debt.services.repayment_apply``, oldest due first) cannot; it moves them the way a
+repayment does: under the user -> plan -> installments locks, through the shared
+``installments_settle`` step, then the user's debt status.
 """
 from decimal import Decimal
 from itertools import count
