@@ -1,4 +1,4 @@
-.PHONY: run test lint ruff typecheck imports bench-sweep bench-api bench-race bench-fuzz
+.PHONY: run test lint ruff typecheck imports architecture bench-sweep bench-api bench-race bench-fuzz
 
 BIN := .venv/bin
 # Every app of this repository (a top-level package with an apps.py), so a new app is checked at once.
@@ -21,7 +21,10 @@ imports:  ## the apps' direction of dependency (import-linter contracts in pypro
 	$(BIN)/lint-imports
 
 typecheck:  ## mypy with the Django and DRF plugins (about a minute cold, seconds with its cache)
-	$(BIN)/mypy $(APPS) bench
+	$(BIN)/mypy $(APPS) bench scripts
+
+architecture:  ## redraw the dependency diagram and table of docs/ARCHITECTURE.md from the code
+	scripts/architecture.sh
 
 # Benchmarks: by hand, not in CI; each prints its numbers and appends them to bench/RESULTS.md with --write.
 bench-sweep:  ## the overdue sweep against bare set-based SQL (scratch database)
