@@ -21,7 +21,11 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as PgConnection
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bnpl_bench"
@@ -41,7 +45,7 @@ BARE_SQL = [
 ]
 
 
-def connect(url: str, autocommit: bool = True):
+def connect(url: str, autocommit: bool = True) -> "PgConnection":
     import psycopg2
 
     conn = psycopg2.connect(url)

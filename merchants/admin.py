@@ -1,5 +1,7 @@
 """Merchants in the admin: never the webhook secret (it is shown once, by the API or the command)."""
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from bnpl.admin import ReadOnlyAdmin
 from merchants.models import Merchant
@@ -14,7 +16,7 @@ class MerchantAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     exclude = ["webhook_secret"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Merchant]:
         return super().get_queryset(request).defer("webhook_secret")
 
     # Merchants are created and rotated through merchants.services (API or create_merchant).

@@ -66,7 +66,8 @@ def app_edges(root_packages: list[str]) -> dict[tuple[str, str], set[tuple[str, 
     return edges
 
 
-def render(root_packages, layers, independent, pending, edges) -> tuple[str, str]:
+def render(root_packages: list[str], layers: list[list[tuple[str, bool]]], independent: set[str],
+           pending: set[tuple[str, str]], edges: dict[tuple[str, str], set[tuple[str, str]]]) -> tuple[str, str]:
     rank = {name: i for i, layer in enumerate(layers) for name, _ in layer}
     present = set(root_packages)
 

@@ -3,8 +3,10 @@
 It lives in the merchants app, not in bnpl, because it resolves ``--merchant``: the platform
 layer imports no domain app (docs/ARCHITECTURE.md).
 """
+from typing import Any
+
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bnpl.models import Role
 from bnpl.services import api_key_create
@@ -14,12 +16,12 @@ from merchants.models import Merchant
 class Command(BaseCommand):
     help = "Create an API key and print the raw key once (the last line of stdout is the key alone)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--role", required=True, choices=Role.values)
         parser.add_argument("--name", required=True)
         parser.add_argument("--merchant", help="merchant id (required for --role merchant)")
 
-    def handle(self, *args, role, name, merchant, **options):
+    def handle(self, *args: Any, role: str, name: str, merchant: str | None, **options: Any) -> None:
         merchant_obj = None
         if merchant:
             try:
