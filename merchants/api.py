@@ -44,7 +44,7 @@ class MerchantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def get_queryset(self) -> QuerySet[Merchant]:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Merchant.objects.none()
-        return merchants_visible_to(cast(ApiKey, self.request.auth))  # ApiKeyAuthentication sets it
+        return merchants_visible_to(api_key=cast(ApiKey, self.request.auth))  # ApiKeyAuthentication sets it
 
     @swagger_auto_schema(request_body=MerchantCreateSerializer, responses={201: MerchantWithSecretSerializer})
     @idempotent
