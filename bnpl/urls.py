@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import admin
 from django.http import JsonResponse
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_yasg import openapi
 from drf_yasg.views import get_schema_view
 from rest_framework.permissions import AllowAny
@@ -27,7 +27,7 @@ schema_view = get_schema_view(
     authentication_classes=[],
 )
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("health/", health.dashboard, name="health"),
     path("health/live/", health.live, name="health-live"),
     path("health/ready/", health.ready, name="health-ready"),
