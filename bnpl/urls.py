@@ -34,6 +34,7 @@ api_v1 = [
     path("", include("debt.urls")),
     path("", include("refunds.urls")),
     path("", include("webhooks.api_urls")),
+    path("", include("events.urls")),
 ]
 
 urlpatterns = [

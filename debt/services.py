@@ -23,6 +23,7 @@ from bnpl.errors import InvalidState, domain_validation_error
 from bnpl.models import ApiKey
 from bnpl.money import ZERO
 from debt.models import Repayment, RepaymentAllocation, SweepRun
+from events.services import event_record, event_record_many
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan
 from users.models import Customer, UserStatus
 
@@ -49,15 +50,41 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     # Two statements, on purpose: if the UPDATE waits for a sweep that then commits, only a new
     # statement's snapshot sees the rows that sweep marked (one CTE statement would miss them
     # and let a plan through; debt/tests/test_concurrency.py catches exactly that).
-    Installment.objects.filter(
-        user=user, status=InstallmentStatus.UPCOMING, due_date__lt=overdue_cutoff(today)
-    ).update(status=InstallmentStatus.OVERDUE)
+    # RETURNING: the rows this statement marked get their installment.overdue event.
+    with connection.cursor() as cursor:
+        cursor.execute(_MARK_USER_OVERDUE_SQL, [Customer._meta.pk.get_db_prep_value(user.pk, connection),
+                                                overdue_cutoff(today)])
+        marked = [row[0] for row in cursor.fetchall()]
+    _record_overdue(marked)
     in_debt = Installment.objects.filter(user=user, status=InstallmentStatus.OVERDUE).exists()
     new_status = UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL
     if user.status != new_status:
         user.status = new_status
         Customer.objects.filter(pk=user.pk).update(status=new_status)
+        event_record(type="user.status_changed", obj=user)
     return in_debt
+
+
+_MARK_USER_OVERDUE_SQL = """
+    UPDATE plans_installment SET status = 'OVERDUE'
+     WHERE user_id = %s AND status = 'UPCOMING' AND due_date < %s
+    RETURNING id
+"""
+
+
+def _record_overdue(installment_ids: list) -> None:
+    """``installment.overdue`` for installments just marked, one INSERT for the lot."""
+    if installment_ids:
+        marked = (Installment.objects.filter(pk__in=installment_ids).select_related("plan")
+                  .only("id", "sequence", "due_date", "amount", "paid_amount", "refunded_amount", "status",
+                        "paid_at", "plan_id", "user_id", "plan__merchant_id"))
+        event_record_many(type="installment.overdue", items=((i, i.plan.merchant_id) for i in marked))
+
+
+def _record_user_status_changes(user_ids: list) -> None:
+    if user_ids:
+        users = Customer.objects.filter(pk__in=user_ids).defer(*Customer.ENCRYPTED_FIELDS)
+        event_record_many(type="user.status_changed", items=((user, None) for user in users))
 
 
 # --- Repayments -------------------------------------------------------------------
@@ -133,6 +160,9 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
                                 amount=part)
             for installment, part in allocations
         )
+        # The rows just written, as prefetch_related would have them, for the event's representation.
+        repayment._prefetched_objects_cache = {"allocations": repayment.allocation_rows}
+        event_record(type="repayment.created", obj=repayment)
     repayment.user_status = user.status
     return repayment
 
@@ -241,7 +271,7 @@ WITH candidates AS (
     SELECT due_date, id FROM candidates ORDER BY due_date DESC, id DESC LIMIT 1
 )
 SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM candidates),
-       (SELECT due_date FROM last), (SELECT id FROM last)
+       (SELECT due_date FROM last), (SELECT id FROM last), ARRAY(SELECT id FROM marked)
 """
 _MARK_INSTALLMENTS_SQL = _MARK_CHUNK_SQL.format(mark="""locked AS (
     SELECT ctid FROM plans_installment
@@ -250,7 +280,7 @@ _MARK_INSTALLMENTS_SQL = _MARK_CHUNK_SQL.format(mark="""locked AS (
 ), marked AS (
     UPDATE plans_installment SET status = 'OVERDUE'
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) AND status = 'UPCOMING'
-    RETURNING 1
+    RETURNING id
 )""")
 
 # The same chunk as a plain UPDATE, tried first: when no repayment holds any of its rows (the
@@ -262,7 +292,7 @@ _MARK_INSTALLMENTS_FAST_SQL = _MARK_CHUNK_SQL.format(mark="""marked AS (
     UPDATE plans_installment SET status = 'OVERDUE'
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM plans_installment WHERE id = ANY(ARRAY(SELECT id FROM candidates))))
       AND status = 'UPCOMING' AND due_date < %(cutoff)s
-    RETURNING 1
+    RETURNING id
 )""")
 _LOCK_NOT_AVAILABLE = "55P03"
 
@@ -293,8 +323,9 @@ _USER_UPDATE_SQL = f"""
            SET status = CASE WHEN {_HAS_OVERDUE} THEN 'DEBT_USER' ELSE 'NORMAL' END
          WHERE c.id = ANY(%(ids)s)
            AND c.status <> CASE WHEN {_HAS_OVERDUE} THEN 'DEBT_USER' ELSE 'NORMAL' END
-        RETURNING c.status)
-    SELECT count(*) FILTER (WHERE status = 'DEBT_USER'), count(*) FILTER (WHERE status = 'NORMAL') FROM changed
+        RETURNING c.id, c.status)
+    SELECT count(*) FILTER (WHERE status = 'DEBT_USER'), count(*) FILTER (WHERE status = 'NORMAL'),
+           ARRAY(SELECT id FROM changed) FROM changed
 """  # noqa: S608 - built from constants only
 
 
@@ -307,13 +338,15 @@ def _sweep_postgresql(cutoff: date, chunk_size: int) -> dict:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL lock_timeout = '{_MARK_LOCK_TIMEOUT}'")
                 cursor.execute(_MARK_INSTALLMENTS_FAST_SQL, params)
-                marked, seen, last_due, last_id = cursor.fetchone()
+                marked, seen, last_due, last_id, marked_ids = cursor.fetchone()
+                _record_overdue(marked_ids)
         except OperationalError as exc:
             if getattr(exc.__cause__, "pgcode", None) != _LOCK_NOT_AVAILABLE:
                 raise
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(_MARK_INSTALLMENTS_SQL, params)
-                marked, seen, last_due, last_id = cursor.fetchone()
+                marked, seen, last_due, last_id, marked_ids = cursor.fetchone()
+                _record_overdue(marked_ids)
         counts["installments_marked_overdue"] += marked
         if seen < chunk_size:
             break
@@ -328,7 +361,8 @@ def _sweep_postgresql(cutoff: date, chunk_size: int) -> dict:
             if ids:
                 # A later statement: it sees whatever the previous holder of a lock committed.
                 cursor.execute(_USER_UPDATE_SQL, {"ids": ids})
-                marked, restored = cursor.fetchone()
+                marked, restored, changed_ids = cursor.fetchone()
+                _record_user_status_changes(changed_ids)
                 counts["users_marked_debt"] += marked
                 counts["users_restored"] += restored
         if len(ids) < chunk_size:
@@ -342,25 +376,30 @@ def _sweep_orm(cutoff: date, chunk_size: int) -> dict:
     counts = {"installments_marked_overdue": 0, "users_marked_debt": 0, "users_restored": 0}
     due = Installment.objects.filter(status=InstallmentStatus.UPCOMING, due_date__lt=cutoff)
     counts["installments_marked_overdue"] = _update_in_chunks(
-        Installment.objects, due.order_by("due_date", "pk"), chunk_size, status=InstallmentStatus.OVERDUE)
+        Installment.objects, due.order_by("due_date", "pk"), chunk_size, on_changed=_record_overdue,
+        status=InstallmentStatus.OVERDUE)
 
     has_overdue = Exists(Installment.objects.filter(user=OuterRef("pk"), status=InstallmentStatus.OVERDUE))
     counts["users_marked_debt"] = _update_in_chunks(
         Customer.objects, Customer.objects.filter(has_overdue, status=UserStatus.NORMAL).order_by("pk"),
-        chunk_size, status=UserStatus.DEBT_USER)
+        chunk_size, on_changed=_record_user_status_changes, status=UserStatus.DEBT_USER)
     counts["users_restored"] = _update_in_chunks(
         Customer.objects, Customer.objects.filter(~has_overdue, status=UserStatus.DEBT_USER).order_by("pk"),
-        chunk_size, status=UserStatus.NORMAL)
+        chunk_size, on_changed=_record_user_status_changes, status=UserStatus.NORMAL)
     return counts
 
 
-def _update_in_chunks(manager, candidates, chunk_size: int, **values) -> int:
+def _update_in_chunks(manager, candidates, chunk_size: int, on_changed=None, **values) -> int:
     """``UPDATE ... WHERE pk IN (first chunk_size candidates)`` until none is left; each chunk
-    leaves the candidate set, so this ends."""
+    leaves the candidate set, so this ends. ``on_changed(ids)`` runs in each chunk's transaction
+    (SQLite has one writer at a time, so the ids read are the rows updated)."""
     total = 0
     while True:
         with transaction.atomic():
-            changed = manager.filter(pk__in=Subquery(candidates.values("pk")[:chunk_size])).update(**values)
+            ids = list(candidates.values_list("pk", flat=True)[:chunk_size])
+            changed = manager.filter(pk__in=ids).update(**values)
+            if on_changed is not None:
+                on_changed(ids)
         total += changed
         if changed < chunk_size:
             return total

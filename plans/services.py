@@ -12,8 +12,9 @@ from bnpl.dates import overdue_cutoff
 from bnpl.errors import UserInDebt, domain_validation_error
 from bnpl.money import CENT
 from debt.services import debt_status_refresh
+from events.services import event_record, event_record_many
 from merchants.models import Merchant
-from plans.models import Installment, Plan, PlanStatus
+from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan, PlanStatus
 from plans.schedule import due_dates, split_amount
 from users.models import Customer
 
@@ -55,6 +56,7 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: Decimal, in
             if dues[0] < overdue_cutoff(today) and debt_status_refresh(user=user, today=today):
                 installments = list(plan.installments.order_by("sequence"))
             _cache_installments(plan, installments)
+            event_record(type="plan.created", obj=plan, merchant_id=plan.merchant_id)
     # Outside the atomic block: a DEBT_USER marking made by the refresh above stays committed.
     if in_debt:
         raise UserInDebt()
@@ -77,6 +79,7 @@ _PLAN_TOTALS_SQL = """
       FROM (SELECT plan_id, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded
               FROM plans_installment WHERE plan_id IN ({ids}) GROUP BY plan_id) AS s
      WHERE p.id = s.plan_id
+    RETURNING p.id, p.merchant_id, p.status
 """
 
 
@@ -92,15 +95,37 @@ def installments_settle(*, installments: Iterable[Installment], now: datetime | 
     assert connection.in_atomic_block, "installments_settle needs the caller's locks"
     now = now or timezone.now()
     installments = list(installments)
+    was_open = {installment.pk for installment in installments if installment.status in OPEN_STATUSES}
     for installment in installments:
         installment.settle_status(now=now)
     # One statement whatever the count (a repayment may touch dozens of installments).
     Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "status", "paid_at"])
     plan_ids = {installment.plan_id for installment in installments}
+    plans_after: dict = {}
     if plan_ids:
         prep = Plan._meta.pk.get_db_prep_value
         with connection.cursor() as cursor:
             cursor.execute(_PLAN_TOTALS_SQL.format(ids=", ".join(["%s"] * len(plan_ids))),
                            [PlanStatus.COMPLETED, PlanStatus.ACTIVE]
                            + [prep(pk, connection) for pk in sorted(plan_ids)])
+            plans_after = {Plan._meta.pk.to_python(pk): (merchant_id, status)
+                           for pk, merchant_id, status in cursor.fetchall()}
+    _record_settle_events(installments, was_open, plans_after)
     return plan_ids
+
+
+def _record_settle_events(installments: list[Installment], was_open: set, plans_after: dict) -> None:
+    """``installment.paid`` for each installment that became PAID, ``plan.completed`` for each plan
+    that became COMPLETED, in the caller's transaction.
+
+    A plan COMPLETED now was ACTIVE before exactly when one of its installments was settled just now
+    (an open installment is something outstanding), so no read of the old statuses is needed.
+    """
+    settled_now = [i for i in installments if i.pk in was_open and i.status not in OPEN_STATUSES]
+    event_record_many(type="installment.paid", items=(
+        (i, plans_after[i.plan_id][0]) for i in settled_now if i.status == InstallmentStatus.PAID))
+    completed = {i.plan_id for i in settled_now if plans_after[i.plan_id][1] == PlanStatus.COMPLETED}
+    if completed:
+        event_record_many(type="plan.completed", items=(
+            (plan, plan.merchant_id) for plan in Plan.objects.filter(pk__in=completed)
+            .prefetch_related("installments")))

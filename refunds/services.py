@@ -14,6 +14,7 @@ from django.utils import timezone
 from bnpl.errors import DuplicateTransaction, InvalidState, RefundExceedsRefundable
 from bnpl.money import ZERO
 from debt.services import debt_status_refresh
+from events.services import event_record
 from plans.models import Installment, Plan
 from plans.services import installments_settle
 from refunds.models import REFUND_TRANSITIONS, Refund, RefundStatus
@@ -57,6 +58,7 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: Decimal, reason: s
             if existing is None:
                 raise
             return _same_transaction(existing, plan=plan, amount=amount), False
+        event_record(type="refund.created", obj=refund, merchant_id=refund.merchant_id)
     return refund, True
 
 
@@ -108,6 +110,7 @@ def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
         refund.decided_by = decided_by
         refund.decided_at = now
         refund.save(update_fields=["status", "applied_amount", "payout_amount", "decided_by", "decided_at"])
+        event_record(type="refund.approved", obj=refund, merchant_id=refund.merchant_id)
     return refund
 
 
@@ -122,6 +125,7 @@ def _decide_without_effect(*, refund: Refund, to: str, decided_by: str, reason: 
         refund.decided_at = timezone.now()
         refund.decision_reason = reason
         refund.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+        event_record(type=f"refund.{to.lower()}", obj=refund, merchant_id=refund.merchant_id)
     return refund
 
 
