@@ -92,33 +92,39 @@ def kick() -> None:
     in-process (tests, the embedded mode) nothing is nudged: delivery there is the periodic
     ``deliver_events`` loop's job, never the web request's.
     """
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return
+    from bnpl.celery import app
     from events.tasks import pump  # tasks import this module
 
+    if app.conf.task_always_eager:
+        return
     try:
-        if not _redis().set(KICK_KEY, "1", px=KICK_DEBOUNCE_MS, nx=True):
+        # The debounce key lives in the broker's Redis: one nudge per window for every web process.
+        if not _redis(app.conf.broker_url).set(KICK_KEY, "1", px=KICK_DEBOUNCE_MS, nx=True):
             return
         pump.apply_async(expires=60)
     except Exception as exc:  # noqa: BLE001 - any broker or Redis failure: beat re-drives
         logger.warning("events: delivery not nudged (%s); left for the re-drive", type(exc).__name__)
 
 
-_redis_client = None
+_redis_clients: dict = {}
 
 
-def _redis():
-    global _redis_client
-    if _redis_client is None:
+def _redis(url: str):
+    client = _redis_clients.get(url)
+    if client is None:
         import redis
 
-        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.3, socket_timeout=0.3)
-    return _redis_client
+        client = _redis_clients[url] = redis.Redis.from_url(url, socket_connect_timeout=0.3, socket_timeout=0.3)
+    return client
 
 
 def _kick_clear() -> None:
+    from bnpl.celery import app
+
+    if app.conf.task_always_eager:
+        return
     try:
-        _redis().delete(KICK_KEY)
+        _redis(app.conf.broker_url).delete(KICK_KEY)
     except Exception:  # noqa: BLE001, S110 - only a latency optimisation
         pass
 
