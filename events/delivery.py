@@ -117,15 +117,47 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
+# Keep-alive: each delivery thread keeps its idle connections, keyed by the checked address and the
+# URL's host, so a busy endpoint is not a TCP and TLS handshake per event. A connection is only
+# ever reused for the very address a fresh check has just approved.
+IDLE_REUSE_SECONDS = 20
+MAX_IDLE_CONNECTIONS = 64
+_local = threading.local()
+_STALE = object()  # a reused connection the receiver had closed: try once more on a new one
+
+
+def _idle() -> dict:
+    pool = getattr(_local, "pool", None)
+    if pool is None:
+        pool = _local.pool = {}
+    return pool
+
+
 def _post_to(target: ssrf.Target, address: str, body: bytes, headers: dict[str, str],
              deadline: float) -> Result | None:
     """One attempt at one checked address; None when it refused the connection (try the next)."""
+    key = (target.scheme, address, target.port, target.host)
+    pooled = _idle().pop(key, None)
+    if pooled is not None:
+        conn, idle_since = pooled
+        if time.monotonic() - idle_since < IDLE_REUSE_SECONDS:
+            result = _exchange(key, conn, target, body, headers, deadline, reused=True)
+            if result is not _STALE:
+                return result
+        else:
+            conn.close()
     remaining = max(deadline - time.monotonic(), 0.001)
     if target.scheme == "https":
         conn = HTTPSConnection(address, target.port, timeout=remaining, server_hostname=target.host,
                                ssl_context=ssl_context())
     else:
         conn = HTTPConnection(address, target.port, timeout=remaining)
+    return _exchange(key, conn, target, body, headers, deadline, reused=False)
+
+
+def _exchange(key: tuple, conn: HTTPConnection, target: ssrf.Target, body: bytes, headers: dict[str, str],
+              deadline: float, *, reused: bool):
+    remaining = max(deadline - time.monotonic(), 0.001)
     host_header = target.host if ":" not in target.host else f"[{target.host}]"
     default_port = 443 if target.scheme == "https" else 80
     if target.port != default_port:
@@ -135,26 +167,34 @@ def _post_to(target: ssrf.Target, address: str, body: bytes, headers: dict[str, 
     watchdog = threading.Timer(remaining, _abort, args=(conn,))
     watchdog.daemon = True
     watchdog.start()
+    keep = False
+    answered = False
     try:
-        try:
-            conn.connect()
-        except NewConnectionError as exc:  # refused, unreachable: the next address may answer
-            if isinstance(exc.__cause__, TimeoutError) or time.monotonic() >= deadline:
+        if reused:
+            conn.sock.settimeout(remaining)
+        else:
+            try:
+                conn.connect()
+            except NewConnectionError as exc:  # refused, unreachable: the next address may answer
+                if isinstance(exc.__cause__, TimeoutError) or time.monotonic() >= deadline:
+                    return Result(ok=False, error="timeout")
+                return None
+            except ConnectTimeoutError:
                 return Result(ok=False, error="timeout")
-            return None
-        except ConnectTimeoutError:
-            return Result(ok=False, error="timeout")
-        peer = conn.sock.getpeername()[0] if conn.sock is not None else None
-        if peer is not None and not settings.BNPL_WEBHOOK_ALLOW_PRIVATE and ssrf.address_refused(peer):
-            return Result(ok=False, error="refused: forbidden_address")
+            peer = conn.sock.getpeername()[0] if conn.sock is not None else None
+            if peer is not None and not settings.BNPL_WEBHOOK_ALLOW_PRIVATE and ssrf.address_refused(peer):
+                return Result(ok=False, error="refused: forbidden_address")
         conn.request("POST", target.path, body=body,
                      headers={"Host": host_header, "Content-Type": "application/json", "User-Agent": USER_AGENT,
                               "Accept-Encoding": "identity", **headers},
                      preload_content=False, decode_content=False)
         response = conn.getresponse()
+        answered = True
         answer = response.read(MAX_RESPONSE_BYTES, decode_content=False) or b""
         status = response.status
         text = answer[:MAX_RESPONSE_BYTES].decode("utf-8", errors="replace")
+        keep = (response.length_remaining == 0 and response.version == 11
+                and response.headers.get("Connection", "").lower() != "close")
         if 200 <= status < 300:
             return Result(ok=True, status_code=status, body=text)
         error = "redirect_not_followed" if 300 <= status < 400 else f"http_{status}"
@@ -166,10 +206,18 @@ def _post_to(target: ssrf.Target, address: str, body: bytes, headers: dict[str, 
     except (OSError, Urllib3Error, http.client.HTTPException, ValueError) as exc:
         if time.monotonic() >= deadline:
             return Result(ok=False, error="timeout")
+        if reused and not answered:
+            return _STALE
         return Result(ok=False, error=f"connection_error: {type(exc).__name__}"[:255])
     finally:
         watchdog.cancel()
-        conn.close()
+        if keep:
+            pool = _idle()
+            if len(pool) >= MAX_IDLE_CONNECTIONS:
+                pool.pop(next(iter(pool)))[0].close()
+            pool[key] = (conn, time.monotonic())
+        else:
+            conn.close()
 
 
 def _abort(conn: HTTPConnection) -> None:

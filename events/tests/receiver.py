@@ -15,6 +15,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0
     at: float = field(default_factory=time.monotonic)
 
 
@@ -37,7 +38,7 @@ class Receiver:
                 body = self.rfile.read(length)
                 with receiver.lock:
                     receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                      body))
+                                                      body, self.client_address[1]))
                     behaviour = receiver.script.pop(0) if receiver.script else receiver.default
                 if isinstance(behaviour, int):
                     behaviour = {"status": behaviour}
@@ -62,6 +63,8 @@ class Receiver:
                     self.wfile.write(payload)
                 except OSError:
                     pass
+                if behaviour.get("hang_up"):  # close without saying so (an idle timeout on its side)
+                    self.close_connection = True
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

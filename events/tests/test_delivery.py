@@ -355,3 +355,19 @@ def test_outbox_stats(db, receiver):
     assert stats["undispatched_events"] == 0 and stats["pending_deliveries"] == 1
     assert stats["retrying_deliveries"] == 1 and stats["failing_endpoints"] == 1
     assert stats["oldest_undelivered_age_seconds"] is not None
+
+
+def test_connections_are_kept_alive_and_a_stale_one_is_replaced(db, receiver, settings):
+    settings.BNPL_WEBHOOK_DELIVERY_THREADS = 1  # one thread, so one idle connection to reuse
+    services._pool = None
+    merchant = MerchantFactory()
+    endpoint_for(receiver.url, merchant=merchant)
+    receiver.script = [200, {"status": 200, "hang_up": True}]
+    for n in (1, 2, 3):
+        make_plan(merchant=merchant)
+        pump_until(lambda n=n: len(receiver.requests) == n)
+    ports = [r.client_port for r in receiver.requests]
+    assert ports[0] == ports[1]  # the second rode the first one's connection
+    assert ports[2] != ports[1]  # the receiver hung up after the second: a new connection, no failure
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SUCCEEDED}
+    services._pool = None
