@@ -7,6 +7,7 @@ serializer). A service then calls ``events.services.event_record(type=..., obj=.
 its own transaction and the event carries that representation, taken at that moment.
 """
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
 # type -> the object type whose representer builds its ``data``.
@@ -57,3 +58,26 @@ def represent(event_type: str, obj: Any) -> dict:
 
 def registered_object_types() -> frozenset[str]:
     return frozenset(_representers)
+
+
+def serializer_representer(path: str, **extra: Callable[[Any], Any]) -> Representer:
+    """A representer from a DRF serializer class (``"plans.api.PlanSerializer"``), plus ``extra``
+    fields computed from the object.
+
+    One serializer instance is built on first use and kept: building a serializer's fields costs
+    far more than rendering an object with them, and a write may record dozens of events.
+    ``to_representation`` keeps no state on the instance, so threads may share it.
+    """
+    serializer = None
+
+    def represent_one(obj: Any) -> dict:
+        nonlocal serializer
+        if serializer is None:
+            module, _, name = path.rpartition(".")
+            serializer = getattr(import_module(module), name)()
+        data = serializer.to_representation(obj)
+        for key, compute in extra.items():
+            data[key] = compute(obj)
+        return data
+
+    return represent_one
