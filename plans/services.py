@@ -79,7 +79,7 @@ _PLAN_TOTALS_SQL = """
       FROM (SELECT plan_id, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded
               FROM plans_installment WHERE plan_id IN ({ids}) GROUP BY plan_id) AS s
      WHERE p.id = s.plan_id
-    RETURNING p.id, p.merchant_id, p.status
+    RETURNING id, merchant_id, status
 """
 
 
