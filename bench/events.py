@@ -219,6 +219,9 @@ def main() -> None:
         deadline = time.monotonic() + args.timeout
         while received() < total and time.monotonic() < deadline:
             time.sleep(0.5)
+        # Then until every attempt is recorded (a POST is answered before its row is updated).
+        while WebhookDelivery.objects.filter(status="PENDING").exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
     finally:
         stop.set()
         for process in (web, worker, beat, receiver):
