@@ -134,8 +134,10 @@ def main() -> None:
     setup_django(env)
 
     from datetime import date
+    from decimal import Decimal
 
     from bnpl.models import Role
+    from bnpl.money import to_minor
     from bnpl.services import api_key_create
     from events import services as event_services
     from events.models import Audience, Event, WebhookDelivery
@@ -149,7 +151,7 @@ def main() -> None:
     for n in range(requests_n):
         user = user_create(full_name=f"Customer {n}", phone_number=f"+99890{n:07d}",
                            passport_number=f"AB{n:07d}", date_of_birth=date(1990, 5, 17))
-        plan_create(user=user, merchant=merchant, total_amount=__import__("decimal").Decimal("1200.00"),
+        plan_create(user=user, merchant=merchant, total_amount=to_minor(Decimal("1200.00")),
                     installment_count=12)
         users.append(str(user.pk))
     Event.objects.update(dispatched_at=dt.datetime.now(dt.UTC))  # the seed's events go nowhere

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import bench_env, migrate, recreate_database, setup_django  # noqa: E402
 
 DB = "bnpl_bench_events_cost"
+TOTAL_MAJOR = "1200.00"
 
 
 def main() -> None:
@@ -36,10 +37,12 @@ def main() -> None:
     import debt.services as debt_services
     import plans.services as plan_services
     import refunds.services as refund_services
+    from bnpl.money import to_minor
     from merchants.services import merchant_create
     from users.services import user_create
 
     merchant = merchant_create(name="cost")
+    TOTAL = to_minor(Decimal(TOTAL_MAJOR))  # noqa: N806
     counter = iter(range(10**7))
 
     def new_user():
@@ -50,21 +53,21 @@ def main() -> None:
     def plan_create():
         user = new_user()
         started = time.perf_counter()
-        plan_services.plan_create(user=user, merchant=merchant, total_amount=Decimal("1200.00"), installment_count=12)
+        plan_services.plan_create(user=user, merchant=merchant, total_amount=TOTAL, installment_count=12)
         return time.perf_counter() - started
 
     def refund_create():
-        plan = plan_services.plan_create(user=new_user(), merchant=merchant, total_amount=Decimal("1200.00"),
+        plan = plan_services.plan_create(user=new_user(), merchant=merchant, total_amount=TOTAL,
                                          installment_count=12)
         started = time.perf_counter()
-        refund_services.refund_create(plan=plan, transaction_id=f"t{next(counter)}", amount=Decimal("10.00"))
+        refund_services.refund_create(plan=plan, transaction_id=f"t{next(counter)}", amount=to_minor(Decimal("10.00")))
         return time.perf_counter() - started
 
     def repayment():
         user = new_user()
-        plan_services.plan_create(user=user, merchant=merchant, total_amount=Decimal("1200.00"), installment_count=12)
+        plan_services.plan_create(user=user, merchant=merchant, total_amount=TOTAL, installment_count=12)
         started = time.perf_counter()
-        debt_services.repayment_apply(user=user, amount=Decimal("1200.00"))
+        debt_services.repayment_apply(user=user, amount=TOTAL)
         return time.perf_counter() - started
 
     real = {m: (m.event_record, getattr(m, "event_record_many", None))

@@ -10,6 +10,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from bnpl.dates import business_today
+from bnpl.money import to_minor
 from debt.services import repayment_apply
 from events import delivery, services
 from events.models import Audience, DeliveryStatus, EndpointStatus, Event, WebhookDelivery, WebhookEndpoint
@@ -238,7 +239,7 @@ def test_a_merchant_never_receives_another_merchants_event_nor_user_status(db):
         plan = make_plan(user=user, merchant=merchant, start_date=business_today() - timedelta(days=40))
         refund = make_refund(plan=plan, amount="10.00")
         refund_approve(refund=refund, decided_by="test")
-        repayment_apply(user=user, amount=Decimal("100.00"))
+        repayment_apply(user=user, amount=to_minor(Decimal("100.00")))
         expected = set(Event.objects.values_list("id", flat=True))
         pump_until(lambda: len(provider.requests) == len(expected) and len(mine.requests) > 0)
         time.sleep(0.1)
@@ -280,7 +281,7 @@ def test_refund_decisions_are_events(db, decide, event_type):
 def test_paying_a_plan_off_is_installment_paid_and_plan_completed(db):
     user = CustomerFactory()
     plan = make_plan(user=user)
-    repayment_apply(user=user, amount=Decimal("1000.00"))
+    repayment_apply(user=user, amount=to_minor(Decimal("1000.00")))
     assert Event.objects.filter(type="installment.paid", merchant_id=plan.merchant_id).count() == 3
     completed = Event.objects.get(type="plan.completed")
     assert completed.data["status"] == "COMPLETED" and completed.data["outstanding_amount"] == "0.00"
