@@ -120,6 +120,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--append-results", action="store_true")
+    parser.add_argument("--drain", action="store_true",
+                        help="Start the worker only once every write is done: deliveries/s is then the draining "
+                             "rate of a backlog, independent of how fast the API writes.")
     args = parser.parse_args()
     requests_n = -(-args.events // EVENTS_PER_REQUEST)
     load_before = os.getloadavg()
@@ -170,20 +173,27 @@ def main() -> None:
     web = start([str(Path(PY).parent / "gunicorn"), "bnpl.wsgi:application", "-c", "gunicorn.conf.py"],
                 {**env, "GUNICORN_BIND": f"127.0.0.1:{web_port}", "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4"},
                 tmp / "gunicorn.log")
-    worker = start([PY, "-m", "celery", "-A", "bnpl", "worker", "-c", str(args.worker_concurrency), "-l", "WARNING",
-                    "--without-heartbeat", "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h"],
-                   env, tmp / "worker.log")
-    beat = start([PY, "-m", "celery", "-A", "bnpl", "beat", "-l", "WARNING", "-s", str(tmp / "beat-schedule")],
-                 env, tmp / "beat.log")
     peak = [0]
     stop = threading.Event()
+    workers: list[subprocess.Popen] = []
 
-    def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], tree_rss_kib(worker.pid))
-            time.sleep(0.25)
+    def start_workers() -> None:
+        worker = start([PY, "-m", "celery", "-A", "bnpl", "worker", "-c", str(args.worker_concurrency), "-l",
+                        "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle",
+                        "-n", f"bench-{os.getpid()}@%h"], env, tmp / "worker.log")
+        workers.append(worker)
+        workers.append(start([PY, "-m", "celery", "-A", "bnpl", "beat", "-l", "WARNING",
+                              "-s", str(tmp / "beat-schedule")], env, tmp / "beat.log"))
 
-    threading.Thread(target=sample, daemon=True).start()
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], tree_rss_kib(worker.pid))
+                time.sleep(0.25)
+
+        threading.Thread(target=sample, daemon=True).start()
+
+    if not args.drain:
+        start_workers()
     try:
         wait_http(f"http://127.0.0.1:{web_port}/api/v1/health/live/", 30)
         time.sleep(3)  # the worker connects to the broker
@@ -214,6 +224,8 @@ def main() -> None:
         write_s = time.perf_counter() - write_start
         total = Event.objects.filter(created_at__gte=dt.datetime.fromtimestamp(write_start_wall, dt.UTC)).count()
         print(f"wrote {total} events in {write_s:.0f}s ({statuses})", flush=True)
+        if args.drain:
+            start_workers()
 
         def received() -> int:
             return sum(1 for _ in open(receipts)) if receipts.exists() else 0
@@ -226,12 +238,12 @@ def main() -> None:
             time.sleep(0.5)
     finally:
         stop.set()
-        for process in (web, worker, beat, receiver):
+        for process in (web, *workers, receiver):
             try:
                 os.killpg(process.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        for process in (web, worker, beat, receiver):
+        for process in (web, *workers, receiver):
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -267,7 +279,8 @@ def main() -> None:
 ### Outbound events end to end, {when}
 
 `.venv/bin/python bench/events.py --events {args.events} --concurrency {args.concurrency} \
---worker-concurrency {args.worker_concurrency} --threads {args.threads}`: {requests_n} repayments through
+--worker-concurrency {args.worker_concurrency} --threads {args.threads}{' --drain' if args.drain else ''}`:
+{'the worker started after the last write (a backlog drained); ' if args.drain else ''}{requests_n} repayments through
 `POST /api/v1/debt/{{user_id}}/` (gunicorn 2 workers x 4 threads, {args.concurrency} clients), {EVENTS_PER_REQUEST}
 events each, delivered over https (keep-alive) to one client endpoint on 127.0.0.1 by a Celery worker
 (prefork x {args.worker_concurrency}, {args.threads} delivery threads per process) and beat.
