@@ -10,11 +10,10 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from bnpl.errors import domain_validation_error
+from bnpl.errors import ValidationFailed
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.pagination import CreatedCursorPagination
-from bnpl.permissions import caller_merchant_id
 from events import services
 from events.models import Audience, DeliveryStatus, Event, WebhookDelivery, WebhookEndpoint
 from events.selectors import deliveries_of, endpoints_visible_to, events_visible_to
@@ -56,7 +55,7 @@ class EventFilter(django_filters.FilterSet):
 
     def filter_after(self, queryset, name, value):
         if not EVENT_ID.match(value):
-            raise domain_validation_error("after", "Must be an event id (evt_ and 26 characters).", "invalid")
+            raise ValidationFailed("after", "Must be an event id (evt_ and 26 characters).", "invalid")
         return queryset.filter(id__gt=value)
 
 
@@ -92,7 +91,8 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @idempotent
     def redeliver(self, request, pk=None):
         event = self.get_object()
-        queued = services.event_redeliver(event=event, merchant_id=caller_merchant_id(request))
+        own = request.auth.merchant_id if request.auth.role == Role.MERCHANT else None
+        queued = services.event_redeliver(event=event, merchant_id=own)
         return Response({"event_id": event.pk, "deliveries_queued": queued}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -181,18 +181,18 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
             if audience != Audience.MERCHANT:
                 raise PermissionDenied("A merchant key creates endpoints for its own merchant only.")
             if merchant_id is not None and merchant_id != request.auth.merchant_id:
-                raise domain_validation_error("merchant_id", "No such object.", "does_not_exist")
+                raise ValidationFailed("merchant_id", "No such object.", "does_not_exist")
             merchant_id = request.auth.merchant_id
         merchant = None
         if audience == Audience.CLIENT:
             if merchant_id is not None:
-                raise domain_validation_error("merchant_id", "Not allowed with audience client.", "not_allowed")
+                raise ValidationFailed("merchant_id", "Not allowed with audience client.", "not_allowed")
         else:
             if merchant_id is None:
-                raise domain_validation_error("merchant_id", "Required for audience merchant.", "required")
+                raise ValidationFailed("merchant_id", "Required for audience merchant.", "required")
             merchant = Merchant.objects.defer("webhook_secret").filter(pk=merchant_id).first()
             if merchant is None:
-                raise domain_validation_error("merchant_id", "No such object.", "does_not_exist")
+                raise ValidationFailed("merchant_id", "No such object.", "does_not_exist")
         endpoint = services.webhook_endpoint_create(
             url=values["url"], audience=audience, merchant=merchant, event_types=values.get("event_types"),
             description=values.get("description", ""))
@@ -227,7 +227,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
         endpoint = self.get_object()
         deliveries = DeliveryFilter(request.GET, queryset=deliveries_of(endpoint))
         if not deliveries.is_valid():
-            raise domain_validation_error(*next(
+            raise ValidationFailed(*next(
                 (attr, str(errors[0]), "invalid") for attr, errors in deliveries.errors.items()))
         page = self.paginate_queryset(deliveries.qs)
         return self.get_paginated_response(DeliverySerializer(page, many=True).data)

@@ -29,7 +29,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from bnpl.errors import domain_validation_error
+from bnpl.errors import ValidationFailed
 from bnpl.webhook_signature import sign
 from events import delivery, ssrf
 from events.models import (
@@ -171,11 +171,11 @@ def webhook_endpoint_create(*, url: str, audience: str, merchant: Merchant | Non
     try:
         ssrf.check(url)
     except ssrf.UnsafeUrl as exc:
-        raise domain_validation_error("url", str(exc), exc.code) from None
+        raise ValidationFailed("url", str(exc), exc.code) from None
     try:
         event_types = normalize_event_types(event_types, audience=audience)
     except ValueError as exc:
-        raise domain_validation_error("event_types", str(exc), "invalid_choice") from None
+        raise ValidationFailed("event_types", str(exc), "invalid_choice") from None
     return WebhookEndpoint.objects.create(
         url=url, audience=audience, merchant=merchant if audience == Audience.MERCHANT else None,
         event_types=event_types, description=description, secret=generate_webhook_secret())
