@@ -10,6 +10,8 @@ class DebtConfig(AppConfig):
 
         # repayment.created: a repayment as GET /debt/{user_id}/repayments/ lists it.
         register_representer("repayment", serializer_representer("debt.api.RepaymentSerializer"))
+        # repayment.reversed: a reversal as POST /repayments/{id}/reverse/ answers it.
+        register_representer("repayment_reversal", serializer_representer("debt.reversal_api.ReversalSerializer"))
         # user.status_changed: a user as GET /users/{id}/ shows it (masked). Registered here, not in
         # users: the debt status is this app's, and users sits below events in the dependency order.
         register_representer("user", serializer_representer("users.api.UserSerializer"))

@@ -60,3 +60,29 @@ def test_a_refused_plan_keeps_the_marking_and_its_events(client_api, merchant):
     assert Event.objects.filter(type="installment.overdue", merchant=merchant).count() == 1
     assert Event.objects.get(type="user.status_changed").data["status"] == "DEBT_USER"
     assert Event.objects.filter(type="plan.created").count() == 1  # the first plan only
+
+
+def test_every_payout_transition_is_a_payout_status_changed_event_for_its_merchant(operator_api, merchant):
+    from ledger.tests.factories import make_payout
+
+    payout = make_payout(amount=700, merchant_id=merchant.pk)
+    for action, body in [("mark-sent", {"reference": "BANK-1"}), ("mark-failed", {"reason": "closed"}),
+                         ("retry", {}), ("mark-sent", {"reference": "BANK-2"}), ("mark-settled", {})]:
+        assert operator_api.post(f"/api/v1/payouts/{payout.pk}/{action}/", body).status_code == 200
+    events = Event.objects.filter(type="payout.status_changed").order_by("id")
+    assert [e.data["status"] for e in events] == ["SENT", "FAILED", "PENDING", "SENT", "SETTLED"]
+    assert {e.merchant_id for e in events} == {merchant.pk}
+    assert {e.data["id"] for e in events} == {str(payout.pk)} and events[0].data["amount"] == "7.00"
+
+
+def test_a_reversal_is_a_repayment_reversed_event_for_the_client_apps_only(client_api, operator_api, merchant):
+    plan = make_plan(user=CustomerFactory(), merchant=merchant)
+    first = plan.installments.order_by("sequence").first()
+    paid = client_api.post(f"/api/v1/debt/{plan.user_id}/", {"installment_ids": [str(first.pk)]}).json()
+    r = operator_api.post(f"/api/v1/repayments/{paid['id']}/reverse/", {"reason": "chargeback"})
+    assert r.status_code == 201, r.content
+    event = Event.objects.get(type="repayment.reversed")
+    assert event.merchant_id is None  # a merchant never sees the customer's money moving back
+    assert (event.data["id"], event.data["repayment_id"], event.data["user_status"]) == (
+        r.json()["id"], paid["id"], "NORMAL")
+    assert [a["installment_id"] for a in event.data["allocations"]] == [str(first.pk)]
