@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.money import MoneyField, currency
+from bnpl.strict_fields import StrictUUIDField
 from debt import services
 from debt.models import Repayment, RepaymentAllocation
 from debt.selectors import debt_summary, repayments_of
@@ -102,7 +103,7 @@ class RepaymentResultSerializer(RepaymentSerializer):
 
 class RepaymentRequestSerializer(serializers.Serializer):
     installment_ids = serializers.ListField(
-        child=serializers.UUIDField(), required=False, allow_empty=False, max_length=services.MAX_INSTALLMENT_IDS,
+        child=StrictUUIDField(), required=False, allow_empty=False, max_length=services.MAX_INSTALLMENT_IDS,
         help_text="Pay each in full. Empty or repeated ids: 400; an id that is not this user's installment: "
                   "400 (`does_not_exist`); one already settled: 409 `invalid_state`.")
     amount = MoneyField(required=False, help_text="Applied oldest due date first (then the older plan, then the "

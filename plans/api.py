@@ -9,6 +9,7 @@ from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.money import MoneyField, currency
 from bnpl.permissions import caller_merchant_id
+from bnpl.strict_fields import StrictDateField, StrictIntegerField, StrictUUIDField, StrictUUIDFilter
 from merchants.models import Merchant
 from plans import services
 from plans.models import Installment, Plan, PlanStatus
@@ -53,20 +54,20 @@ class PlanSerializer(serializers.ModelSerializer):
 
 
 class PlanCreateSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField(help_text="An existing user; unknown -> 400 `validation_error` on `user_id`.")
-    merchant_id = serializers.UUIDField(
+    user_id = StrictUUIDField(help_text="An existing user; unknown -> 400 `validation_error` on `user_id`.")
+    merchant_id = StrictUUIDField(
         help_text="An existing merchant; unknown -> 400 `validation_error` on `merchant_id`. A merchant key may "
                   "only name its own merchant: any other id gets the same 400 as an unknown one, so it never "
                   "learns whether another merchant exists.")
     total_amount = MoneyField(help_text="> 0, at most 2 places, < 10^12, and at least 0.01 per installment.")
-    installment_count = serializers.IntegerField(min_value=services.MIN_INSTALLMENTS,
-                                                 max_value=services.MAX_INSTALLMENTS)
-    start_date = serializers.DateField(required=False, help_text="Default today (BNPL_TIME_ZONE); not in the future.")
+    installment_count = StrictIntegerField(min_value=services.MIN_INSTALLMENTS,
+                                           max_value=services.MAX_INSTALLMENTS)
+    start_date = StrictDateField(required=False, help_text="Default today (BNPL_TIME_ZONE); not in the future.")
 
 
 class PlanFilter(django_filters.FilterSet):
-    user_id = django_filters.UUIDFilter(field_name="user_id")
-    merchant_id = django_filters.UUIDFilter(field_name="merchant_id")
+    user_id = StrictUUIDFilter(field_name="user_id")
+    merchant_id = StrictUUIDFilter(field_name="merchant_id")
     status = django_filters.ChoiceFilter(choices=PlanStatus.choices)
 
     class Meta:

@@ -1,7 +1,6 @@
-from rest_framework.routers import SimpleRouter
-
+from bnpl.routers import Router
 from plans.api import PlanViewSet
 
-router = SimpleRouter()
+router = Router()
 router.register("plans", PlanViewSet, basename="plan")
 urlpatterns = router.urls

@@ -1,4 +1,6 @@
 """HTTP for customers: validate, call one service, shape the (masked) output."""
+from datetime import date
+
 import django_filters
 from drf_yasg.utils import swagger_auto_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -7,12 +9,15 @@ from rest_framework.response import Response
 
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
+from bnpl.strict_fields import StrictDateField
 from users import services
 from users.models import Customer, UserStatus
 from users.selectors import user_queryset, with_phone
 from users.validators import normalize_card, normalize_passport, normalize_phone
 
 READ_ROLES = {Role.CLIENT, Role.OPERATOR}
+# API.md §4 (v1.1): nobody alive was born earlier; older dates are typing errors.
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 
 
 class StrictCharField(serializers.CharField):
@@ -60,7 +65,8 @@ class UserCreateSerializer(serializers.Serializer):
     full_name = StrictCharField(max_length=200)
     phone_number = PhoneField(max_length=16, help_text="E.164, e.g. +998901234567")
     passport_number = PassportField(max_length=20, help_text="5-20 letters or digits")
-    date_of_birth = serializers.DateField(help_text="YYYY-MM-DD; the user must be 18 or older")
+    date_of_birth = StrictDateField(min_value=EARLIEST_BIRTH_DATE,
+                                    help_text="YYYY-MM-DD, 1900-01-01 or later; the user must be 18 or older")
     card_number = CardField(max_length=40, required=False, allow_null=True,
                             help_text="12-19 digits, Luhn-valid; spaces and dashes allowed")
 
