@@ -79,6 +79,16 @@ class InvalidSignature(DomainError):
     default_detail = "The webhook signature is missing, invalid or outside the timestamp tolerance."
 
 
+class CreditLimitExceeded(DomainError):
+    code, title = "credit_limit_exceeded", "Credit limit exceeded"
+    default_detail = "The plan's total is above the user's available credit."
+
+
+class TooManyOpenPlans(DomainError):
+    code, title = "too_many_open_plans", "Too many open plans"
+    default_detail = "The user already has the most open (ACTIVE or PENDING_CONFIRMATION) plans allowed."
+
+
 class ServiceUnavailable(DomainError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     code, title = "service_unavailable", "Service unavailable"

@@ -1,7 +1,13 @@
 """Reads of plans: a fixed number of queries whatever the page size."""
-from django.db.models import Prefetch, QuerySet
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
 
-from plans.models import Installment, Plan
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Now
+
+from bnpl.money import ZERO
+from plans.models import Installment, Plan, PlanStatus
 
 
 def plan_queryset() -> QuerySet[Plan]:
@@ -14,3 +20,22 @@ def plans_visible_to(api_key) -> QuerySet[Plan]:
     if api_key.merchant_id is not None:
         qs = qs.filter(merchant_id=api_key.merchant_id)
     return qs
+
+
+@dataclass(frozen=True)
+class PlanStanding:
+    open_plans: int  # ACTIVE, and checkouts not yet expired: what BNPL_MAX_OPEN_PLANS counts
+    outstanding: Decimal  # what the user owes on its plans now
+
+
+def plan_standing(*, user_id: UUID, exclude_plan_id: UUID | None = None) -> PlanStanding:
+    """One query over the user's plans. A plan's paid and refunded amounts are its installments'
+    sums (``installments_settle``), so its outstanding amount is the installments' too."""
+    counted = Q(status=PlanStatus.ACTIVE) | Q(status=PlanStatus.PENDING_CONFIRMATION, expires_at__gt=Now())
+    if exclude_plan_id is not None:
+        counted &= ~Q(pk=exclude_plan_id)
+    totals = Plan.objects.filter(user_id=user_id).aggregate(
+        open_plans=Count("pk", filter=counted),
+        outstanding=Sum(F("total_amount") - F("paid_amount") - F("refunded_amount"),
+                        filter=Q(status=PlanStatus.ACTIVE)))
+    return PlanStanding(open_plans=totals["open_plans"], outstanding=totals["outstanding"] or ZERO)

@@ -1,36 +1,50 @@
 """The only writers of plans and installments."""
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from bnpl import dates
 from bnpl.dates import overdue_cutoff
-from bnpl.errors import UserInDebt, domain_validation_error
-from bnpl.money import CENT
+from bnpl.errors import CreditLimitExceeded, InvalidState, TooManyOpenPlans, UserInDebt, domain_validation_error
+from bnpl.money import CENT, ZERO, currency, format_money
 from debt.services import debt_status_refresh
 from merchants.models import Merchant
 from plans.models import Installment, Plan, PlanStatus
 from plans.schedule import due_dates, split_amount
+from plans.selectors import plan_standing
 from users.models import Customer
 
 MIN_INSTALLMENTS, MAX_INSTALLMENTS = 3, 12
 
 
 def plan_create(*, user: Customer, merchant: Merchant, total_amount: Decimal, installment_count: int,
-                start_date: date | None = None) -> Plan:
-    """Open a plan with its installments, unless the user has overdue debt.
+                start_date: date | None = None, awaiting_consent: bool = False,
+                bound_backdating: bool = True) -> Plan:
+    """Open a plan with its installments, unless the user has overdue debt or is at a limit.
 
-    Holds the user's row lock for the whole transaction, so a plan never interleaves
-    with a sweep or a repayment of the same user. Two INSERTs whatever the count.
+    ``awaiting_consent`` (a merchant's checkout, API.md §12): the plan is PENDING_CONFIRMATION
+    with no installments and no start date until the customer confirms it (``plan_confirm``),
+    and it takes no ``start_date``. ``bound_backdating=False`` lets a historical plan (demo data,
+    test scenarios) start further back than BNPL_MAX_BACKDATE_DAYS; the API never passes it.
+
+    Holds the user's row lock for the whole transaction, so a plan never interleaves with a
+    sweep, a repayment or another plan of the same user (the limits cannot be raced past).
+    Two INSERTs whatever the count.
     """
     today = dates.business_today()
-    start_date = start_date or today
-    if start_date > today:
-        raise domain_validation_error("start_date", "Must not be in the future.", "future_date")
+    if awaiting_consent:
+        if start_date is not None:
+            raise domain_validation_error(
+                "start_date", "A merchant's plan starts on the day the customer confirms it; send no start_date.",
+                "not_allowed")
+    else:
+        start_date = start_date or today
+        _check_start_date(start_date, today, bounded=bound_backdating)
     if not MIN_INSTALLMENTS <= installment_count <= MAX_INSTALLMENTS:
         raise domain_validation_error("installment_count", "Must be between 3 and 12.", "out_of_range")
     if total_amount < CENT * installment_count:
@@ -43,22 +57,119 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: Decimal, in
         # installment past due that no sweep has marked yet counts too (and is marked now).
         in_debt = debt_status_refresh(user=user, today=today)
         if not in_debt:
-            plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
-                                       installment_count=installment_count, start_date=start_date)
-            dues = due_dates(start_date, installment_count)
-            installments = Installment.objects.bulk_create(
-                Installment(plan=plan, user=user, sequence=k, due_date=due, amount=amount)
-                for k, (due, amount) in enumerate(zip(dues, split_amount(total_amount, installment_count),
-                                                      strict=True), start=1)
-            )
-            # A back-dated plan may already have installments past due: the same rule marks them.
-            if dues[0] < overdue_cutoff(today) and debt_status_refresh(user=user, today=today):
-                installments = list(plan.installments.order_by("sequence"))
-            _cache_installments(plan, installments)
+            # A checkout's credit is checked when the customer confirms it, the only time it is owed.
+            plan_limits_check(user=user, total_amount=total_amount, credit=not awaiting_consent)
+            if awaiting_consent:
+                expires_at = timezone.now() + timedelta(minutes=settings.BNPL_CHECKOUT_TTL_MINUTES)
+                plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
+                                           installment_count=installment_count, start_date=None,
+                                           status=PlanStatus.PENDING_CONFIRMATION, expires_at=expires_at)
+                _cache_installments(plan, [])
+            else:
+                plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
+                                           installment_count=installment_count, start_date=start_date)
+                _schedule_create(plan=plan, user=user, today=today)
     # Outside the atomic block: a DEBT_USER marking made by the refresh above stays committed.
     if in_debt:
         raise UserInDebt()
     return plan
+
+
+def _check_start_date(start_date: date, today: date, *, bounded: bool) -> None:
+    if start_date > today:
+        raise domain_validation_error("start_date", "Must not be in the future.", "future_date")
+    if not bounded:
+        return
+    earliest = today - timedelta(days=settings.BNPL_MAX_BACKDATE_DAYS)
+    if start_date < earliest:
+        raise domain_validation_error(
+            "start_date", f"Must not be before {earliest.isoformat()} ({settings.BNPL_MAX_BACKDATE_DAYS} days "
+                          "before today).", "too_early")
+
+
+def _schedule_create(*, plan: Plan, user: Customer, today: date) -> None:
+    """The installments of a plan that is owed from ``plan.start_date`` (caller holds the user's lock)."""
+    dues = due_dates(plan.start_date, plan.installment_count)
+    installments = Installment.objects.bulk_create(
+        Installment(plan=plan, user=user, sequence=k, due_date=due, amount=amount)
+        for k, (due, amount) in enumerate(zip(dues, split_amount(plan.total_amount, plan.installment_count),
+                                              strict=True), start=1)
+    )
+    # A back-dated plan may already have installments past due: the same rule marks them.
+    if dues[0] < overdue_cutoff(today) and debt_status_refresh(user=user, today=today):
+        installments = list(plan.installments.order_by("sequence"))
+    _cache_installments(plan, installments)
+
+
+# --- Checkout consent and limits (API.md §12) -------------------------------------------------------
+
+def plan_limits_check(*, user: Customer, total_amount: Decimal, exclude_plan_id: UUID | None = None,
+                      credit: bool = True) -> None:
+    """Refuse a plan that would take the user past ``BNPL_MAX_OPEN_PLANS`` or its credit limit.
+
+    The caller holds the user's row lock (every writer of a user's plans takes it first), so the
+    count and the sum read here cannot change before the caller's write commits.
+    ``exclude_plan_id``: the pending plan being confirmed, already counted as open.
+    """
+    standing = plan_standing(user_id=user.pk, exclude_plan_id=exclude_plan_id)
+    if standing.open_plans >= settings.BNPL_MAX_OPEN_PLANS:
+        raise TooManyOpenPlans(f"The user already has {standing.open_plans} open plans; at most "
+                               f"{settings.BNPL_MAX_OPEN_PLANS} may be ACTIVE or PENDING_CONFIRMATION.")
+    if credit and user.credit_limit is not None:
+        available = max(user.credit_limit - standing.outstanding, ZERO)
+        if total_amount > available:
+            raise CreditLimitExceeded(f"The plan's total is above the user's available credit of "
+                                      f"{format_money(available)} {currency()}.")
+
+
+def _locked_pending(plan_id: UUID, now: datetime) -> Plan:
+    plan = Plan.objects.select_for_update().get(pk=plan_id)
+    if plan.current_status(now) != PlanStatus.PENDING_CONFIRMATION:
+        raise InvalidState(f"The plan is {plan.current_status(now)}; only a PENDING_CONFIRMATION plan can be "
+                           "confirmed or declined.")
+    return plan
+
+
+def plan_confirm(*, plan: Plan) -> Plan:
+    """The customer's consent to a merchant's checkout: the plan becomes ACTIVE and owed.
+
+    Its schedule counts from today's business date, and every check of plan creation is made
+    now, under the user's lock (overdue debt, open plans, credit). A refusal changes nothing:
+    the plan stays PENDING_CONFIRMATION and may be confirmed later (until it expires).
+    """
+    today, now = dates.business_today(), timezone.now()
+    with transaction.atomic():
+        user = Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).get(pk=plan.user_id)
+        plan = _locked_pending(plan.pk, now)
+        in_debt = debt_status_refresh(user=user, today=today)
+        if not in_debt:
+            plan_limits_check(user=user, total_amount=plan.total_amount, exclude_plan_id=plan.pk)
+            plan.status, plan.start_date = PlanStatus.ACTIVE, today
+            plan.save(update_fields=["status", "start_date"])
+            _schedule_create(plan=plan, user=user, today=today)
+    if in_debt:
+        raise UserInDebt()
+    return plan
+
+
+def plan_decline(*, plan: Plan) -> Plan:
+    """The customer refuses a merchant's checkout: DECLINED, for good."""
+    with transaction.atomic():
+        plan = _locked_pending(plan.pk, timezone.now())
+        plan.status = PlanStatus.DECLINED
+        plan.save(update_fields=["status"])
+    _cache_installments(plan, [])
+    return plan
+
+
+def plans_expire(*, now: datetime | None = None) -> int:
+    """Mark every checkout past its ``expires_at`` EXPIRED; returns how many (beat runs it).
+
+    One UPDATE: a confirmation holding a plan's lock makes it wait, and PostgreSQL re-checks
+    the status after the wait, so a plan confirmed meanwhile is left ACTIVE.
+    """
+    return Plan.objects.filter(status=PlanStatus.PENDING_CONFIRMATION,
+                               expires_at__lte=now or timezone.now()).update(status=PlanStatus.EXPIRED)
 
 
 def _cache_installments(plan: Plan, installments: list[Installment]) -> None:

@@ -14,13 +14,14 @@ from django.utils import timezone
 from bnpl.errors import DuplicateTransaction, InvalidState, RefundExceedsRefundable
 from bnpl.money import ZERO
 from debt.services import debt_status_refresh
-from plans.models import Installment, Plan
+from plans.models import Installment, Plan, PlanStatus
 from plans.services import installments_settle
 from refunds.models import REFUND_TRANSITIONS, Refund, RefundStatus
 from users.models import Customer
 
 # Refunds that hold part of the plan's refundable amount.
 RESERVING_STATUSES = (RefundStatus.PENDING, RefundStatus.APPROVED)
+REFUNDABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.COMPLETED)
 
 
 def refund_create(*, plan: Plan, transaction_id: str, amount: Decimal, reason: str = "") -> tuple[Refund, bool]:
@@ -41,6 +42,10 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: Decimal, reason: s
         existing = Refund.objects.filter(merchant_id=plan.merchant_id, transaction_id=transaction_id).first()
         if existing is not None:
             return _same_transaction(existing, plan=plan, amount=amount), False
+        if plan.status not in REFUNDABLE_PLAN_STATUSES:
+            # A checkout was never owed (API.md §7 v1.1): nothing to refund.
+            raise InvalidState(f"Refunds are opened on ACTIVE or COMPLETED plans only; this plan is "
+                               f"{plan.current_status()}.")
         reserved = (Refund.objects.filter(plan=plan, status__in=RESERVING_STATUSES)
                     .aggregate(total=Sum("amount"))["total"] or ZERO)
         if amount > plan.total_amount - reserved:

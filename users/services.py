@@ -1,6 +1,9 @@
 """The only writers of customers."""
 from datetime import date
+from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 
 from bnpl.crypto import lookup_hash
@@ -29,6 +32,7 @@ def user_create(*, full_name: str, phone_number: str, passport_number: str, date
     passport_hash = lookup_hash(passport_number)
     user = Customer(
         full_name=full_name,
+        credit_limit=default_credit_limit(),
         passport_number=passport_number,
         passport_hash=passport_hash,
         passport_mask=mask_passport(passport_number),
@@ -67,4 +71,30 @@ def user_update(*, user: Customer, full_name: str | None = None, phone_number: s
         _set_card(user, card_number)
         fields += ["card_number", "card_mask"]
     user.save(update_fields=fields)
+    return user
+
+
+# --- Credit limit (API.md §12) ---------------------------------------------------------------------
+
+def default_credit_limit() -> Decimal | None:
+    """``BNPL_DEFAULT_CREDIT_LIMIT``: an amount, or ``none`` (no limit)."""
+    raw = settings.BNPL_DEFAULT_CREDIT_LIMIT.strip()
+    if raw.lower() == "none":
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ImproperlyConfigured("BNPL_DEFAULT_CREDIT_LIMIT must be an amount or 'none'.") from None
+    if not value.is_finite() or value < 0:
+        raise ImproperlyConfigured("BNPL_DEFAULT_CREDIT_LIMIT must be an amount or 'none'.")
+    return value
+
+
+@transaction.atomic
+def user_credit_limit_set(*, user: Customer, credit_limit: Decimal | None) -> Customer:
+    """An operator's decision; ``None`` removes the limit. Under the user's lock, so it never
+    interleaves with a plan creation or confirmation checking the limit."""
+    user = Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).get(pk=user.pk)
+    user.credit_limit = credit_limit
+    user.save(update_fields=["credit_limit", "updated_at"])
     return user

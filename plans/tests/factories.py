@@ -12,4 +12,4 @@ def make_plan(*, user=None, merchant=None, total_amount: Decimal | str = "1000.0
               start_date: date | None = None) -> Plan:
     return plan_create(user=user or CustomerFactory(), merchant=merchant or MerchantFactory(),
                        total_amount=Decimal(total_amount), installment_count=installment_count,
-                       start_date=start_date)
+                       start_date=start_date, bound_backdating=False)

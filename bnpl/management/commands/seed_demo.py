@@ -94,7 +94,7 @@ class Command(BaseCommand):
     def _plan(self, user: Customer, merchant: Merchant, total: str, start: date) -> Plan:
         existing = Plan.objects.filter(user=user, merchant=merchant).order_by("created_at").first()
         return existing or plan_create(user=user, merchant=merchant, total_amount=Decimal(total),
-                                       installment_count=3, start_date=start)
+                                       installment_count=3, start_date=start, bound_backdating=False)
 
     def _refund(self, plan: Plan, transaction_id: str, amount: str, reason: str, *,
                 approve: str | None = None, reject: str | None = None) -> Refund:
