@@ -14,7 +14,6 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from decimal import Decimal
 
 import redis
 from django.conf import settings
@@ -33,7 +32,7 @@ from rest_framework.views import APIView
 import bnpl
 from bnpl.authentication import ApiKeyAuthentication
 from bnpl.models import Role
-from bnpl.money import format_money
+from bnpl.money import format_minor
 
 logger = logging.getLogger(__name__)
 
@@ -192,16 +191,16 @@ def business_figures() -> dict:
 
     outstanding = F("amount") - F("paid_amount") - F("refunded_amount")
     overdue = (Installment.objects.filter(status=InstallmentStatus.OVERDUE)
-               .aggregate(total=Sum(outstanding))["total"]) or Decimal("0")
+               .aggregate(total=Sum(outstanding))["total"]) or 0
     pending = Refund.objects.filter(status=RefundStatus.PENDING)
-    pending_amount = pending.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+    pending_amount = pending.aggregate(total=Sum("amount"))["total"] or 0
     return {
         "currency": settings.BNPL_CURRENCY,
         "users_in_debt": Customer.objects.filter(status=UserStatus.DEBT_USER).count(),
-        "overdue_amount": format_money(overdue),
+        "overdue_amount": format_minor(overdue),
         "active_plans": Plan.objects.filter(status=PlanStatus.ACTIVE).count(),
         "pending_refunds": pending.count(),
-        "pending_refunds_amount": format_money(pending_amount),
+        "pending_refunds_amount": format_minor(pending_amount),
     }
 
 

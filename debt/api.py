@@ -5,9 +5,9 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
+from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
-from bnpl.money import MoneyField, currency
 from bnpl.strict_fields import StrictUUIDField
 from debt import services
 from debt.models import Repayment, RepaymentAllocation
@@ -18,10 +18,7 @@ READ_ROLES = {Role.CLIENT, Role.OPERATOR}
 
 
 class CurrencyMixin(serializers.Serializer):
-    currency = serializers.SerializerMethodField()
-
-    def get_currency(self, obj) -> str:
-        return currency()
+    currency = CurrencyField()
 
 
 class OverdueInstallmentSerializer(serializers.Serializer):

@@ -1,14 +1,13 @@
 """Plans and their installments. Amount invariants are database constraints too."""
 import uuid
 from datetime import datetime
-from decimal import Decimal
 
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from bnpl.money import ZERO, MoneyModelField
+from bnpl.money import MoneyModelField
 
 
 class PlanStatus(models.TextChoices):
@@ -62,8 +61,8 @@ class Plan(models.Model):
     # Set on a merchant's checkout: past it, an unconfirmed plan is EXPIRED (reads see it at once).
     expires_at = models.DateTimeField(null=True, blank=True)
     # Denormalized sums of the installments, kept by the services under the plan's lock.
-    paid_amount = MoneyModelField(default=Decimal("0.00"))
-    refunded_amount = MoneyModelField(default=Decimal("0.00"))
+    paid_amount = MoneyModelField(default=0)
+    refunded_amount = MoneyModelField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -94,9 +93,9 @@ class Plan(models.Model):
         ]
 
     @property
-    def outstanding_amount(self) -> Decimal:
+    def outstanding_amount(self) -> int:
         if self.status in CHECKOUT_STATUSES:
-            return ZERO  # nothing is owed before the customer confirms
+            return 0  # nothing is owed before the customer confirms
         return self.total_amount - self.paid_amount - self.refunded_amount
 
     def current_status(self, now: datetime | None = None) -> str:
@@ -118,8 +117,8 @@ class Installment(models.Model):
     sequence = models.PositiveSmallIntegerField()
     due_date = models.DateField()
     amount = MoneyModelField()
-    paid_amount = MoneyModelField(default=Decimal("0.00"))
-    refunded_amount = MoneyModelField(default=Decimal("0.00"))
+    paid_amount = MoneyModelField(default=0)
+    refunded_amount = MoneyModelField(default=0)
     status = models.CharField(max_length=16, choices=InstallmentStatus.choices, default=InstallmentStatus.UPCOMING)
     paid_at = models.DateTimeField(null=True, blank=True)
 
@@ -155,7 +154,7 @@ class Installment(models.Model):
         ]
 
     @property
-    def outstanding_amount(self) -> Decimal:
+    def outstanding_amount(self) -> int:
         return self.amount - self.paid_amount - self.refunded_amount
 
     def settle_status(self, *, now: datetime) -> None:

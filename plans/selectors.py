@@ -1,12 +1,10 @@
 """Reads of plans: a fixed number of queries whatever the page size."""
 from dataclasses import dataclass
-from decimal import Decimal
 from uuid import UUID
 
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Now
 
-from bnpl.money import ZERO
 from plans.models import Installment, Plan, PlanStatus
 
 
@@ -25,7 +23,7 @@ def plans_visible_to(api_key) -> QuerySet[Plan]:
 @dataclass(frozen=True)
 class PlanStanding:
     open_plans: int  # ACTIVE, and checkouts not yet expired: what BNPL_MAX_OPEN_PLANS counts
-    outstanding: Decimal  # what the user owes on its plans now
+    outstanding: int  # minor units the user owes on its plans now
 
 
 def plan_standing(*, user_id: UUID, exclude_plan_id: UUID | None = None) -> PlanStanding:
@@ -38,4 +36,4 @@ def plan_standing(*, user_id: UUID, exclude_plan_id: UUID | None = None) -> Plan
         open_plans=Count("pk", filter=counted),
         outstanding=Sum(F("total_amount") - F("paid_amount") - F("refunded_amount"),
                         filter=Q(status=PlanStatus.ACTIVE)))
-    return PlanStanding(open_plans=totals["open_plans"], outstanding=totals["outstanding"] or ZERO)
+    return PlanStanding(open_plans=totals["open_plans"], outstanding=totals["outstanding"] or 0)

@@ -1,7 +1,6 @@
 """The only writers of plans and installments."""
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from uuid import UUID
 
 from django.conf import settings
@@ -11,7 +10,7 @@ from django.utils import timezone
 from bnpl import dates
 from bnpl.dates import overdue_cutoff
 from bnpl.errors import CreditLimitExceeded, InvalidState, TooManyOpenPlans, UserInDebt, domain_validation_error
-from bnpl.money import CENT, ZERO, currency, format_money
+from bnpl.money import currency, format_minor
 from debt.services import debt_status_refresh
 from merchants.models import Merchant
 from plans.models import Installment, Plan, PlanStatus
@@ -22,7 +21,7 @@ from users.models import Customer
 MIN_INSTALLMENTS, MAX_INSTALLMENTS = 3, 12
 
 
-def plan_create(*, user: Customer, merchant: Merchant, total_amount: Decimal, installment_count: int,
+def plan_create(*, user: Customer, merchant: Merchant, total_amount: int, installment_count: int,
                 start_date: date | None = None, awaiting_consent: bool = False,
                 bound_backdating: bool = True) -> Plan:
     """Open a plan with its installments, unless the user has overdue debt or is at a limit.
@@ -47,9 +46,9 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: Decimal, in
         _check_start_date(start_date, today, bounded=bound_backdating)
     if not MIN_INSTALLMENTS <= installment_count <= MAX_INSTALLMENTS:
         raise domain_validation_error("installment_count", "Must be between 3 and 12.", "out_of_range")
-    if total_amount < CENT * installment_count:
+    if total_amount < installment_count:  # every installment at least one minor unit
         raise domain_validation_error(
-            "total_amount", "Too small: every installment must be at least 0.01.", "too_small")
+            "total_amount", f"Too small: every installment must be at least {format_minor(1)}.", "too_small")
 
     with transaction.atomic():
         user = Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).get(pk=user.pk)
@@ -103,7 +102,7 @@ def _schedule_create(*, plan: Plan, user: Customer, today: date) -> None:
 
 # --- Checkout consent and limits (API.md §12) -------------------------------------------------------
 
-def plan_limits_check(*, user: Customer, total_amount: Decimal, exclude_plan_id: UUID | None = None,
+def plan_limits_check(*, user: Customer, total_amount: int, exclude_plan_id: UUID | None = None,
                       credit: bool = True) -> None:
     """Refuse a plan that would take the user past ``BNPL_MAX_OPEN_PLANS`` or its credit limit.
 
@@ -116,10 +115,10 @@ def plan_limits_check(*, user: Customer, total_amount: Decimal, exclude_plan_id:
         raise TooManyOpenPlans(f"The user already has {standing.open_plans} open plans; at most "
                                f"{settings.BNPL_MAX_OPEN_PLANS} may be ACTIVE or PENDING_CONFIRMATION.")
     if credit and user.credit_limit is not None:
-        available = max(user.credit_limit - standing.outstanding, ZERO)
+        available = max(user.credit_limit - standing.outstanding, 0)
         if total_amount > available:
             raise CreditLimitExceeded(f"The plan's total is above the user's available credit of "
-                                      f"{format_money(available)} {currency()}.")
+                                      f"{format_minor(available)} {currency()}.")
 
 
 def _locked_pending(plan_id: UUID, now: datetime) -> Plan:

@@ -7,9 +7,9 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
+from bnpl.api_fields import MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
-from bnpl.money import MoneyField
 from bnpl.strict_fields import StrictDateField
 from users import services
 from users.models import Customer, UserStatus

@@ -64,7 +64,7 @@ class Customer(models.Model):
         Needs the ``outstanding_amount`` annotation of ``users.selectors.with_credit``."""
         if self.credit_limit is None:
             return None
-        return max(self.credit_limit - self.outstanding_amount, self.credit_limit * 0)
+        return max(self.credit_limit - self.outstanding_amount, 0)
 
     # Fields whose plaintext must never be loaded by a read path.
     ENCRYPTED_FIELDS = ("phone_number", "passport_number", "date_of_birth", "card_number")

@@ -10,6 +10,7 @@ from bnpl.crypto import lookup_hash
 from bnpl.dates import business_today
 from bnpl.errors import DuplicateUser, domain_validation_error
 from bnpl.masking import mask_card, mask_date_of_birth, mask_passport, mask_phone
+from bnpl.money import to_minor
 from users.models import Customer
 from users.validators import age_on
 
@@ -76,22 +77,23 @@ def user_update(*, user: Customer, full_name: str | None = None, phone_number: s
 
 # --- Credit limit (API.md §12) ---------------------------------------------------------------------
 
-def default_credit_limit() -> Decimal | None:
-    """``BNPL_DEFAULT_CREDIT_LIMIT``: an amount, or ``none`` (no limit)."""
+def default_credit_limit() -> int | None:
+    """``BNPL_DEFAULT_CREDIT_LIMIT`` in minor units: an amount in the currency's places, or ``none``."""
     raw = settings.BNPL_DEFAULT_CREDIT_LIMIT.strip()
     if raw.lower() == "none":
         return None
     try:
         value = Decimal(raw)
-    except InvalidOperation:
-        raise ImproperlyConfigured("BNPL_DEFAULT_CREDIT_LIMIT must be an amount or 'none'.") from None
-    if not value.is_finite() or value < 0:
-        raise ImproperlyConfigured("BNPL_DEFAULT_CREDIT_LIMIT must be an amount or 'none'.")
-    return value
+        if not raw.isascii() or not value.is_finite() or value < 0:
+            raise ValueError(raw)
+        return to_minor(value)
+    except (InvalidOperation, ValueError):
+        raise ImproperlyConfigured("BNPL_DEFAULT_CREDIT_LIMIT must be an amount in the currency's places "
+                                   "(e.g. 10000000.00) or 'none'.") from None
 
 
 @transaction.atomic
-def user_credit_limit_set(*, user: Customer, credit_limit: Decimal | None) -> Customer:
+def user_credit_limit_set(*, user: Customer, credit_limit: int | None) -> Customer:
     """An operator's decision; ``None`` removes the limit. Under the user's lock, so it never
     interleaves with a plan creation or confirmation checking the limit."""
     user = Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).get(pk=user.pk)

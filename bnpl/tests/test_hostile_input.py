@@ -366,3 +366,18 @@ def test_foreign_merchant_digits_in_webhook_cannot_be_verified(anon_api, world):
                       HTTP_WEBHOOK_SIGNATURE=sign(secret=merchant.webhook_secret, msg_id="m", timestamp=now,
                                                   body=body))
     assert r.status_code == 401
+
+
+# --- sums against the column range -------------------------------------------------------------------
+
+def test_paying_by_ids_installments_totalling_10_to_the_12_is_400(client_api, merchant):
+    # Two plans just below the per-amount bound: each installment is fine, their sum is not.
+    user = CustomerFactory()
+    Customer.objects.filter(pk=user.pk).update(credit_limit=None)
+    plans = [make_plan(user=user, merchant=merchant, total_amount="999999999999.99") for _ in range(2)]
+    ids = [str(i.pk) for plan in plans for i in plan.installments.all()]
+    r = client_api.post(f"/api/v1/debt/{user.pk}/", {"installment_ids": ids})
+    assert errors_on(r) == {"installment_ids"}
+    assert r.json()["errors"][0]["code"] == "max_value"
+    # Half of them is below the bound and goes through.
+    assert client_api.post(f"/api/v1/debt/{user.pk}/", {"installment_ids": ids[:3]}).status_code == 201

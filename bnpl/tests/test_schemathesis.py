@@ -12,7 +12,6 @@ loader breaks on pytest 9 (``Function._nodeid``), and operations x roles is a pl
 """
 import json
 import os
-from decimal import Decimal
 
 import hypothesis
 import pytest
@@ -76,7 +75,7 @@ def seeded(db):
     user = CustomerFactory()
     plan = make_plan(user=user, merchant=merchant)
     other_plan = make_plan(merchant=other)
-    checkouts = [plan_create(user=CustomerFactory(), merchant=merchant, total_amount=Decimal("90.00"),
+    checkouts = [plan_create(user=CustomerFactory(), merchant=merchant, total_amount=9000,
                              installment_count=3, awaiting_consent=True) for _ in range(2)]
     refund = make_refund(plan=plan, amount="10.00")
     other_refund = make_refund(plan=other_plan, amount="10.00")

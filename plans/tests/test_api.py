@@ -1,6 +1,5 @@
 """Plans over HTTP (API.md §5): shape, validation, reach, and a fixed number of queries."""
 from datetime import date, timedelta
-from decimal import Decimal
 
 import pytest
 
@@ -8,11 +7,11 @@ from bnpl.dates import business_today
 from bnpl.models import Role
 from merchants.tests.factories import MerchantFactory
 from plans.models import Installment, Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from users.models import UserStatus
 from users.tests.factories import CustomerFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.money]
 
 URL = "/api/v1/plans/"
 
@@ -155,8 +154,8 @@ def test_list_filters(client_api, merchant):
     p1 = make_plan(user=alice, merchant=merchant)
     p2 = make_plan(user=bob, merchant=other)
     p3 = make_plan(user=alice, merchant=other, total_amount="3.00")
-    Installment.objects.filter(plan=p3).update(paid_amount=Decimal("1.00"), status="PAID")
-    Plan.objects.filter(pk=p3.pk).update(paid_amount=Decimal("3.00"), status="COMPLETED")
+    Installment.objects.filter(plan=p3).update(paid_amount=minor("1.00"), status="PAID")
+    Plan.objects.filter(pk=p3.pk).update(paid_amount=minor("3.00"), status="COMPLETED")
 
     def ids(query):
         r = client_api.get(URL + query)
@@ -235,11 +234,14 @@ def test_plans_are_not_editable(client_api, method):
 
 # --- Query counts --------------------------------------------------------------------
 # The test transaction turns plan_create's atomic block into SAVEPOINT + RELEASE: 2 of the counted queries.
+# v1.1: +1 for the limits (open plans and outstanding, one statement). It must be its own statement after
+# the user's lock: a subquery inside the locking SELECT would read the snapshot taken before the lock wait
+# (READ COMMITTED) and miss a plan a racing creation just committed.
 
 @pytest.mark.parametrize("count", [3, 12])
 def test_create_uses_a_fixed_number_of_queries(client_api, merchant, django_assert_max_num_queries, count):
     data = body(CustomerFactory(), merchant, installment_count=count)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):
         r = client_api.post(URL, data)
     assert r.status_code == 201 and len(r.json()["installments"]) == count
 
@@ -249,7 +251,7 @@ def test_backdated_create_uses_a_fixed_number_of_queries(client_api, merchant, d
                                                          count, business_day):
     business_day(date(2024, 2, 2))
     data = body(CustomerFactory(), merchant, installment_count=count, start_date="2024-01-31")
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(15):
         r = client_api.post(URL, data)
     assert r.status_code == 201 and len(r.json()["installments"]) == count
 

@@ -1,6 +1,5 @@
 """Checkout consent and credit controls (API.md §12): the state machine, the limits, the races."""
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from django.test import override_settings
@@ -333,7 +332,7 @@ def test_client_may_not_set_a_credit_limit(client_api):
     user = CustomerFactory()
     r = client_api.patch(f"/api/v1/users/{user.pk}/", {"credit_limit": None})
     assert_problem(r, 403, "permission_denied")
-    assert Customer.objects.get(pk=user.pk).credit_limit == Decimal("10000000.00")
+    assert Customer.objects.get(pk=user.pk).credit_limit == 1_000_000_000  # minor units
 
 
 def test_service_confirm_raises_for_a_plan_confirmed_meanwhile(merchant_api, merchant):

@@ -3,8 +3,6 @@
 Real threads, each with its own connection and API client, against PostgreSQL: both limits are
 checked under the user's row lock, which every creation and confirmation takes first.
 """
-from decimal import Decimal
-
 import pytest
 from django.test import override_settings
 
@@ -42,7 +40,7 @@ def test_racing_creations_and_confirmations_never_exceed_the_open_plans_cap(make
 
 def test_racing_creations_and_confirmations_never_exceed_the_credit_limit(make_api):
     user, merchant = CustomerFactory(), MerchantFactory()
-    Customer.objects.filter(pk=user.pk).update(credit_limit=Decimal("1000.00"))
+    Customer.objects.filter(pk=user.pk).update(credit_limit=100_000)  # 1000.00
     client = make_api(Role.CLIENT)
     merchant_key = make_api(Role.MERCHANT, merchant=merchant)
     pending = [checkout(merchant_key, user, merchant, total_amount="300.00")["id"] for _ in range(3)]
@@ -58,4 +56,4 @@ def test_racing_creations_and_confirmations_never_exceed_the_credit_limit(make_a
     # 300 each against 1000: exactly three of the six get through, whoever wins.
     assert statuses.count(409) == 3 and statuses.count(200) + statuses.count(201) == 3
     owed = sum(p.total_amount for p in Plan.objects.filter(user=user, status=PlanStatus.ACTIVE))
-    assert owed == Decimal("900.00") <= Decimal("1000.00")
+    assert owed == 90_000 <= 100_000
