@@ -108,6 +108,17 @@ class CreditLimitUpdateSerializer(_OnlyTheseFields):
     credit_limit = MoneyField(allow_null=True, help_text="An amount (> 0), or null for no limit.")
 
 
+class UserPatchSchemaSerializer(serializers.Serializer):
+    """The PATCH body as documented: the client's fields or the operator's, never both."""
+
+    full_name = serializers.CharField(max_length=200, required=False, help_text="Client keys.")
+    phone_number = serializers.CharField(max_length=16, required=False, help_text="Client keys; E.164.")
+    card_number = serializers.CharField(max_length=40, required=False, allow_null=True,
+                                        help_text="Client keys; null removes the card.")
+    credit_limit = MoneyField(required=False, allow_null=True,
+                              help_text="Operator keys, alone: an amount (> 0) or null for no limit.")
+
+
 class UserFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=UserStatus.choices, help_text="NORMAL or DEBT_USER")
     phone_number = django_filters.CharFilter(
@@ -152,7 +163,7 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response(self._shown(user), status=status.HTTP_201_CREATED)
 
     @swagger_auto_schema(
-        request_body=UserUpdateSerializer,
+        request_body=UserPatchSchemaSerializer,
         operation_description=(
             "A client app changes `full_name`, `phone_number`, `card_number` (null removes the card). "
             "An operator sets `credit_limit` alone (API.md §12): `{\"credit_limit\": \"5000.00\"}`, or "
