@@ -18,7 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from drf_yasg import openapi
 from drf_yasg.utils import swagger_auto_schema
@@ -185,19 +185,17 @@ def check_webhooks(now=None) -> dict:
 
 def business_figures() -> dict:
     """Operator-only figures (API.md §9)."""
-    from plans.models import Installment, InstallmentStatus, Plan, PlanStatus
+    from debt.selectors import overdue_figures
+    from plans.models import Plan, PlanStatus
     from refunds.models import Refund, RefundStatus
-    from users.models import Customer, UserStatus
 
-    outstanding = F("amount") - F("paid_amount") - F("refunded_amount")
-    overdue = (Installment.objects.filter(status=InstallmentStatus.OVERDUE)
-               .aggregate(total=Sum(outstanding))["total"]) or 0
+    figures = overdue_figures()
     pending = Refund.objects.filter(status=RefundStatus.PENDING)
     pending_amount = pending.aggregate(total=Sum("amount"))["total"] or 0
     return {
         "currency": settings.BNPL_CURRENCY,
-        "users_in_debt": Customer.objects.filter(status=UserStatus.DEBT_USER).count(),
-        "overdue_amount": format_minor(overdue),
+        "users_in_debt": figures.users_in_debt,
+        "overdue_amount": format_minor(figures.overdue_amount),
         "active_plans": Plan.objects.filter(status=PlanStatus.ACTIVE).count(),
         "pending_refunds": pending.count(),
         "pending_refunds_amount": format_minor(pending_amount),

@@ -6,10 +6,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from bnpl.api_fields import CurrencyField, MoneyField
-from bnpl.errors import domain_validation_error
+from bnpl.errors import ValidationFailed, domain_problem_response
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
-from bnpl.permissions import caller_merchant_id
+from bnpl.permissions import merchant_scope
 from bnpl.schema import problem_response
 from bnpl.strict_fields import StrictDateField, StrictIntegerField, StrictUUIDField, StrictUUIDFilter
 from merchants.models import Merchant
@@ -20,6 +20,15 @@ from users.selectors import user_queryset
 
 READ_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
 CREATE_ROLES = {Role.CLIENT, Role.MERCHANT}
+
+
+class InstallmentListSerializer(serializers.ListSerializer):
+    """A plan's installments: those just written by ``plan_create`` when the view passes them in
+    ``context["installments"]``, else the plan's own (prefetched by the selectors)."""
+
+    def get_attribute(self, instance):
+        written = self.context.get("installments")
+        return written if written is not None else super().get_attribute(instance)
 
 
 class InstallmentSerializer(serializers.ModelSerializer):
@@ -33,6 +42,7 @@ class InstallmentSerializer(serializers.ModelSerializer):
         fields = ["id", "sequence", "due_date", "amount", "paid_amount", "refunded_amount", "outstanding_amount",
                   "status", "paid_at"]
         read_only_fields = fields
+        list_serializer_class = InstallmentListSerializer
 
 
 class PlanSerializer(serializers.ModelSerializer):
@@ -96,7 +106,7 @@ class PlanFilter(django_filters.FilterSet):
 
 
 def _missing(attr: str):
-    return domain_validation_error(attr, "No such object.", "does_not_exist")
+    return ValidationFailed(attr, "No such object.", "does_not_exist")
 
 
 class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -108,7 +118,7 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Plan.objects.none()
-        return plans_visible_to(self.request.auth)
+        return plans_visible_to(api_key=self.request.auth)
 
     @swagger_auto_schema(
         request_body=PlanCreateSerializer,
@@ -133,7 +143,7 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         data = PlanCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        own_merchant = caller_merchant_id(request)
+        own_merchant = merchant_scope(request.auth)
         if own_merchant is not None and values["merchant_id"] != own_merchant:
             raise _missing("merchant_id")
         user = user_queryset().filter(pk=values["user_id"]).first()
@@ -142,11 +152,11 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         merchant = Merchant.objects.defer("webhook_secret").filter(pk=values["merchant_id"]).first()
         if merchant is None:
             raise _missing("merchant_id")
-        plan = services.plan_create(user=user, merchant=merchant, total_amount=values["total_amount"],
-                                    installment_count=values["installment_count"],
-                                    start_date=values.get("start_date"),
-                                    awaiting_consent=request.auth.role == Role.MERCHANT)
-        return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+        created = services.plan_create(user=user, merchant=merchant, total_amount=values["total_amount"],
+                                       installment_count=values["installment_count"],
+                                       start_date=values.get("start_date"),
+                                       awaiting_consent=request.auth.role == Role.MERCHANT)
+        return _created_or_refused(created, status.HTTP_201_CREATED)
 
     @swagger_auto_schema(
         request_body=no_body,
@@ -164,7 +174,7 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=True, methods=["post"])
     @idempotent
     def confirm(self, request, pk=None):
-        return Response(PlanSerializer(services.plan_confirm(plan=self.get_object())).data)
+        return _created_or_refused(services.plan_confirm(plan=self.get_object()), status.HTTP_200_OK)
 
     @swagger_auto_schema(
         request_body=no_body,
@@ -174,4 +184,13 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=True, methods=["post"])
     @idempotent
     def decline(self, request, pk=None):
-        return Response(PlanSerializer(services.plan_decline(plan=self.get_object())).data)
+        declined = services.plan_decline(plan=self.get_object())
+        return Response(PlanSerializer(declined, context={"installments": []}).data)
+
+
+def _created_or_refused(created: services.PlanCreation, status_code: int) -> Response:
+    if created.refusal is not None:
+        # Returned, not raised: the DEBT_USER marking made with the refusal commits with it.
+        return domain_problem_response(created.refusal)
+    return Response(PlanSerializer(created.plan, context={"installments": created.installments}).data,
+                    status=status_code)

@@ -1,5 +1,5 @@
-"""The only writers of plans and installments."""
-from collections.abc import Iterable
+"""Opening plans. Installment state after that is ``plans.installments``' to write."""
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
@@ -8,23 +8,37 @@ from django.db import transaction
 from django.utils import timezone
 
 from bnpl import dates
-from bnpl.dates import overdue_cutoff
-from bnpl.errors import CreditLimitExceeded, InvalidState, TooManyOpenPlans, UserInDebt, domain_validation_error
+from bnpl.errors import CreditLimitExceeded, InvalidState, TooManyOpenPlans, UserInDebt, ValidationFailed
 from bnpl.money import currency, format_minor
-from debt.services import debt_status_refresh
 from merchants.models import Merchant
+from plans.installments import debt_status_refresh
+from plans.locks import plan_lock
 from plans.models import Installment, Plan, PlanStatus
 from plans.schedule import due_dates, split_amount
 from plans.selectors import plan_standing
+from users.locks import user_lock
 from users.models import Customer
 
 MIN_INSTALLMENTS, MAX_INSTALLMENTS = 3, 12
 
 
+@dataclass(frozen=True)
+class PlanCreation:
+    """What ``plan_create`` did: the plan and its installments (in sequence order, as written),
+    or the refusal, a value so that the ``DEBT_USER`` marking it made commits with it."""
+
+    plan: Plan | None
+    installments: list[Installment] = field(default_factory=list)
+    refusal: UserInDebt | None = None
+
+
 def plan_create(*, user: Customer, merchant: Merchant, total_amount: int, installment_count: int,
                 start_date: date | None = None, awaiting_consent: bool = False,
-                bound_backdating: bool = True) -> Plan:
-    """Open a plan with its installments, unless the user has overdue debt or is at a limit.
+                bound_backdating: bool = True) -> PlanCreation:
+    """Open a plan of ``total_amount`` minor units with its installments, unless the user has
+    overdue debt: then nothing is opened, the user is marked ``DEBT_USER`` (if the sweep had not
+    yet) and the result carries the refusal (``UserInDebt``) instead of a plan. Past a limit
+    (``plan_limits_check``) it raises and nothing is written.
 
     ``awaiting_consent`` (a merchant's checkout, API.md §12): the plan is PENDING_CONFIRMATION
     with no installments and no start date until the customer confirms it (``plan_confirm``),
@@ -38,56 +52,52 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: int, instal
     today = dates.business_today()
     if awaiting_consent:
         if start_date is not None:
-            raise domain_validation_error(
+            raise ValidationFailed(
                 "start_date", "A merchant's plan starts on the day the customer confirms it; send no start_date.",
                 "not_allowed")
     else:
         start_date = start_date or today
         _check_start_date(start_date, today, bounded=bound_backdating)
     if not MIN_INSTALLMENTS <= installment_count <= MAX_INSTALLMENTS:
-        raise domain_validation_error("installment_count", "Must be between 3 and 12.", "out_of_range")
+        raise ValidationFailed("installment_count", "Must be between 3 and 12.", "out_of_range")
     if total_amount < installment_count:  # every installment at least one minor unit
-        raise domain_validation_error(
+        raise ValidationFailed(
             "total_amount", f"Too small: every installment must be at least {format_minor(1)}.", "too_small")
 
     with transaction.atomic():
-        user = Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).get(pk=user.pk)
+        user = user_lock(user.pk)
         # The live debt rule: the status, refreshed from the installments themselves, so an
         # installment past due that no sweep has marked yet counts too (and is marked now).
-        in_debt = debt_status_refresh(user=user, today=today)
-        if not in_debt:
-            # A checkout's credit is checked when the customer confirms it, the only time it is owed.
-            plan_limits_check(user=user, total_amount=total_amount, credit=not awaiting_consent)
-            if awaiting_consent:
-                expires_at = timezone.now() + timedelta(minutes=settings.BNPL_CHECKOUT_TTL_MINUTES)
-                plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
-                                           installment_count=installment_count, start_date=None,
-                                           status=PlanStatus.PENDING_CONFIRMATION, expires_at=expires_at)
-                _cache_installments(plan, [])
-            else:
-                plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
-                                           installment_count=installment_count, start_date=start_date)
-                _schedule_create(plan=plan, user=user, today=today)
-    # Outside the atomic block: a DEBT_USER marking made by the refresh above stays committed.
-    if in_debt:
-        raise UserInDebt()
-    return plan
+        if debt_status_refresh(user=user, today=today):
+            return PlanCreation(plan=None, refusal=UserInDebt())
+        # A checkout's credit is checked when the customer confirms it, the only time it is owed.
+        plan_limits_check(user=user, total_amount=total_amount, credit=not awaiting_consent)
+        if awaiting_consent:
+            expires_at = timezone.now() + timedelta(minutes=settings.BNPL_CHECKOUT_TTL_MINUTES)
+            plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
+                                       installment_count=installment_count, start_date=None,
+                                       status=PlanStatus.PENDING_CONFIRMATION, expires_at=expires_at)
+            return PlanCreation(plan=plan, installments=[])
+        plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
+                                   installment_count=installment_count, start_date=start_date)
+        installments = _schedule_create(plan=plan, user=user, today=today)
+    return PlanCreation(plan=plan, installments=installments)
 
 
 def _check_start_date(start_date: date, today: date, *, bounded: bool) -> None:
     if start_date > today:
-        raise domain_validation_error("start_date", "Must not be in the future.", "future_date")
+        raise ValidationFailed("start_date", "Must not be in the future.", "future_date")
     if not bounded:
         return
     earliest = today - timedelta(days=settings.BNPL_MAX_BACKDATE_DAYS)
     if start_date < earliest:
-        raise domain_validation_error(
+        raise ValidationFailed(
             "start_date", f"Must not be before {earliest.isoformat()} ({settings.BNPL_MAX_BACKDATE_DAYS} days "
                           "before today).", "too_early")
 
 
-def _schedule_create(*, plan: Plan, user: Customer, today: date) -> None:
-    """The installments of a plan that is owed from ``plan.start_date`` (caller holds the user's lock)."""
+def _schedule_create(*, plan: Plan, user: Customer, today: date) -> list[Installment]:
+    """The installments of a plan owed from ``plan.start_date`` (caller holds the user's lock)."""
     dues = due_dates(plan.start_date, plan.installment_count)
     installments = Installment.objects.bulk_create(
         Installment(plan=plan, user=user, sequence=k, due_date=due, amount=amount)
@@ -95,9 +105,9 @@ def _schedule_create(*, plan: Plan, user: Customer, today: date) -> None:
                                               strict=True), start=1)
     )
     # A back-dated plan may already have installments past due: the same rule marks them.
-    if dues[0] < overdue_cutoff(today) and debt_status_refresh(user=user, today=today):
+    if dues[0] < dates.overdue_cutoff(today) and debt_status_refresh(user=user, today=today):
         installments = list(plan.installments.order_by("sequence"))
-    _cache_installments(plan, installments)
+    return installments
 
 
 # --- Checkout consent and limits (API.md §12) -------------------------------------------------------
@@ -107,8 +117,8 @@ def plan_limits_check(*, user: Customer, total_amount: int, exclude_plan_id: UUI
     """Refuse a plan that would take the user past ``BNPL_MAX_OPEN_PLANS`` or its credit limit.
 
     The caller holds the user's row lock (every writer of a user's plans takes it first), so the
-    count and the sum read here cannot change before the caller's write commits.
-    ``exclude_plan_id``: the pending plan being confirmed, already counted as open.
+    count and the sum read here, in a statement of their own after the lock, cannot change before
+    the caller's write commits. ``exclude_plan_id``: the pending plan being confirmed.
     """
     standing = plan_standing(user_id=user.pk, exclude_plan_id=exclude_plan_id)
     if standing.open_plans >= settings.BNPL_MAX_OPEN_PLANS:
@@ -122,33 +132,32 @@ def plan_limits_check(*, user: Customer, total_amount: int, exclude_plan_id: UUI
 
 
 def _locked_pending(plan_id: UUID, now: datetime) -> Plan:
-    plan = Plan.objects.select_for_update().get(pk=plan_id)
+    plan = plan_lock(plan_id)
     if plan.current_status(now) != PlanStatus.PENDING_CONFIRMATION:
         raise InvalidState(f"The plan is {plan.current_status(now)}; only a PENDING_CONFIRMATION plan can be "
                            "confirmed or declined.")
     return plan
 
 
-def plan_confirm(*, plan: Plan) -> Plan:
+def plan_confirm(*, plan: Plan) -> PlanCreation:
     """The customer's consent to a merchant's checkout: the plan becomes ACTIVE and owed.
 
     Its schedule counts from today's business date, and every check of plan creation is made
-    now, under the user's lock (overdue debt, open plans, credit). A refusal changes nothing:
-    the plan stays PENDING_CONFIRMATION and may be confirmed later (until it expires).
+    now, under the user's lock (overdue debt, open plans, credit). A refusal leaves the plan
+    PENDING_CONFIRMATION: ``UserInDebt`` is returned as the value (its DEBT_USER marking commits),
+    a limit raises and nothing is written.
     """
     today, now = dates.business_today(), timezone.now()
     with transaction.atomic():
-        user = Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).get(pk=plan.user_id)
+        user = user_lock(plan.user_id)
         plan = _locked_pending(plan.pk, now)
-        in_debt = debt_status_refresh(user=user, today=today)
-        if not in_debt:
-            plan_limits_check(user=user, total_amount=plan.total_amount, exclude_plan_id=plan.pk)
-            plan.status, plan.start_date = PlanStatus.ACTIVE, today
-            plan.save(update_fields=["status", "start_date"])
-            _schedule_create(plan=plan, user=user, today=today)
-    if in_debt:
-        raise UserInDebt()
-    return plan
+        if debt_status_refresh(user=user, today=today):
+            return PlanCreation(plan=None, refusal=UserInDebt())
+        plan_limits_check(user=user, total_amount=plan.total_amount, exclude_plan_id=plan.pk)
+        plan.status, plan.start_date = PlanStatus.ACTIVE, today
+        plan.save(update_fields=["status", "start_date"])
+        installments = _schedule_create(plan=plan, user=user, today=today)
+    return PlanCreation(plan=plan, installments=installments)
 
 
 def plan_decline(*, plan: Plan) -> Plan:
@@ -157,7 +166,6 @@ def plan_decline(*, plan: Plan) -> Plan:
         plan = _locked_pending(plan.pk, timezone.now())
         plan.status = PlanStatus.DECLINED
         plan.save(update_fields=["status"])
-    _cache_installments(plan, [])
     return plan
 
 
@@ -169,48 +177,3 @@ def plans_expire(*, now: datetime | None = None) -> int:
     """
     return Plan.objects.filter(status=PlanStatus.PENDING_CONFIRMATION,
                                expires_at__lte=now or timezone.now()).update(status=PlanStatus.EXPIRED)
-
-
-def _cache_installments(plan: Plan, installments: list[Installment]) -> None:
-    """Seed ``plan.installments.all()`` with the rows just written, as prefetch_related would."""
-    queryset = Installment.objects.filter(plan=plan).order_by("sequence")
-    queryset._result_cache, queryset._prefetch_done = installments, True
-    plan._prefetched_objects_cache = {"installments": queryset}
-
-
-# Each touched plan's totals and status, recomputed from its installments in one statement
-# (PostgreSQL, and SQLite >= 3.33, both have UPDATE ... FROM).
-_PLAN_TOTALS_SQL = """
-    UPDATE plans_plan AS p
-       SET paid_amount = s.paid, refunded_amount = s.refunded,
-           status = CASE WHEN p.total_amount = s.paid + s.refunded THEN %s ELSE %s END
-      FROM (SELECT plan_id, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded
-              FROM plans_installment WHERE plan_id IN ({ids}) GROUP BY plan_id) AS s
-     WHERE p.id = s.plan_id
-"""
-
-
-def installments_settle(*, installments: Iterable[Installment], now: datetime | None = None) -> set[UUID]:
-    """Persist installments whose ``paid_amount``/``refunded_amount`` the caller changed.
-
-    Sets each installment's status (``Installment.settle_status``), then recomputes each
-    touched plan's totals from its installments (so they always equal the sum) and its
-    status, in one UPDATE. The caller holds the locks: user, then the plans, then the
-    installments. Returns the touched plans' ids.
-    """
-    connection = transaction.get_connection()
-    assert connection.in_atomic_block, "installments_settle needs the caller's locks"
-    now = now or timezone.now()
-    installments = list(installments)
-    for installment in installments:
-        installment.settle_status(now=now)
-    # One statement whatever the count (a repayment may touch dozens of installments).
-    Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "status", "paid_at"])
-    plan_ids = {installment.plan_id for installment in installments}
-    if plan_ids:
-        prep = Plan._meta.pk.get_db_prep_value
-        with connection.cursor() as cursor:
-            cursor.execute(_PLAN_TOTALS_SQL.format(ids=", ".join(["%s"] * len(plan_ids))),
-                           [PlanStatus.COMPLETED, PlanStatus.ACTIVE]
-                           + [prep(pk, connection) for pk in sorted(plan_ids)])
-    return plan_ids

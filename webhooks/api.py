@@ -1,5 +1,4 @@
 """HTTP for the merchant webhook (signed, no API key) and the operators' view of the inbox."""
-import django_filters
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.utils.http import parse_header_parameters
@@ -11,10 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bnpl.errors import RequestTooLarge
+from bnpl.filters import status_and_ids_filterset
 from bnpl.models import Role
 from bnpl.pagination import CreatedCursorPagination
 from bnpl.schema import problem_response
-from bnpl.strict_fields import StrictUUIDField, StrictUUIDFilter
+from bnpl.strict_fields import StrictUUIDField
 from refunds.models import REASON_MAX_LENGTH, RefundStatus
 from webhooks import services, signature
 from webhooks.models import EventStatus, WebhookEvent
@@ -154,14 +154,8 @@ class WebhookEventPagination(CreatedCursorPagination):
     ordering = ("-received_at", "-id")
 
 
-class WebhookEventFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=EventStatus.choices)
-    merchant_id = StrictUUIDFilter(field_name="merchant_id")
-    refund_id = StrictUUIDFilter(field_name="refund_id")
-
-    class Meta:
-        model = WebhookEvent
-        fields = ["status", "merchant_id", "refund_id"]
+WebhookEventFilter = status_and_ids_filterset(WebhookEvent, status_choices=EventStatus.choices,
+                                              ids=["merchant_id", "refund_id"])
 
 
 class WebhookEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from bnpl.errors import DomainError, InvalidState, domain_validation_error
+from bnpl.errors import InvalidState, ObjectNotFound, ValidationFailed
 from merchants.models import Merchant
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_approve, refund_reject
@@ -28,9 +28,7 @@ REFUND_STATUS_CHANGED = "refund.status_changed"
 WEBHOOK_ID_MAX_LENGTH = WebhookEvent._meta.get_field("webhook_id").max_length
 
 
-class RefundNotFound(DomainError):
-    status_code = 404
-    code, title = "not_found", "Not found"
+class RefundNotFound(ObjectNotFound):
     default_detail = "No such refund for this merchant."
 
 
@@ -53,7 +51,7 @@ def webhook_receive(*, merchant: Merchant, webhook_id: str, status: str, refund_
     the unique constraint decides, so racing redeliveries are told ``duplicate`` too.
     """
     if len(webhook_id) > WEBHOOK_ID_MAX_LENGTH:
-        raise domain_validation_error("webhook-id", f"At most {WEBHOOK_ID_MAX_LENGTH} characters.", "max_length")
+        raise ValidationFailed("webhook-id", f"At most {WEBHOOK_ID_MAX_LENGTH} characters.", "max_length")
     refund = merchant_refund(merchant=merchant, refund_id=refund_id, transaction_id=transaction_id)
     if refund is None:
         raise RefundNotFound()

@@ -76,7 +76,7 @@ def seeded(db):
     plan = make_plan(user=user, merchant=merchant)
     other_plan = make_plan(merchant=other)
     checkouts = [plan_create(user=CustomerFactory(), merchant=merchant, total_amount=9000,
-                             installment_count=3, awaiting_consent=True) for _ in range(2)]
+                             installment_count=3, awaiting_consent=True).plan for _ in range(2)]
     refund = make_refund(plan=plan, amount="10.00")
     other_refund = make_refund(plan=other_plan, amount="10.00")
     repayment_apply(user=user, amount=plan.installments.first().amount)

@@ -91,6 +91,7 @@ def test_merchant_may_not_send_start_date(merchant_api, merchant):
 
 # --- confirm / decline / expire -----------------------------------------------------------------------
 
+@override_settings(BNPL_CHECKOUT_TTL_MINUTES=60 * 24 * 30)  # still pending eleven days later
 def test_confirm_makes_it_active_with_due_dates_from_the_confirmation_day(merchant_api, client_api, merchant,
                                                                          business_day):
     business_day(date(2026, 1, 20))
