@@ -7,9 +7,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import ObjectType
+from audit.services import StatusChange, status_change_record, status_changes_record
 from bnpl import dates
 from bnpl.errors import CreditLimitExceeded, InvalidState, TooManyOpenPlans, UserInDebt, ValidationFailed
 from bnpl.money import currency, format_minor
+from ledger.services import journal_plan_opened
 from merchants.models import Merchant
 from plans.installments import debt_status_refresh
 from plans.locks import plan_lock
@@ -104,6 +107,9 @@ def _schedule_create(*, plan: Plan, user: Customer, today: date) -> list[Install
         for k, (due, amount) in enumerate(zip(dues, split_amount(plan.total_amount, plan.installment_count),
                                               strict=True), start=1)
     )
+    # The journal: the customer owes the total, on the plan's value date (its start date). A checkout
+    # reaches here only when confirmed, so an unconfirmed one has nothing in the journal.
+    journal_plan_opened(plan=plan, installments=installments, business_date=plan.start_date)
     # A back-dated plan may already have installments past due: the same rule marks them.
     if dues[0] < dates.overdue_cutoff(today) and debt_status_refresh(user=user, today=today):
         installments = list(plan.installments.order_by("sequence"))
@@ -156,6 +162,8 @@ def plan_confirm(*, plan: Plan) -> PlanCreation:
         plan_limits_check(user=user, total_amount=plan.total_amount, exclude_plan_id=plan.pk)
         plan.status, plan.start_date = PlanStatus.ACTIVE, today
         plan.save(update_fields=["status", "start_date"])
+        status_change_record(object_type=ObjectType.PLAN, object_id=plan.pk,
+                             old=PlanStatus.PENDING_CONFIRMATION, new=PlanStatus.ACTIVE)
         installments = _schedule_create(plan=plan, user=user, today=today)
     return PlanCreation(plan=plan, installments=installments)
 
@@ -166,14 +174,22 @@ def plan_decline(*, plan: Plan) -> Plan:
         plan = _locked_pending(plan.pk, timezone.now())
         plan.status = PlanStatus.DECLINED
         plan.save(update_fields=["status"])
+        status_change_record(object_type=ObjectType.PLAN, object_id=plan.pk,
+                             old=PlanStatus.PENDING_CONFIRMATION, new=PlanStatus.DECLINED)
     return plan
 
 
 def plans_expire(*, now: datetime | None = None) -> int:
     """Mark every checkout past its ``expires_at`` EXPIRED; returns how many (beat runs it).
 
-    One UPDATE: a confirmation holding a plan's lock makes it wait, and PostgreSQL re-checks
-    the status after the wait, so a plan confirmed meanwhile is left ACTIVE.
+    The lapsed checkouts are locked with SKIP LOCKED: one a confirmation holds is left to the next
+    run (the confirmation itself refuses it if it has lapsed), so beat never waits on a customer.
     """
-    return Plan.objects.filter(status=PlanStatus.PENDING_CONFIRMATION,
-                               expires_at__lte=now or timezone.now()).update(status=PlanStatus.EXPIRED)
+    with transaction.atomic():
+        ids = list(Plan.objects.select_for_update(skip_locked=True)
+                   .filter(status=PlanStatus.PENDING_CONFIRMATION, expires_at__lte=now or timezone.now())
+                   .values_list("pk", flat=True))
+        Plan.objects.filter(pk__in=ids).update(status=PlanStatus.EXPIRED)
+        status_changes_record(changes=[StatusChange(ObjectType.PLAN, pk, PlanStatus.PENDING_CONFIRMATION,
+                                                    PlanStatus.EXPIRED) for pk in ids])
+    return len(ids)

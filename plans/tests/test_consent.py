@@ -5,9 +5,11 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from bnpl.dates import business_today
 from bnpl.errors import InvalidState
 from bnpl.models import Role
+from ledger.models import JournalTransaction
 from plans.models import PLAN_TRANSITIONS, Installment, Plan, PlanStatus
 from plans.services import plan_confirm, plans_expire
 from plans.tasks import expire_pending_plans
@@ -55,8 +57,9 @@ def test_merchant_plan_is_pending_with_expiry_and_owes_nothing(merchant_api, cli
     assert before + timedelta(minutes=30) <= expires <= timezone.now() + timedelta(minutes=30)
     assert plan["installments"] == [] and plan["start_date"] is None
     assert (plan["outstanding_amount"], plan["paid_amount"]) == ("0.00", "0.00")
-    # Nothing owed anywhere: no installment row, no debt, the customer's standing untouched.
+    # Nothing owed anywhere: no installment row, nothing in the journal, no debt, the standing untouched.
     assert not Installment.objects.filter(plan_id=plan["id"]).exists()
+    assert not JournalTransaction.objects.filter(plan_id=plan["id"]).exists()
     debt = client_api.get(f"/api/v1/debt/{user.pk}/").json()
     assert (debt["outstanding_amount"], debt["overdue_amount"], debt["next_due"]) == ("0.00", "0.00", None)
     shown = client_api.get(f"/api/v1/users/{user.pk}/").json()
@@ -110,6 +113,10 @@ def test_confirm_makes_it_active_with_due_dates_from_the_confirmation_day(mercha
     assert confirmed["outstanding_amount"] == "900.00"
     assert client_api.get(f"{URL}{plan['id']}/").json() == confirmed
     assert client_api.get(f"/api/v1/debt/{user.pk}/").json()["outstanding_amount"] == "900.00"
+    # Owed from the confirmation: the journal has the plan now, and the history says who moved it.
+    assert JournalTransaction.objects.filter(plan_id=plan["id"]).exists()
+    assert list(AuditEvent.objects.filter(object_id=plan["id"]).values_list("old", "new")) == [
+        ("PENDING_CONFIRMATION", "ACTIVE")]
 
 
 def test_decline(merchant_api, client_api, merchant):
