@@ -7,6 +7,7 @@ query with a position the database cannot compare (DRF would reach a 500 on ``p=
 import re
 from base64 import b64decode
 from binascii import Error as Base64Error
+from typing import Any, cast
 from urllib import parse
 
 from django.utils.dateparse import parse_datetime
@@ -59,7 +60,8 @@ class CreatedCursorPagination(CursorPagination):
         # The position is the first ordering field's value, always a timestamp here.
         if position is not None and (not position.isascii() or _parse_timestamp(position) is None):
             raise error
-        return Cursor(offset=int(offset), reverse=reverse == "1", position=position)
+        # DRF types the position as an int; it is the ordering field's value as text (a timestamp here).
+        return Cursor(offset=int(offset), reverse=reverse == "1", position=cast(Any, position))
 
 
 def _parse_timestamp(value: str):

@@ -4,7 +4,9 @@ Nesting is bounded (``MAX_DEPTH``, API.md §0): Python's ``json`` recurses once 
 body of 100,000 ``[`` would otherwise end in ``RecursionError`` (a 500) before any check ran.
 """
 import json
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
@@ -26,6 +28,7 @@ def _depth_exceeds(value, limit: int) -> bool:
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(node, dict):
             children = node.values()
         elif isinstance(node, list):

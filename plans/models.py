@@ -102,7 +102,8 @@ class Plan(models.Model):
     def current_status(self, now: datetime | None = None) -> str:
         """The status every read shows: a checkout past ``expires_at`` is EXPIRED at once, even
         before beat writes it (``current_status_sql`` is the same rule for queries)."""
-        if self.status == PlanStatus.PENDING_CONFIRMATION and self.expires_at <= (now or timezone.now()):
+        if (self.status == PlanStatus.PENDING_CONFIRMATION and self.expires_at is not None
+                and self.expires_at <= (now or timezone.now())):
             return PlanStatus.EXPIRED
         return self.status
 

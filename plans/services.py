@@ -101,6 +101,7 @@ def _check_start_date(start_date: date, today: date, *, bounded: bool) -> None:
 
 def _schedule_create(*, plan: Plan, user: Customer, today: date) -> list[Installment]:
     """The installments of a plan owed from ``plan.start_date`` (caller holds the user's lock)."""
+    assert plan.start_date is not None, "a plan is owed from its start date"
     dues = due_dates(plan.start_date, plan.installment_count)
     installments = Installment.objects.bulk_create(
         Installment(plan=plan, user=user, sequence=k, due_date=due, amount=amount)
