@@ -80,6 +80,23 @@ class InvalidSignature(DomainError):
     default_detail = "The webhook signature is missing, invalid or outside the timestamp tolerance."
 
 
+class CreditLimitExceeded(DomainError):
+    code, title = "credit_limit_exceeded", "Credit limit exceeded"
+    default_detail = "The plan's total is above the user's available credit."
+
+
+class TooManyOpenPlans(DomainError):
+    code, title = "too_many_open_plans", "Too many open plans"
+    default_detail = "The user already has the most open (ACTIVE or PENDING_CONFIRMATION) plans allowed."
+
+
+class ObjectNotFound(DomainError):
+    """An object a service was asked to act on does not exist within the caller's reach (404)."""
+
+    code, title = "not_found", "Not found"
+    default_detail = "No such object."
+
+
 class ServiceUnavailable(DomainError):
     code, title = "service_unavailable", "Service unavailable"
     default_detail = "A backing service is unavailable; nothing was changed. Retry later."
@@ -113,6 +130,7 @@ class ValidationFailed(DomainError):
 STATUS_BY_CODE: dict[str, int] = {
     ValidationFailed.code: status.HTTP_400_BAD_REQUEST,
     InvalidSignature.code: status.HTTP_401_UNAUTHORIZED,
+    ObjectNotFound.code: status.HTTP_404_NOT_FOUND,
     IdempotencyKeyReused.code: status.HTTP_422_UNPROCESSABLE_ENTITY,
     ServiceUnavailable.code: status.HTTP_503_SERVICE_UNAVAILABLE,
 }

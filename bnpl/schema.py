@@ -53,8 +53,8 @@ _BY_METHOD = {"post": _WRITE, "patch": _WRITE}
 _IDEMPOTENT = {"409": "`idempotency_key_in_use`: a request with this Idempotency-Key is still running.",
                "422": "`idempotency_key_reused`: this Idempotency-Key was used with another method, path or body."}
 # Collections (cursor-paginated, filtered).
-_LIST = {"400": "`validation_error`: a malformed filter value (see `errors`).",
-         "404": "`not_found`: the `cursor` is not one this API issued."}
+_LIST = {"400": "`validation_error`: a malformed filter value, a `limit` that is not a whole number from 1 "
+                "(above 200 is capped), or a `cursor` this API did not issue (see `errors`)."}
 
 
 class ProblemAutoSchema(SwaggerAutoSchema):

@@ -9,6 +9,7 @@ from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.schema import problem_response
+from bnpl.strict_fields import StrictUUIDField
 from debt import services
 from debt.as_of import debt_summary_as_of
 from debt.models import Repayment, RepaymentAllocation
@@ -116,7 +117,7 @@ class RepaymentRequestSerializer(serializers.Serializer):
     """Parses the body only; which combinations are allowed is ``repayment_apply``'s rule."""
 
     installment_ids = serializers.ListField(
-        child=serializers.UUIDField(), required=False,
+        child=StrictUUIDField(), required=False,
         help_text=f"Pay each in full (1 to {services.MAX_INSTALLMENT_IDS} ids). Empty, too many or repeated ids: "
                   "400; an id that is not this user's installment: 400 (`does_not_exist`); one already "
                   "settled: 409 `invalid_state`. Exactly one of `installment_ids` and `amount`.")

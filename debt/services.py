@@ -23,7 +23,7 @@ from bnpl import dates
 from bnpl.errors import InvalidState, ValidationFailed
 from bnpl.metrics import observe_sweep
 from bnpl.models import ApiKey
-from bnpl.money import format_minor
+from bnpl.money import format_minor, max_minor
 from debt.models import Repayment, RepaymentAllocation, SweepRun
 from debt.selectors import allocation_key
 from events.services import event_record, event_record_many
@@ -147,6 +147,11 @@ def _allocate_ids(installment_ids: list[UUID], installments: list[Installment]) 
     settled = [i for i in installments if i.status not in OPEN_STATUSES]
     if settled:
         raise InvalidState(f"Installment {settled[0].pk} is already settled.")
+    # One repayment carries what one request amount may (below 10^12): the sum of many
+    # installments across plans can reach it even though each plan is below it.
+    if sum(i.outstanding_amount for i in installments) >= max_minor():
+        raise ValidationFailed("installment_ids", f"These installments total {format_minor(max_minor())} or more; "
+                                                  "pay them in several repayments.", "max_value")
     order = {pk: index for index, pk in enumerate(installment_ids)}
     return [(i, i.outstanding_amount) for i in sorted(installments, key=lambda i: order[i.pk])]
 

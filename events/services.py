@@ -30,7 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bnpl.errors import ValidationFailed
-from bnpl.webhook_signature import sign
+from bnpl.standard_webhooks import sign
 from events import delivery, ssrf
 from events.models import (
     Audience,

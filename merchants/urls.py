@@ -1,7 +1,6 @@
-from rest_framework.routers import SimpleRouter
-
+from bnpl.routers import Router
 from merchants.api import MerchantViewSet
 
-router = SimpleRouter()
+router = Router()
 router.register("merchants", MerchantViewSet, basename="merchant")
 urlpatterns = router.urls

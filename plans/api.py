@@ -1,20 +1,22 @@
 """HTTP for plans (API.md §5): validate, call ``plan_create``, shape the output."""
-from drf_yasg.utils import swagger_auto_schema
+import django_filters
+from drf_yasg.utils import no_body, swagger_auto_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.errors import ValidationFailed, domain_problem_response
-from bnpl.filters import status_and_ids_filterset
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.permissions import merchant_scope
 from bnpl.schema import problem_response
+from bnpl.strict_fields import StrictDateField, StrictIntegerField, StrictUUIDField, StrictUUIDFilter
 from ledger.params import AS_OF_PARAMETER, as_of_param
 from merchants.models import Merchant
 from plans import services
 from plans.as_of import plan_as_of
-from plans.models import Installment, Plan, PlanStatus
+from plans.models import Installment, Plan, PlanStatus, current_status_sql
 from plans.selectors import plans_visible_to
 from users.selectors import user_queryset
 
@@ -52,30 +54,57 @@ class PlanSerializer(serializers.ModelSerializer):
     currency = CurrencyField()
     paid_amount = MoneyField(read_only=True)
     refunded_amount = MoneyField(read_only=True)
-    outstanding_amount = MoneyField(read_only=True)
-    installments = InstallmentSerializer(many=True, read_only=True)
+    outstanding_amount = MoneyField(read_only=True, help_text="0 while the plan is a checkout (nothing is owed).")
+    installments = InstallmentSerializer(many=True, read_only=True,
+                                         help_text="Empty until a checkout is confirmed.")
+    status = serializers.ChoiceField(
+        source="current_status", choices=PlanStatus.choices, read_only=True,
+        help_text="PENDING_CONFIRMATION (a merchant's checkout) -> ACTIVE (confirmed) | DECLINED | EXPIRED "
+                  "(past expires_at, shown at once); ACTIVE -> COMPLETED when nothing is outstanding.")
+    start_date = serializers.DateField(read_only=True, allow_null=True,
+                                       help_text="null until a checkout is confirmed (then the confirmation day).")
+    expires_at = serializers.DateTimeField(
+        read_only=True, allow_null=True,
+        help_text="A merchant's checkout must be confirmed before this (creation + BNPL_CHECKOUT_TTL_MINUTES); "
+                  "null for a client's plan.")
 
     class Meta:
         model = Plan
         fields = ["id", "user_id", "merchant_id", "total_amount", "currency", "installment_count", "start_date",
-                  "status", "paid_amount", "refunded_amount", "outstanding_amount", "created_at", "installments"]
+                  "status", "expires_at", "paid_amount", "refunded_amount", "outstanding_amount", "created_at",
+                  "installments"]
         read_only_fields = fields
 
 
 class PlanCreateSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField(help_text="An existing user; unknown -> 400 `validation_error` on `user_id`.")
-    merchant_id = serializers.UUIDField(
+    user_id = StrictUUIDField(help_text="An existing user; unknown -> 400 `validation_error` on `user_id`.")
+    merchant_id = StrictUUIDField(
         help_text="An existing merchant; unknown -> 400 `validation_error` on `merchant_id`. A merchant key may "
                   "only name its own merchant: any other id gets the same 400 as an unknown one, so it never "
                   "learns whether another merchant exists.")
     total_amount = MoneyField(help_text="> 0, at most the currency's places (2 for UZS), < 10^12, and at least "
                                         "one minor unit (0.01) per installment.")
-    installment_count = serializers.IntegerField(min_value=services.MIN_INSTALLMENTS,
-                                                 max_value=services.MAX_INSTALLMENTS)
-    start_date = serializers.DateField(required=False, help_text="Default today (BNPL_TIME_ZONE); not in the future.")
+    installment_count = StrictIntegerField(min_value=services.MIN_INSTALLMENTS,
+                                           max_value=services.MAX_INSTALLMENTS)
+    start_date = StrictDateField(
+        required=False,
+        help_text="Client keys only: default today (BNPL_TIME_ZONE); not in the future and not more than "
+                  "BNPL_MAX_BACKDATE_DAYS (default 3) before today. A merchant's plan starts when the customer "
+                  "confirms it: sending start_date with a merchant key is 400 (`not_allowed`).")
 
 
-PlanFilter = status_and_ids_filterset(Plan, status_choices=PlanStatus.choices, ids=["user_id", "merchant_id"])
+class PlanFilter(django_filters.FilterSet):
+    user_id = StrictUUIDFilter(field_name="user_id")
+    merchant_id = StrictUUIDFilter(field_name="merchant_id")
+    status = django_filters.ChoiceFilter(choices=PlanStatus.choices, method="filter_status",
+                                         help_text="The status as shown (a lapsed checkout is EXPIRED at once).")
+
+    class Meta:
+        model = Plan
+        fields = ["user_id", "merchant_id", "status"]
+
+    def filter_status(self, queryset, name, value):
+        return queryset.alias(shown_status=current_status_sql()).filter(shown_status=value)
 
 
 def _missing(attr: str):
@@ -85,7 +114,8 @@ def _missing(attr: str):
 class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = PlanSerializer
     filterset_class = PlanFilter
-    roles = {"list": READ_ROLES, "retrieve": READ_ROLES, "create": CREATE_ROLES}
+    roles = {"list": READ_ROLES, "retrieve": READ_ROLES, "create": CREATE_ROLES,
+             "confirm": {Role.CLIENT}, "decline": {Role.CLIENT}}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
@@ -116,9 +146,18 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             "Open a plan. Client keys, and merchant keys for their own merchant only. A reference to a user or "
             "merchant that does not exist (or, for a merchant key, any merchant other than its own) is a 400 "
             "`validation_error` on that attribute (`does_not_exist`). Total too small for every installment to "
-            "be at least 0.01, or a future `start_date`: 400."),
+            "be at least 0.01, or a `start_date` in the future or too far back: 400.\n\n"
+            "A client key's plan is ACTIVE at once (the provider's app carries the customer's consent): its "
+            "installments are owed from `start_date`. A merchant key's plan is a checkout (API.md §12): "
+            "PENDING_CONFIRMATION with `expires_at`, no installments, nothing owed, until the customer's app "
+            "confirms it (`POST /plans/{id}/confirm/`) or declines it, or it expires.\n\n"
+            "Checked under the user's lock, so racing creations cannot get past them: overdue debt, at most "
+            "BNPL_MAX_OPEN_PLANS plans ACTIVE or PENDING_CONFIRMATION (both keys), and, for a client's plan, "
+            "the outstanding amount plus this total within the user's `credit_limit` (a checkout's credit is "
+            "checked when it is confirmed)."),
         responses={201: PlanSerializer,
-                   409: "`user_in_debt`: the user is DEBT_USER or has an installment past due (marked at once)."})
+                   409: "`user_in_debt`: the user is DEBT_USER or has an installment past due (marked at once); "
+                        "`too_many_open_plans`; `credit_limit_exceeded` (`detail` names the available amount)."})
     @idempotent
     def create(self, request):
         data = PlanCreateSerializer(data=request.data)
@@ -135,9 +174,43 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             raise _missing("merchant_id")
         created = services.plan_create(user=user, merchant=merchant, total_amount=values["total_amount"],
                                        installment_count=values["installment_count"],
-                                       start_date=values.get("start_date"))
-        if created.refusal is not None:
-            # Returned, not raised: the DEBT_USER marking made with the refusal commits with it.
-            return domain_problem_response(created.refusal)
-        return Response(PlanSerializer(created.plan, context={"installments": created.installments}).data,
-                        status=status.HTTP_201_CREATED)
+                                       start_date=values.get("start_date"),
+                                       awaiting_consent=request.auth.role == Role.MERCHANT)
+        return _created_or_refused(created, status.HTTP_201_CREATED)
+
+    @swagger_auto_schema(
+        request_body=no_body,
+        operation_description=(
+            "The customer confirms a merchant's checkout (client keys). The plan becomes ACTIVE: its "
+            "installments are created with due dates counted from today's business date (`start_date`), and "
+            "every check of plan creation is made now, under the user's lock: overdue debt, "
+            "BNPL_MAX_OPEN_PLANS, and the outstanding amount plus the plan's total within `credit_limit`. A "
+            "refused confirmation changes nothing: the plan stays PENDING_CONFIRMATION until it expires."),
+        responses={200: PlanSerializer,
+                   409: problem_response(
+                       "`invalid_state`: the plan is not PENDING_CONFIRMATION (already confirmed, declined or "
+                       "expired); `user_in_debt`; `too_many_open_plans`; `credit_limit_exceeded` (`detail` names "
+                       "the available amount).")})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def confirm(self, request, pk=None):
+        return _created_or_refused(services.plan_confirm(plan=self.get_object()), status.HTTP_200_OK)
+
+    @swagger_auto_schema(
+        request_body=no_body,
+        operation_description="The customer declines a merchant's checkout (client keys): DECLINED, for good.",
+        responses={200: PlanSerializer,
+                   409: problem_response("`invalid_state`: the plan is not PENDING_CONFIRMATION.")})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def decline(self, request, pk=None):
+        declined = services.plan_decline(plan=self.get_object())
+        return Response(PlanSerializer(declined, context={"installments": []}).data)
+
+
+def _created_or_refused(created: services.PlanCreation, status_code: int) -> Response:
+    if created.refusal is not None:
+        # Returned, not raised: the DEBT_USER marking made with the refusal commits with it.
+        return domain_problem_response(created.refusal)
+    return Response(PlanSerializer(created.plan, context={"installments": created.installments}).data,
+                    status=status_code)

@@ -1,16 +1,38 @@
 """Plans and their installments. Amount invariants are database constraints too."""
 import uuid
+from datetime import datetime
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Now
+from django.utils import timezone
 
 from bnpl.money import MoneyModelField
 
 
 class PlanStatus(models.TextChoices):
-    ACTIVE = "ACTIVE"
-    COMPLETED = "COMPLETED"
+    PENDING_CONFIRMATION = "PENDING_CONFIRMATION"  # a merchant's checkout, waiting for the customer (API.md §12)
+    ACTIVE = "ACTIVE"                              # owed: something outstanding
+    COMPLETED = "COMPLETED"                        # nothing outstanding
+    DECLINED = "DECLINED"                          # the customer said no
+    EXPIRED = "EXPIRED"                            # not confirmed before expires_at
+
+
+# The whole state machine, in one place. Only ACTIVE and COMPLETED plans have installments and
+# owe anything; the three checkout states never do (no installment, no debt, no journal entry).
+#   PENDING_CONFIRMATION -> ACTIVE (plan_confirm) | DECLINED (plan_decline) | EXPIRED (plans_expire)
+#   ACTIVE <-> COMPLETED (installments_settle; back to ACTIVE only by a repayment reversal)
+PLAN_TRANSITIONS: dict[str, frozenset[str]] = {
+    PlanStatus.PENDING_CONFIRMATION: frozenset({PlanStatus.ACTIVE, PlanStatus.DECLINED, PlanStatus.EXPIRED}),
+    PlanStatus.ACTIVE: frozenset({PlanStatus.COMPLETED}),
+    PlanStatus.COMPLETED: frozenset({PlanStatus.ACTIVE}),
+    PlanStatus.DECLINED: frozenset(),
+    PlanStatus.EXPIRED: frozenset(),
+}
+CHECKOUT_STATUSES = (PlanStatus.PENDING_CONFIRMATION, PlanStatus.DECLINED, PlanStatus.EXPIRED)
+# What counts against BNPL_MAX_OPEN_PLANS.
+OPEN_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.PENDING_CONFIRMATION)
 
 
 class InstallmentStatus(models.TextChoices):
@@ -23,14 +45,22 @@ class InstallmentStatus(models.TextChoices):
 OPEN_STATUSES = (InstallmentStatus.UPCOMING, InstallmentStatus.OVERDUE)
 
 
+def current_status_sql() -> Case:
+    """``Plan.current_status`` as an expression, for ``?status=`` filters."""
+    return Case(When(status=PlanStatus.PENDING_CONFIRMATION, expires_at__lte=Now(), then=Value(PlanStatus.EXPIRED)),
+                default=F("status"), output_field=models.CharField())
+
+
 class Plan(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="plans")
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="plans")
     total_amount = MoneyModelField()
     installment_count = models.PositiveSmallIntegerField()
-    start_date = models.DateField()
-    status = models.CharField(max_length=16, choices=PlanStatus.choices, default=PlanStatus.ACTIVE)
+    start_date = models.DateField(null=True, blank=True)  # None until a checkout is confirmed
+    status = models.CharField(max_length=24, choices=PlanStatus.choices, default=PlanStatus.ACTIVE)
+    # Set on a merchant's checkout: past it, an unconfirmed plan is EXPIRED (reads see it at once).
+    expires_at = models.DateTimeField(null=True, blank=True)
     # Denormalized sums of the installments, kept by the services under the plan's lock.
     paid_amount = MoneyModelField(default=0)
     refunded_amount = MoneyModelField(default=0)
@@ -48,9 +78,14 @@ class Plan(models.Model):
             models.CheckConstraint(condition=Q(status__in=PlanStatus.values), name="plan_status_valid"),
             models.CheckConstraint(
                 condition=Q(status=PlanStatus.COMPLETED, total_amount=F("paid_amount") + F("refunded_amount"))
-                | (Q(status=PlanStatus.ACTIVE) & Q(total_amount__gt=F("paid_amount") + F("refunded_amount"))),
+                | (Q(status=PlanStatus.ACTIVE) & Q(total_amount__gt=F("paid_amount") + F("refunded_amount")))
+                | Q(status__in=CHECKOUT_STATUSES, paid_amount=0, refunded_amount=0),
                 name="plan_status_matches_outstanding",
             ),
+            models.CheckConstraint(condition=~Q(status=PlanStatus.PENDING_CONFIRMATION) | Q(expires_at__isnull=False),
+                                   name="plan_pending_expires"),
+            models.CheckConstraint(condition=Q(status__in=CHECKOUT_STATUSES) | Q(start_date__isnull=False),
+                                   name="plan_owed_has_start_date"),
         ]
         indexes = [
             models.Index(fields=["user", "-created_at"], name="plan_user_created_idx"),
@@ -60,7 +95,17 @@ class Plan(models.Model):
 
     @property
     def outstanding_amount(self) -> int:
+        if self.status in CHECKOUT_STATUSES:
+            return 0  # nothing is owed before the customer confirms
         return self.total_amount - self.paid_amount - self.refunded_amount
+
+    def current_status(self, now: datetime | None = None) -> str:
+        """The status every read shows: a checkout past ``expires_at`` is EXPIRED at once, even
+        before beat writes it (``current_status_sql`` is the same rule for queries)."""
+        if (self.status == PlanStatus.PENDING_CONFIRMATION and self.expires_at is not None
+                and self.expires_at <= (now or timezone.now())):
+            return PlanStatus.EXPIRED
+        return self.status
 
 
 class Installment(models.Model):

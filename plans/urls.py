@@ -1,13 +1,13 @@
 from django.urls import re_path
-from rest_framework.routers import SimpleRouter
 
+from bnpl.routers import ASCII_LOOKUP, Router
 from plans.api import PlanViewSet
 from plans.journal_api import PlanTransactionViewSet
 
-router = SimpleRouter()
+router = Router()
 router.register("plans", PlanViewSet, basename="plan")
 urlpatterns = [
-    re_path(r"^plans/(?P<plan_id>[^/.]+)/transactions/$", PlanTransactionViewSet.as_view({"get": "list"}),
+    re_path(rf"^plans/(?P<plan_id>{ASCII_LOOKUP})/transactions/$", PlanTransactionViewSet.as_view({"get": "list"}),
             name="plan-transactions"),
     *router.urls,
 ]

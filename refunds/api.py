@@ -10,12 +10,12 @@ from bnpl.filters import status_and_ids_filterset
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.schema import problem_response
+from bnpl.strict_fields import StrictUUIDField
 from refunds import services
 from refunds.ledger_fields import RefundLedgerFields, RefundLedgerListSerializer
-from refunds.models import Refund, RefundStatus
+from refunds.models import REASON_MAX_LENGTH, Refund, RefundStatus
 from refunds.selectors import plan_for_refund, refunds_visible_to
 
-REASON_MAX_LENGTH = 500
 ALL_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
 DECIDERS = {Role.MERCHANT, Role.OPERATOR}
 
@@ -44,7 +44,7 @@ class RefundSerializer(RefundLedgerFields, serializers.ModelSerializer):
 
 
 class RefundCreateSerializer(serializers.Serializer):
-    plan_id = serializers.UUIDField(help_text="A plan within the caller's reach (a merchant key: its own plans).")
+    plan_id = StrictUUIDField(help_text="A plan within the caller's reach (a merchant key: its own plans).")
     transaction_id = serializers.CharField(min_length=1, max_length=64, trim_whitespace=False,
                                            help_text="The merchant's reference, unique per merchant (1-64 chars).")
     amount = MoneyField(help_text="> 0, at most the currency's places (2 for UZS); a string or a JSON number.")

@@ -22,6 +22,10 @@ REFUND_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+# The longest reason (of a request or a decision) any caller may send: the API and the webhook.
+REASON_MAX_LENGTH = 500
+
+
 class Refund(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, related_name="refunds")

@@ -19,13 +19,14 @@ from events.services import event_record
 from ledger.services import journal_refund
 from plans.installments import installments_settle
 from plans.locks import installments_lock, plan_lock
-from plans.models import Installment, Plan
+from plans.models import Installment, Plan, PlanStatus
 from refunds.locks import refund_lock
 from refunds.models import REFUND_TRANSITIONS, Refund, RefundStatus
 from users.locks import user_lock
 
 # Refunds that hold part of the plan's refundable amount.
 RESERVING_STATUSES = (RefundStatus.PENDING, RefundStatus.APPROVED)
+REFUNDABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.COMPLETED)
 
 
 def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str = "") -> tuple[Refund, bool]:
@@ -46,6 +47,10 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str =
         existing = Refund.objects.filter(merchant_id=plan.merchant_id, transaction_id=transaction_id).first()
         if existing is not None:
             return _same_transaction(existing, plan=plan, amount=amount), False
+        if plan.status not in REFUNDABLE_PLAN_STATUSES:
+            # A checkout was never owed (API.md §7 v1.1): nothing to refund.
+            raise InvalidState(f"Refunds are opened on ACTIVE or COMPLETED plans only; this plan is "
+                               f"{plan.current_status()}.")
         reserved = (Refund.objects.filter(plan=plan, status__in=RESERVING_STATUSES)
                     .aggregate(total=Sum("amount"))["total"] or 0)
         if amount > plan.total_amount - reserved:

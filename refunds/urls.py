@@ -1,7 +1,6 @@
-from rest_framework.routers import SimpleRouter
-
+from bnpl.routers import Router
 from refunds.api import RefundViewSet
 
-router = SimpleRouter()
+router = Router()
 router.register("refunds", RefundViewSet, basename="refund")
 urlpatterns = router.urls

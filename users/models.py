@@ -9,6 +9,7 @@ import uuid
 from django.db import models
 
 from bnpl.crypto import EncryptedTextField
+from bnpl.money import MoneyModelField
 
 
 class UserStatus(models.TextChoices):
@@ -35,6 +36,8 @@ class Customer(models.Model):
     card_mask = models.CharField(max_length=19, null=True, blank=True)
 
     status = models.CharField(max_length=16, choices=UserStatus.choices, default=UserStatus.NORMAL)
+    # Outstanding plus a new plan's total may not exceed it (API.md §12); null: no limit.
+    credit_limit = MoneyModelField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -44,6 +47,8 @@ class Customer(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["passport_hash"], name="customer_passport_unique"),
             models.CheckConstraint(condition=models.Q(status__in=UserStatus.values), name="customer_status_valid"),
+            models.CheckConstraint(condition=models.Q(credit_limit__isnull=True) | models.Q(credit_limit__gte=0),
+                                   name="customer_credit_limit_non_negative"),
         ]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="customer_created_idx"),
@@ -52,6 +57,14 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.full_name} ({self.phone_mask})"
+
+    @property
+    def available_credit(self):
+        """``credit_limit`` minus what is outstanding, never below 0; ``None`` without a limit.
+        Needs the ``outstanding_amount`` annotation of ``users.selectors.with_credit``."""
+        if self.credit_limit is None:
+            return None
+        return max(self.credit_limit - self.outstanding_amount, 0)
 
     # Fields whose plaintext must never be loaded by a read path.
     ENCRYPTED_FIELDS = ("phone_number", "passport_number", "date_of_birth", "card_number")

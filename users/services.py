@@ -1,12 +1,16 @@
 """The only writers of customers."""
 from datetime import date
+from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 
 from bnpl import dates
 from bnpl.crypto import lookup_hash
 from bnpl.errors import DuplicateUser, ValidationFailed
 from bnpl.masking import mask_card, mask_date_of_birth, mask_passport, mask_phone
+from bnpl.money import to_minor
 from users.locks import user_lock
 from users.models import Customer, UserStatus
 from users.validators import age_on
@@ -30,6 +34,7 @@ def user_create(*, full_name: str, phone_number: str, passport_number: str, date
     passport_hash = lookup_hash(passport_number)
     user = Customer(
         full_name=full_name,
+        credit_limit=default_credit_limit(),
         passport_number=passport_number,
         passport_hash=passport_hash,
         passport_mask=mask_passport(passport_number),
@@ -77,3 +82,30 @@ def user_status_set(*, user: Customer, status: UserStatus) -> None:
     if user.status != status:
         user.status = status
         Customer.objects.filter(pk=user.pk).update(status=status)
+
+
+# --- Credit limit (API.md §12) ---------------------------------------------------------------------
+
+def default_credit_limit() -> int | None:
+    """``BNPL_DEFAULT_CREDIT_LIMIT`` in minor units: an amount in the currency's places, or ``none``."""
+    raw = settings.BNPL_DEFAULT_CREDIT_LIMIT.strip()
+    if raw.lower() == "none":
+        return None
+    try:
+        value = Decimal(raw)
+        if not raw.isascii() or not value.is_finite() or value < 0:
+            raise ValueError(raw)
+        return to_minor(value)
+    except (InvalidOperation, ValueError):
+        raise ImproperlyConfigured("BNPL_DEFAULT_CREDIT_LIMIT must be an amount in the currency's places "
+                                   "(e.g. 10000000.00) or 'none'.") from None
+
+
+@transaction.atomic
+def user_credit_limit_set(*, user: Customer, credit_limit: int | None) -> Customer:
+    """An operator's decision; ``None`` removes the limit. Under the user's lock, so it never
+    interleaves with a plan creation or confirmation checking the limit."""
+    user = user_lock(user.pk)
+    user.credit_limit = credit_limit
+    user.save(update_fields=["credit_limit", "updated_at"])
+    return user

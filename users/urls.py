@@ -1,7 +1,6 @@
-from rest_framework.routers import SimpleRouter
-
+from bnpl.routers import Router
 from users.api import UserViewSet
 
-router = SimpleRouter()
+router = Router()
 router.register("users", UserViewSet, basename="user")
 urlpatterns = router.urls

@@ -1,7 +1,6 @@
-from rest_framework.routers import SimpleRouter
-
+from bnpl.routers import Router
 from webhooks.api import WebhookEventViewSet
 
-router = SimpleRouter()
+router = Router()
 router.register("webhook-events", WebhookEventViewSet, basename="webhook-event")
 urlpatterns = router.urls

@@ -4,6 +4,9 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
+from bnpl.strict_fields import parse_uuid
+from merchants.models import Merchant
+from refunds.models import Refund
 from webhooks.models import EventStatus, WebhookEvent
 
 
@@ -16,3 +19,26 @@ def pending_event_ids(*, received_before: datetime, limit: int) -> list[UUID]:
     """RECEIVED events older than ``received_before``, oldest first (the partial index serves this)."""
     return list(WebhookEvent.objects.filter(status=EventStatus.RECEIVED, received_at__lt=received_before)
                 .order_by("received_at").values_list("pk", flat=True)[:limit])
+
+
+def merchant_signing_key(payload) -> tuple[Merchant, str] | None:
+    """The merchant a webhook body claims to come from (``data.merchant_id``) and its current secret.
+
+    ``None`` when the body names no existing merchant. Nothing else in the body is trusted yet.
+    """
+    try:
+        merchant_id = parse_uuid(payload["data"]["merchant_id"])
+    except (KeyError, TypeError, IndexError):
+        return None
+    merchant = Merchant.objects.filter(pk=merchant_id).first() if merchant_id is not None else None
+    return None if merchant is None else (merchant, merchant.webhook_secret)
+
+
+def merchant_refund(*, merchant: Merchant, refund_id: UUID | None, transaction_id: str | None) -> Refund | None:
+    """The merchant's refund named by id and/or its transaction id (both must match when both are given)."""
+    refunds = Refund.objects.filter(merchant=merchant)
+    if refund_id is not None:
+        refunds = refunds.filter(pk=refund_id)
+    if transaction_id is not None:
+        refunds = refunds.filter(transaction_id=transaction_id)
+    return refunds.first()

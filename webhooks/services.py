@@ -5,22 +5,62 @@ through the refund services. The task and the beat re-drive may run it any numbe
 times: the event row's lock and its status make the effect happen once.
 """
 import logging
+from dataclasses import dataclass
 from functools import partial
+from uuid import UUID
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from bnpl.errors import InvalidState
+from bnpl.errors import InvalidState, ObjectNotFound, ValidationFailed
 from merchants.models import Merchant
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_approve, refund_reject
 from webhooks.models import EventStatus, WebhookEvent
+from webhooks.selectors import merchant_refund
 
 logger = logging.getLogger(__name__)
 
 # Runs of one event (first delivery, task retries, re-drives) before it is marked FAILED.
 MAX_ATTEMPTS = 10
+REFUND_STATUS_CHANGED = "refund.status_changed"
+WEBHOOK_ID_MAX_LENGTH = WebhookEvent._meta.get_field("webhook_id").max_length
+
+
+class RefundNotFound(ObjectNotFound):
+    default_detail = "No such refund for this merchant."
+
+
+@dataclass(frozen=True)
+class WebhookReceipt:
+    event: WebhookEvent
+    created: bool  # False: this webhook-id was already received from this merchant
+
+    @property
+    def status(self) -> str:
+        return "accepted" if self.created else "duplicate"
+
+
+def webhook_receive(*, merchant: Merchant, webhook_id: str, status: str, refund_id: UUID | None = None,
+                    transaction_id: str | None = None, reason: str = "", sent_at: str | None = None) -> WebhookReceipt:
+    """Store a verified ``refund.status_changed`` event for the merchant's refund, once per webhook-id.
+
+    The caller verified the signature and the body's shape. The refund must be the merchant's
+    (404 otherwise). A redelivery (the same webhook-id from the same merchant) stores nothing:
+    the unique constraint decides, so racing redeliveries are told ``duplicate`` too.
+    """
+    if len(webhook_id) > WEBHOOK_ID_MAX_LENGTH:
+        raise ValidationFailed("webhook-id", f"At most {WEBHOOK_ID_MAX_LENGTH} characters.", "max_length")
+    refund = merchant_refund(merchant=merchant, refund_id=refund_id, transaction_id=transaction_id)
+    if refund is None:
+        raise RefundNotFound()
+    payload = {"type": REFUND_STATUS_CHANGED, "timestamp": sent_at,
+               "data": {"merchant_id": str(merchant.pk), "refund_id": str(refund.pk),
+                        "transaction_id": refund.transaction_id, "status": status, "reason": reason}}
+    event, created = webhook_event_receive(merchant=merchant, webhook_id=webhook_id,
+                                           event_type=REFUND_STATUS_CHANGED, payload=payload, refund=refund)
+    return WebhookReceipt(event=event, created=created)
 
 
 def webhook_event_receive(*, merchant: Merchant, webhook_id: str, event_type: str, payload: dict,

@@ -1,9 +1,12 @@
-"""The inbound webhook's view of the Standard Webhooks signing code.
+"""The merchant webhook's signatures: Standard Webhooks, implemented once in the platform layer."""
+from bnpl.standard_webhooks import (
+    SECRET_PREFIX,
+    VERSION,
+    VerifiedMessage,
+    parse_timestamp,
+    sign,
+    verify,
+    verify_request,
+)
 
-One implementation for both directions lives in ``bnpl/webhook_signature.py`` (the outbound
-events app sits below ``webhooks`` and signs with the same code); this module keeps the
-names the inbound webhook imports.
-"""
-from bnpl.webhook_signature import SECRET_PREFIX, VERSION, parse_timestamp, sign, verify
-
-__all__ = ["SECRET_PREFIX", "VERSION", "parse_timestamp", "sign", "verify"]
+__all__ = ["SECRET_PREFIX", "VERSION", "VerifiedMessage", "parse_timestamp", "sign", "verify", "verify_request"]

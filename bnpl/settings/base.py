@@ -182,6 +182,15 @@ CELERY_BEAT_SCHEDULE.update({
                     "options": {"expires": BNPL_EVENTS_PUMP_SECONDS * 5}},
     "events-prune": {"task": "events.tasks.prune", "schedule": 3600},
 })
+# --- Checkout consent and credit controls (API.md §12; the consent branch) -------------------
+BNPL_MAX_BACKDATE_DAYS = env_int("BNPL_MAX_BACKDATE_DAYS", 3)        # client plans' start_date, days before today
+BNPL_CHECKOUT_TTL_MINUTES = env_int("BNPL_CHECKOUT_TTL_MINUTES", 30)  # a merchant's plan waits this long
+BNPL_MAX_OPEN_PLANS = env_int("BNPL_MAX_OPEN_PLANS", 5)              # ACTIVE + PENDING_CONFIRMATION per user
+# A new user's credit_limit: an amount, or "none" for no limit (users.services.default_credit_limit).
+BNPL_DEFAULT_CREDIT_LIMIT = env_str("BNPL_DEFAULT_CREDIT_LIMIT", "10000000.00")
+BNPL_PLAN_EXPIRY_SECONDS = env_int("BNPL_PLAN_EXPIRY_SECONDS", 60)   # how often beat marks lapsed checkouts
+CELERY_BEAT_SCHEDULE["plans-expire"] = {"task": "plans.tasks.expire_pending_plans",
+                                        "schedule": BNPL_PLAN_EXPIRY_SECONDS}
 
 # --- REST framework and schema --------------------------------------------------
 REST_FRAMEWORK = {

@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Sum
 from rest_framework.test import APIClient
@@ -30,7 +31,7 @@ from bnpl.services import api_key_create
 from debt.models import Repayment, RepaymentAllocation
 from debt.services import sweep_overdue
 from merchants.services import merchant_create
-from plans.models import Installment, InstallmentStatus, Plan, PlanStatus
+from plans.models import CHECKOUT_STATUSES, Installment, InstallmentStatus, Plan, PlanStatus
 from plans.services import plan_create
 from refunds.models import Refund, RefundStatus
 from users.models import Customer, UserStatus
@@ -46,7 +47,8 @@ EXPECTED: dict[str, set[tuple[int, str | None]]] = {
     "refund_approve": {(200, None), (409, "invalid_state"), IN_USE},
     "refund_reject": {(200, None), (409, "invalid_state"), IN_USE},
     "refund_cancel": {(200, None), (409, "invalid_state"), IN_USE},
-    "plan_create": {(201, None), (409, "user_in_debt"), IN_USE},
+    "plan_create": {(201, None), (409, "user_in_debt"), (409, "too_many_open_plans"), (409, "credit_limit_exceeded"),
+                    IN_USE},
     "debt_read": {(200, None)},
     "plan_read": {(200, None)},
     # A key sent again with another body: 422, or 409 while the first still runs.
@@ -165,7 +167,7 @@ def seed(*, users: int = 4, today: date | None = None) -> World:
         starts = [today, today - timedelta(days=75) if n < 3 else today - timedelta(days=10)]
         for k, start in enumerate(starts):
             plan = plan_create(user=customer, merchant=merchants[(n + k) % 2], total_amount=120_000,
-                               installment_count=4, start_date=start).plan
+                               installment_count=4, start_date=start, bound_backdating=False).plan
             world.add_plan({"id": str(plan.pk), "merchant_id": str(plan.merchant_id), "user_id": str(customer.pk),
                             "installments": [{"id": str(i.pk)} for i in plan.installments.all()]})
     return world
@@ -208,7 +210,8 @@ class _Worker:
         outcome = Outcome(op, response.status_code, code, key, response.get("Idempotent-Replayed") == "true",
                           data if response.status_code < 300 else None)
         self.outcomes.append(outcome)
-        if response.status_code in (200, 201) and op == "plan_create":
+        # A merchant's plan is a checkout (API.md §12): nothing to repay or refund until confirmed.
+        if response.status_code in (200, 201) and op == "plan_create" and data["status"] == "ACTIVE":
             self.world.add_plan(data)
         if response.status_code in (200, 201) and op == "refund_create":
             self.world.add_refund(data)
@@ -269,10 +272,11 @@ class _Worker:
         if roll < 0.84:
             merchant = rng.choice(list(w.merchant_keys))
             raw = rng.choice((w.client_key, w.merchant_keys[merchant]))
-            # Now and then back-dated, so overdue debt keeps appearing while others repay it.
-            start = w.today - timedelta(days=40) if rng.random() < 0.3 else w.today
             body = {"user_id": user, "merchant_id": merchant, "total_amount": _money(rng, 100, 900),
-                    "installment_count": rng.randint(3, 6), "start_date": start.isoformat()}
+                    "installment_count": rng.randint(3, 6)}
+            if raw == w.client_key:  # now and then back-dated as far as a client's plan may be (v1.1)
+                start = w.today - timedelta(days=settings.BNPL_MAX_BACKDATE_DAYS) if rng.random() < 0.3 else w.today
+                body["start_date"] = start.isoformat()
             return "plan_create", raw, "POST", "/api/v1/plans/", body
         if roll < 0.92:
             return "debt_read", w.client_key, "GET", f"/api/v1/debt/{user}/", None
@@ -420,6 +424,10 @@ def check_invariants(report: Report, *, seeded_plans: int) -> list[str]:
         rows = installments_by_plan[plan.pk]
         paid = sum(i.paid_amount for i in rows)
         refunded = sum(i.refunded_amount for i in rows)
+        if plan.status in CHECKOUT_STATUSES:  # a checkout owes nothing: no installment at all
+            if rows or plan.paid_amount or plan.refunded_amount or refunds_by_plan[plan.pk]:
+                bad.append(f"plan {plan.pk}: {plan.status} with installments, refunds or money on it")
+            continue
         if sum(i.amount for i in rows) != plan.total_amount:
             bad.append(f"plan {plan.pk}: installments do not sum to the total")
         if (plan.paid_amount, plan.refunded_amount) != (paid, refunded):

@@ -33,6 +33,7 @@ from bnpl.services import api_key_create
 from bnpl.wsgi import application
 from debt.services import repayment_apply
 from merchants.tests.factories import MerchantFactory
+from plans.services import plan_create
 from plans.tests.factories import make_plan
 from refunds.tests.factories import make_refund
 from users.tests.factories import CustomerFactory
@@ -74,6 +75,8 @@ def seeded(db):
     user = CustomerFactory()
     plan = make_plan(user=user, merchant=merchant)
     other_plan = make_plan(merchant=other)
+    checkouts = [plan_create(user=CustomerFactory(), merchant=merchant, total_amount=9000,
+                             installment_count=3, awaiting_consent=True).plan for _ in range(2)]
     refund = make_refund(plan=plan, amount="10.00")
     other_refund = make_refund(plan=other_plan, amount="10.00")
     repayment_apply(user=user, amount=plan.installments.first().amount)
@@ -93,6 +96,8 @@ def seeded(db):
         "/api/v1/merchants/{id}/": {"id": merchants},
         "/api/v1/merchants/{id}/rotate-secret/": {"id": merchants},
         "/api/v1/plans/{id}/": {"id": plans},
+        "/api/v1/plans/{id}/confirm/": {"id": [str(c.pk) for c in checkouts] + plans},
+        "/api/v1/plans/{id}/decline/": {"id": [str(c.pk) for c in checkouts] + plans},
         "/api/v1/refunds/{id}/": {"id": refunds},
         "/api/v1/refunds/{id}/approve/": {"id": refunds},
         "/api/v1/refunds/{id}/reject/": {"id": refunds},

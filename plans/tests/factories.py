@@ -18,6 +18,6 @@ def make_plan(*, user=None, merchant=None, total_amount: int | str = "1000.00", 
               start_date: date | None = None) -> Plan:
     created = plan_create(user=user or CustomerFactory.create(), merchant=merchant or MerchantFactory.create(),
                           total_amount=minor(total_amount), installment_count=installment_count,
-                          start_date=start_date)
+                          start_date=start_date, bound_backdating=False)
     assert created.plan is not None, created.refusal
     return created.plan

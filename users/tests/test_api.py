@@ -21,7 +21,7 @@ VALID = {"full_name": "John Doe", "phone_number": "+998901234567", "passport_num
 MASKED = {"full_name": "John Doe", "phone_number": "+998****4567", "passport_number": "AA*******",
           "date_of_birth": "1990-**-**", "card_number": "4111 **** **** 1111", "status": "NORMAL"}
 USER_FIELDS = {"id", "full_name", "phone_number", "passport_number", "date_of_birth", "card_number", "status",
-               "created_at"}
+               "credit_limit", "available_credit", "created_at"}  # v1.1: credit controls (API.md §12)
 RAW = ["+998901234567", "998901234567", "AA1234567", "1234567", "4111111111111111", "4111 1111 1111 1111",
        "1990-05-17", "05-17"]
 

@@ -1,5 +1,6 @@
 """Standard Webhooks signature checks on POST /webhook/refund-status/ (API.md §8)."""
 import base64
+import json
 import time
 
 import pytest
@@ -151,3 +152,51 @@ def test_every_signature_failure_gives_the_same_answer(anon_api, merchant, body)
     ]
     problems = [_assert_invalid_signature(r) for r in answers]
     assert all(p == problems[0] for p in problems)
+
+
+# --- v1.1: bounded timestamps and bodies, JSON only (API.md §8) -------------------------------------
+
+@pytest.mark.parametrize("timestamp", ["9" * 13, "9" * 309, "9" * 5000, "1" * 12, " 1700000000", "1700000000 ",
+                                       "+1700000000", "1_700_000_000", "０１２３", "𝟏𝟕𝟎𝟎𝟎𝟎𝟎𝟎𝟎𝟎"],
+                         ids=["13 digits", "309 digits", "5000 digits", "12 digits far ahead", "leading space",
+                              "trailing space", "plus sign", "underscores", "fullwidth", "math digits"])
+def test_timestamp_not_a_plain_integer_of_at_most_12_digits_is_401(anon_api, merchant, body, timestamp):
+    # Signed over the very timestamp sent, so only its form can fail it.
+    headers = signed_headers(secret=merchant.webhook_secret, body=body)
+    headers["HTTP_WEBHOOK_SIGNATURE"] = sign(secret=merchant.webhook_secret, msg_id=headers["HTTP_WEBHOOK_ID"],
+                                             timestamp=timestamp, body=body)
+    headers["HTTP_WEBHOOK_TIMESTAMP"] = timestamp
+    _assert_invalid_signature(anon_api.post(URL, body, content_type="application/json", **headers))
+
+
+@pytest.mark.parametrize("raw", [b"[" * 60_000, b"[" * 33 + b"]" * 33, b'{"a":' * 40 + b"1" + b"}" * 40,
+                                 b"1" * 5000, b'{"data": {"merchant_id": 1e999999999}}'],
+                         ids=["60000 brackets", "33 levels", "40 objects", "5000-digit number", "huge exponent"])
+def test_body_too_deep_or_unparseable_is_401_even_when_signed(anon_api, merchant, raw):
+    _assert_invalid_signature(post_webhook(anon_api, merchant=merchant, body=raw))
+
+
+def test_32_levels_of_nesting_still_verify(anon_api, merchant, refund):
+    payload = json.loads(webhook_body(merchant=merchant, refund=refund))
+    nested = [1]
+    for _ in range(29):  # 30 levels under the top object and "data" => 32 in all
+        nested = [nested]
+    payload["data"]["extra"] = nested
+    r = post_webhook(anon_api, merchant=merchant, body=json.dumps(payload).encode())
+    assert r.status_code == 202, r.content
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/jsonx",
+                                          "multipart/form-data; boundary=x", ""])
+def test_content_type_other_than_json_is_415(anon_api, merchant, body, content_type):
+    headers = signed_headers(secret=merchant.webhook_secret, body=body)
+    r = anon_api.generic("POST", URL, body, content_type=content_type, **headers)
+    assert r.status_code == 415, r.content
+    assert r.json()["code"] == "unsupported_media_type"
+    assert not WebhookEvent.objects.exists()
+
+
+def test_json_with_a_charset_parameter_is_accepted(anon_api, merchant, body):
+    headers = signed_headers(secret=merchant.webhook_secret, body=body)
+    r = anon_api.post(URL, body, content_type="application/json; charset=utf-8", **headers)
+    assert r.status_code == 202, r.content

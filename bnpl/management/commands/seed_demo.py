@@ -102,7 +102,7 @@ class Command(BaseCommand):
         if existing:
             return existing
         created = plan_create(user=user, merchant=merchant, total_amount=to_minor(Decimal(total)),
-                              installment_count=3, start_date=start)
+                              installment_count=3, start_date=start, bound_backdating=False)
         if created.refusal is not None:
             raise CommandError(f"Could not open the demo plan: {created.refusal.detail}")
         return created.plan
