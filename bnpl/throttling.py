@@ -21,6 +21,8 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from bnpl import redis_policy
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,14 +54,21 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
     def allow_request(self, request, view):
         if self.rate is None or request.auth is None:
             return True
-        try:
-            backend = caches["default"]
-            if isinstance(backend, RedisCache):
-                return self._allow_sliding_log(backend, redis_key(request.auth.pk))
-            return super().allow_request(request, view)
-        except Exception as exc:  # noqa: BLE001 - a cache outage must not take the API down
-            logger.warning("rate limit cache unavailable, request allowed: %s", type(exc).__name__)
+        backend = caches["default"]
+        if not isinstance(backend, RedisCache):
+            return super().allow_request(request, view)  # embedded mode: per-process memory
+        # Redis down: fail open, counted (bnpl.redis_policy); retried after a short cool-down.
+        location = backend._servers[0]
+        if not redis_policy.RATE_LIMIT.allows(location):
+            redis_policy.RATE_LIMIT.skipped()
             return True
+        try:
+            allowed = self._allow_sliding_log(backend, redis_key(request.auth.pk))
+        except Exception as exc:  # noqa: BLE001 - a cache outage must not take the API down
+            redis_policy.RATE_LIMIT.failed(location, exc)
+            return True
+        redis_policy.RATE_LIMIT.succeeded(location)
+        return allowed
 
     def _allow_sliding_log(self, backend: RedisCache, key: str) -> bool:
         client = _redis_client(backend._servers[0])

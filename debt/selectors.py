@@ -9,7 +9,7 @@ from django.db.models import F, Prefetch, QuerySet
 from bnpl import dates
 from bnpl.dates import overdue_cutoff
 from bnpl.money import ZERO
-from debt.models import Repayment, RepaymentAllocation
+from debt.models import Repayment, RepaymentAllocation, SweepRun
 from plans.models import OPEN_STATUSES, Installment
 from users.models import UserStatus
 
@@ -73,3 +73,20 @@ def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
 def repayments_of(*, user_id: UUID) -> QuerySet[Repayment]:
     return Repayment.objects.filter(user_id=user_id).prefetch_related(
         Prefetch("allocations", queryset=RepaymentAllocation.objects.order_by("id")))
+
+
+# --- the overdue sweep's runs (read by the ops app: health page and metrics) ------
+
+def last_sweep_run() -> SweepRun | None:
+    """The last sweep run that finished and was not skipped, failed or not (``error`` says which).
+
+    The one definition of "the last run" for every reader: the health page reports it (and is
+    degraded when it failed), the metrics export its time with a failure flag beside it.
+    """
+    return (SweepRun.objects.filter(finished_at__isnull=False, skipped=False)
+            .order_by("-started_at").first())
+
+
+def running_sweep_run() -> SweepRun | None:
+    """The sweep run in progress (started, not finished), if any."""
+    return SweepRun.objects.filter(finished_at__isnull=True).order_by("-started_at").first()

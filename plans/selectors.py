@@ -1,7 +1,9 @@
 """Reads of plans: a fixed number of queries whatever the page size."""
-from django.db.models import Prefetch, QuerySet
+from decimal import Decimal
 
-from plans.models import Installment, Plan
+from django.db.models import F, Prefetch, QuerySet, Sum
+
+from plans.models import Installment, InstallmentStatus, Plan, PlanStatus
 
 
 def plan_queryset() -> QuerySet[Plan]:
@@ -14,3 +16,17 @@ def plans_visible_to(api_key) -> QuerySet[Plan]:
     if api_key.merchant_id is not None:
         qs = qs.filter(merchant_id=api_key.merchant_id)
     return qs
+
+
+# --- figures for the operators' health page (ops app) -------------------------------
+
+def active_plan_count() -> int:
+    return Plan.objects.filter(status=PlanStatus.ACTIVE).count()
+
+
+def overdue_outstanding_total() -> Decimal | int:
+    """What is outstanding on installments marked OVERDUE, summed in the database (0 when none)."""
+    outstanding = F("amount") - F("paid_amount") - F("refunded_amount")
+    total = (Installment.objects.filter(status=InstallmentStatus.OVERDUE)
+             .aggregate(total=Sum(outstanding))["total"])
+    return total or 0

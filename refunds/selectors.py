@@ -1,8 +1,10 @@
 """Reads of refunds, scoped to the caller."""
-from django.db.models import QuerySet
+from decimal import Decimal
+
+from django.db.models import Count, QuerySet, Sum
 
 from plans.models import Plan
-from refunds.models import Refund
+from refunds.models import Refund, RefundStatus
 
 
 def refunds_visible_to(api_key) -> QuerySet[Refund]:
@@ -19,3 +21,9 @@ def plan_for_refund(api_key, plan_id) -> Plan | None:
     if api_key.merchant_id is not None:
         qs = qs.filter(merchant_id=api_key.merchant_id)
     return qs.first()
+
+
+def pending_refund_totals() -> tuple[int, Decimal | int]:
+    """How many refunds wait for a decision, and their amount summed (0 when none)."""
+    totals = Refund.objects.filter(status=RefundStatus.PENDING).aggregate(n=Count("pk"), total=Sum("amount"))
+    return totals["n"], totals["total"] or 0

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from bnpl.settings.env import env_bool, env_int, env_list, env_str, redis_reachable
+from bnpl.settings.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "debt",
     "refunds",
     "webhooks",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -82,10 +83,19 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# --- Redis, cache and Celery ---------------------------------------------------
+# --- Redis, cache and Celery (API.md §9-§10 v1.1) ---------------------------------
+# The mode is chosen by configuration, never by a failed connection: with REDIS_URL unset the
+# service runs embedded (a per-process cache and rate limit, Celery tasks in-process); with it
+# set, Redis is the cache, the rate-limit store and the broker, and a Redis that is down at
+# start or later only makes the service "degraded" until it returns (no restart needed):
+#   - publishing a task fails fast and open: durable rows (the webhook inbox) are re-driven by
+#     beat, and each failure is counted (bnpl_redis_fail_open_total{component="task_publish"});
+#   - the rate limit fails open, counted the same way (component="rate_limit");
+#   - /api/v1/health/ready/ stays 200 (it fails only on the database); the health page says
+#     which check is down.
 REDIS_URL = env_str("REDIS_URL")
-REDIS_AVAILABLE = redis_reachable(REDIS_URL)
-if REDIS_AVAILABLE:
+EMBEDDED_MODE = not REDIS_URL
+if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -96,9 +106,9 @@ if REDIS_AVAILABLE:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-CELERY_BROKER_URL = REDIS_URL if REDIS_AVAILABLE else "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = not REDIS_AVAILABLE
+CELERY_TASK_ALWAYS_EAGER = EMBEDDED_MODE
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -134,6 +144,16 @@ CELERY_BEAT_SCHEDULE = {
     "webhook-redrive": {"task": "webhooks.tasks.redrive_pending_events", "schedule": 30},
     "idempotency-cleanup": {"task": "bnpl.tasks.purge_expired_idempotency_records", "schedule": 3600},
 }
+
+# --- Operations (ops app): beat at start, worker logs, health cache -------------------
+# Beat (and the embedded loop of `make run`) runs these entries once as it starts, then on their
+# schedule: a fresh deployment has a sweep within seconds, not after BNPL_OVERDUE_SWEEP_SECONDS.
+CELERY_BEAT_SCHEDULER = "bnpl.celery:StartupScheduler"
+BNPL_BEAT_AT_START = ["overdue-sweep"]
+# Celery's own loggers go through LOGGING below (JSON, redacted), not its text handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# How long the health page may reuse a check's result (Redis, Celery, sweep, inbox), in seconds.
+BNPL_HEALTH_CACHE_SECONDS = env_int("BNPL_HEALTH_CACHE_SECONDS", 10)
 
 # --- Business configuration -----------------------------------------------------
 BNPL_CURRENCY = env_str("BNPL_CURRENCY", "UZS")

@@ -1,8 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from bnpl.models import Role
+from bnpl.models import ApiKey, Role
 from bnpl.services import api_key_create
-from merchants.models import Merchant
+
+# Reached through the key's foreign key: the platform package imports no domain app.
+Merchant = ApiKey._meta.get_field("merchant").related_model
 
 
 class Command(BaseCommand):

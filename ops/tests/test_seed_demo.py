@@ -42,7 +42,7 @@ def test_seed_demo_prints_curl_lines_with_the_created_keys(anon_api):
 
 def test_seed_demo_twice_reuses_rows_and_issues_new_keys():
     first, second = _seed(), _seed()
-    from bnpl.management.commands.seed_demo import USERS
+    from ops.management.commands.seed_demo import USERS
     from plans.models import Plan
     from refunds.models import Refund
 
