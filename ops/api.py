@@ -16,6 +16,7 @@ from bnpl.authentication import ApiKeyAuthentication
 from bnpl.errors import PROBLEM_CONTENT_TYPE, problem
 from bnpl.models import Role
 from ops import health
+from ops.dashboard import present as dashboard_context
 from ops.health import DEGRADED, DISABLED, DOWN, OK
 
 
@@ -92,8 +93,15 @@ def _with_retry_after(response: Response) -> Response:
     return response
 
 
+class DashboardRenderer(TemplateHTMLRenderer):
+    """The HTML dashboard: the same document, presented as readable rows (``ops.dashboard``)."""
+
+    def get_template_context(self, data, renderer_context):
+        return dashboard_context(data)
+
+
 class HealthView(_PublicView):
-    renderer_classes = [JSONRenderer, TemplateHTMLRenderer]
+    renderer_classes = [JSONRenderer, DashboardRenderer]
     content_negotiation_class = HealthNegotiation
 
     @swagger_auto_schema(
