@@ -182,7 +182,7 @@ class ApiIndexView(_PublicView):
                 "users": url("/api/v1/users/"),
                 "merchants": url("/api/v1/merchants/"),
                 "plans": url("/api/v1/plans/"),
-                "debt": url("/api/v1/debt/{user_id}/"),
+                "debt": url("/api/v1/debt/") + "{user_id}/",
                 "refunds": url("/api/v1/refunds/"),
                 "webhook_events": url("/api/v1/webhook-events/"),
                 "merchant_webhook": url("/webhook/refund-status/"),
