@@ -1,12 +1,17 @@
 """``manage.py seed_demo``: demo rows through the services and a curl walkthrough with working keys."""
 import io
+import json
+import os
 import re
+import subprocess
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from bnpl.models import ApiKey, Role, hash_api_key
 from merchants.models import Merchant
+from ops.management.commands.seed_demo import WALKTHROUGH_MARKER
 from users.models import Customer
 
 pytestmark = pytest.mark.django_db
@@ -25,12 +30,16 @@ def test_seed_demo_prints_curl_lines_with_the_created_keys(anon_api):
     for role, raw in keys.items():
         api_key = ApiKey.objects.get(key_hash=hash_api_key(raw))
         assert api_key.role == role
-        assert any(line.startswith("curl ") and raw in line for line in output.splitlines()), role
+        # The walkthrough exports each key once and its commands use it ($CLIENT_KEY, ...).
+        variable = f"{role.upper()}_KEY"
+        assert any(line.startswith("export ") and f"{variable}={raw}" in line for line in output.splitlines()), role
+        assert any(line.startswith(("call ", "REFUND")) and f"${variable}" in line for line in output.splitlines())
     assert ApiKey.objects.get(key_hash=hash_api_key(keys["merchant"])).merchant.name == "Demo Electronics"
-    assert "http://demo.test:8000/api/v1/" in output and "//api" not in output
+    # The base URL is exported once (trailing slash dropped) and every request is under it.
+    assert "export BASE=http://demo.test:8000\n" in output and '"$BASE/api/v1/' in output and "//api" not in output
 
     alice = Customer.objects.get(full_name="Alice Demo")
-    assert f"/api/v1/users/{alice.id}/" in output
+    assert f"ALICE={alice.id} " in output and '"$BASE/api/v1/users/$ALICE/"' in output
     # No raw personal data in the walkthrough.
     assert "+998901110001" not in output and "DM1110001" not in output and "4111111111111111" not in output
 
@@ -73,3 +82,53 @@ def test_seed_demo_refuses_production_settings(settings):
 
     with pytest.raises(CommandError, match="production"):
         call_command("seed_demo", stdout=io.StringIO())
+
+
+def test_seed_demo_prints_the_merchant_secret_and_json_not_python_reprs():
+    output = _seed()
+    merchant = Merchant.objects.get(name="Demo Electronics")
+    assert f"merchant secret: {merchant.webhook_secret}" in output and merchant.webhook_secret.startswith("whsec_")
+    sweep_line = next(line for line in output.splitlines() if "overdue sweep:" in line)
+    assert json.loads(sweep_line.split("overdue sweep:", 1)[1])["skipped"] is False
+    assert "{'" not in output and "': " not in output.replace('": ', "")  # no Python dict anywhere
+
+
+def _walkthrough(output: str) -> str:
+    return output.split(WALKTHROUGH_MARKER, 1)[1]
+
+
+def test_every_request_of_the_walkthrough_says_what_it_must_answer():
+    script = _walkthrough(_seed())
+    requests = [line for line in script.splitlines() if re.match(r"^(\w+=\$\()?call ", line)]
+    assert len(requests) >= 15
+    assert all(re.search(r"# expect [1-5]\d\d$", line) for line in requests), requests
+    assert "demo-return-003" not in script  # the seed's own transaction ids are never reused
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_printed_walkthrough_runs_against_a_live_server():
+    """Seed, start gunicorn on a free port, paste the walkthrough into bash: every status is the one printed."""
+    from bnpl.testing.db import current_database_url
+    from bnpl.testing.processes import gunicorn_server, redis_server
+    from refunds.models import Refund
+    from webhooks.models import WebhookEvent
+
+    with redis_server() as redis, gunicorn_server(database_url=current_database_url(application_name="seed-demo"),
+                                                  redis_url=redis.url) as base_url:
+        out = io.StringIO()
+        call_command("seed_demo", "--base-url", base_url, stdout=out)
+        script = _walkthrough(out.getvalue())
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bnpl.settings.test"}
+        result = subprocess.run(["bash", "-c", script], cwd=settings.BASE_DIR, capture_output=True,  # noqa: S603,S607
+                                text=True, timeout=120, env=env)
+    expected = [int(code) for code in re.findall(r"# expect (\d{3})$", script, re.MULTILINE)]
+    answered = [int(code) for code in re.findall(r" -> HTTP (\d{3})", result.stderr)]
+    assert answered == expected, (result.stdout[-3000:], result.stderr[-3000:])
+    assert "Traceback" not in result.stderr
+    # Step 6 approved the refund it created; step 7's webhook was stored once for the other one.
+    approved = Refund.objects.get(transaction_id__endswith="-return")
+    assert approved.status == "APPROVED" and approved.transaction_id.startswith("demo-")
+    rejected_by_webhook = Refund.objects.get(transaction_id__endswith="-return2")
+    assert WebhookEvent.objects.filter(refund=rejected_by_webhook).count() == 1
+    assert "bnpl_webhook_events" in result.stdout

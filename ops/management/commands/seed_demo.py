@@ -5,6 +5,9 @@ merchant and plans and creates fresh API keys (raw keys cannot be shown twice). 
 covers every state: plans ACTIVE and COMPLETED; installments UPCOMING, OVERDUE, PAID and
 CANCELLED; a user in debt; refunds PENDING, APPROVED and REJECTED.
 """
+import json
+import shlex
+import uuid
 from datetime import date
 from decimal import Decimal
 
@@ -108,47 +111,93 @@ class Command(BaseCommand):
     # --- output --------------------------------------------------------------------
 
     def _walkthrough(self, base, users, merchant, plan, refund, sweep, *, client_key, merchant_key, operator_key):
+        """A shell session to paste, in order: every command works on a fresh seed.
+
+        Each request goes through ``call`` (curl printing the body, then the HTTP status on stderr)
+        and ends with ``# expect NNN``, the status it must answer (``ops/tests/test_seed_demo.py``
+        runs the whole walkthrough against a live server and checks each one).
+        """
         alice, bob = users["alice"], users["bob"]
-        auth = 'curl -s -H "Authorization: Bearer {}"'.format
-        post = ('curl -s -X POST -H "Authorization: Bearer {}" -H "Content-Type: application/json" '
-                '-H "Idempotency-Key: {}"').format
+        run = uuid.uuid4().hex[:8]  # this run's idempotency keys and transaction ids: new on every seed
         today = business_today().isoformat()
+        json_id = ".venv/bin/python -c \"import json, sys; print(json.load(sys.stdin)['id'])\""
+        client = '-H "Authorization: Bearer $CLIENT_KEY"'
+        merchant_auth = '-H "Authorization: Bearer $MERCHANT_KEY"'
+        operator = '-H "Authorization: Bearer $OPERATOR_KEY"'
+        post = '-X POST -H "Content-Type: application/json" -H "Idempotency-Key: {}"'.format
+        alice_plan_body = json.dumps({"user_id": str(alice.id), "merchant_id": str(merchant.id),
+                                      "total_amount": "300.00", "installment_count": 3, "start_date": today})
+        bob_plan_body = json.dumps({"user_id": str(bob.id), "merchant_id": str(merchant.id),
+                                    "total_amount": "100.00", "installment_count": 3})
         lines = [
             "Demo data ready.",
-            f"  client key:   {client_key}",
-            f"  merchant key: {merchant_key}  (merchant {merchant.id})",
-            f"  operator key: {operator_key}",
+            f"  client key:      {client_key}",
+            f"  merchant key:    {merchant_key}  (merchant {merchant.id})",
+            f"  merchant secret: {merchant.webhook_secret}  (signs the merchant's webhooks)",
+            f"  operator key:    {operator_key}",
             f"  users: {alice.full_name} {alice.id}, {bob.full_name} {bob.id}",
+            f"  overdue sweep: {json.dumps(sweep, default=str)}",
             "",
-            "# 1. Health with business figures (operator key); without a key the figures are left out",
-            f'{auth(operator_key)} -H "Accept: application/json" {base}/api/v1/health/',
+            WALKTHROUGH_MARKER,
+            f"export BASE={shlex.quote(base)}",
+            f"export CLIENT_KEY={client_key} MERCHANT_KEY={merchant_key} OPERATOR_KEY={operator_key}",
+            f"export MERCHANT_ID={merchant.id} WHSEC={shlex.quote(merchant.webhook_secret)}",
+            f"export ALICE={alice.id} BOB={bob.id} ALICE_PLAN={plan.id}",
+            "call() { curl -sS -w '%{stderr} -> HTTP %{http_code}\\n' \"$@\"; echo; }",
+            "",
+            "# 1. Health with business figures (operator key); without a key each check shows its status only",
+            f'call {operator} -H "Accept: application/json" "$BASE/api/v1/health/"  # expect 200',
             "# 2. A user, masked for everyone",
-            f"{auth(client_key)} {base}/api/v1/users/{alice.id}/",
-            "# 3. A new plan for Alice (retry with the same Idempotency-Key: replayed, not repeated)",
-            f"{post(client_key, 'demo-plan-1')} {base}/api/v1/plans/ -d "
-            f"'{{\"user_id\": \"{alice.id}\", \"merchant_id\": \"{merchant.id}\", \"total_amount\": \"300.00\", "
-            f"\"installment_count\": 3, \"start_date\": \"{today}\"}}'",
+            f'call {client} "$BASE/api/v1/users/$ALICE/"  # expect 200',
+            "# 3. A new plan for Alice; the same Idempotency-Key again replays it (Idempotent-Replayed: true)",
+            f"call {client} {post(f'demo-{run}-plan')} \"$BASE/api/v1/plans/\" -d '{alice_plan_body}'"
+            "  # expect 201",
+            f"call {client} {post(f'demo-{run}-plan')} \"$BASE/api/v1/plans/\" -d '{alice_plan_body}'"
+            "  # expect 201",
             "# 4. Bob has overdue installments: 409 user_in_debt",
-            f"{post(client_key, 'demo-plan-2')} {base}/api/v1/plans/ -d "
-            f"'{{\"user_id\": \"{bob.id}\", \"merchant_id\": \"{merchant.id}\", \"total_amount\": \"100.00\", "
-            f"\"installment_count\": 3}}'",
-            "# 5. Bob's debt, then a repayment of everything overdue",
-            f"{auth(client_key)} {base}/api/v1/debt/{bob.id}/",
-            f"{post(client_key, 'demo-repay-1')} {base}/api/v1/debt/{bob.id}/ -d '{{\"amount\": \"600.00\"}}'",
-            "# 6. A refund by the merchant, approved by the merchant",
+            f"call {client} {post(f'demo-{run}-bob')} \"$BASE/api/v1/plans/\" -d '{bob_plan_body}'"
+            "  # expect 409",
+            "# 5. Bob's debt, then a repayment of everything overdue (oldest first)",
+            f'call {client} "$BASE/api/v1/debt/$BOB/"  # expect 200',
+            f"call {client} {post(f'demo-{run}-repay')} \"$BASE/api/v1/debt/$BOB/\" -d '{{\"amount\": \"600.00\"}}'"
+            "  # expect 201",
+            "# 6. The merchant opens a refund on Alice's plan, then approves that same refund",
+            f"REFUND_ID=$(call {merchant_auth} {post(f'demo-{run}-refund')} \"$BASE/api/v1/refunds/\" -d "
+            f"'{{\"plan_id\": \"'$ALICE_PLAN'\", \"transaction_id\": \"demo-{run}-return\", "
+            f"\"amount\": \"25.00\"}}' | {json_id})  # expect 201",
+            'echo "refund $REFUND_ID"',
+            f"call {merchant_auth} {post(f'demo-{run}-approve')} \"$BASE/api/v1/refunds/$REFUND_ID/approve/\""
+            "  # expect 200",
+            "# 7. Another refund, rejected by the merchant's signed webhook (Standard Webhooks, its whsec_ secret)",
+            f"REFUND2_ID=$(call {merchant_auth} {post(f'demo-{run}-refund2')} \"$BASE/api/v1/refunds/\" -d "
+            f"'{{\"plan_id\": \"'$ALICE_PLAN'\", \"transaction_id\": \"demo-{run}-return2\", "
+            f"\"amount\": \"30.00\"}}' | {json_id})  # expect 201",
+            "BODY=$(printf '{\"type\": \"refund.status_changed\", \"data\": {\"merchant_id\": \"%s\", "
+            "\"refund_id\": \"%s\", \"status\": \"REJECTED\", \"reason\": \"Item never returned\"}}' "
+            '"$MERCHANT_ID" "$REFUND2_ID")',
+            f'MSG_ID=msg_demo_{run}; TS=$(date +%s)',
+            '# Sign it with the project\'s own code (webhooks.signature.sign): "v1,<base64 HMAC-SHA256>"',
+            'SIG=$(.venv/bin/python manage.py sign_webhook --secret "$WHSEC" --id "$MSG_ID" --timestamp "$TS" '
+            '--body "$BODY")',
+            'call -X POST "$BASE/webhook/refund-status/" -H "Content-Type: application/json" '
+            '-H "webhook-id: $MSG_ID" -H "webhook-timestamp: $TS" -H "webhook-signature: $SIG" '
+            '--data-raw "$BODY"  # expect 202',
+            "# The same webhook again: answered once, not applied twice",
+            'call -X POST "$BASE/webhook/refund-status/" -H "Content-Type: application/json" '
+            '-H "webhook-id: $MSG_ID" -H "webhook-timestamp: $TS" -H "webhook-signature: $SIG" '
+            '--data-raw "$BODY"  # expect 200',
+            "# 8. Operators see everything: pending refunds, and the webhook inbox with each event's state",
+            f'call {operator} "$BASE/api/v1/refunds/?status=PENDING"  # expect 200',
+            f'call {operator} "$BASE/api/v1/webhook-events/"  # expect 200',
+            # --- Later steps go here, in this order, each a `call ...  # expect NNN` line: ---------------
+            # LEDGER: the transactions of Alice's plan (GET /api/v1/transactions/?plan_id=$ALICE_PLAN),
+            #         once the ledger app serves them (API.md §11).
+            # EVENTS: the merchant's webhook endpoints and events (API.md §14), once the events app
+            #         serves them.
+            "# 9. Metrics (internal network; add -H \"Authorization: Bearer $BNPL_METRICS_TOKEN\" if it is set)",
+            'call "$BASE/metrics" | grep "^bnpl_webhook_events"  # expect 200',
         ]
-        plan_id = plan.id
-        lines += [
-            f"{post(merchant_key, 'demo-refund-1')} {base}/api/v1/refunds/ -d "
-            f"'{{\"plan_id\": \"{plan_id}\", \"transaction_id\": \"demo-return-003\", \"amount\": \"25.00\"}}'",
-        ]
-        lines.append(f"{post(merchant_key, 'demo-approve-1')} {base}/api/v1/refunds/{refund.id}/approve/")
-        lines += [
-            "# 7. Operators see everything",
-            f"{auth(operator_key)} '{base}/api/v1/refunds/?status=PENDING'",
-            f"{auth(operator_key)} {base}/api/v1/webhook-events/",
-            "# 8. Metrics (internal network; add -H 'Authorization: Bearer $BNPL_METRICS_TOKEN' if set)",
-            f"curl -s {base}/metrics | grep bnpl_",
-        ]
-        lines += ["", f"Overdue sweep: {sweep}"]
         self.stdout.write("\n".join(lines))
+
+
+WALKTHROUGH_MARKER = "# --- Walkthrough: paste into a shell at the repository's root, in order ---"
