@@ -1,4 +1,5 @@
 """Settings shared by every environment; each value comes from the environment."""
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -30,6 +31,7 @@ INSTALLED_APPS = [
     "refunds",
     "webhooks",
     "ops",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -44,6 +46,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # admin login lockout; last, as django-axes requires
 ]
 
 ROOT_URLCONF = "bnpl.urls"
@@ -152,6 +155,16 @@ CELERY_BEAT_SCHEDULER = "bnpl.celery:StartupScheduler"
 BNPL_BEAT_AT_START = ["overdue-sweep"]
 # Celery's own loggers go through LOGGING below (JSON, redacted), not its text handler.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Admin login lockout (django-axes): 5 failures for one username from one address lock that
+# pair out for 15 minutes; a success resets the count. See bnpl/admin_lockout.py for the address.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "bnpl.admin_lockout.client_ip"
+AXES_VERBOSE = False  # its log lines would carry the username and address; the lockout itself is logged
+BNPL_TRUSTED_PROXIES = env_int("BNPL_TRUSTED_PROXIES", 0)
 # How long the health page may reuse a check's result (Redis, Celery, sweep, inbox), in seconds.
 BNPL_HEALTH_CACHE_SECONDS = env_int("BNPL_HEALTH_CACHE_SECONDS", 10)
 
