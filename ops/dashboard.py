@@ -28,6 +28,10 @@ class Card:
     status: str
     rows: list[Row]
 
+    @property
+    def nested(self) -> bool:
+        return any(row.rows for row in self.rows)
+
 
 def ago(seconds: float) -> str:
     seconds = max(0, int(seconds))
