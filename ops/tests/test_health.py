@@ -1,6 +1,7 @@
 """Health page and probes (API.md §9) against the real PostgreSQL and Redis."""
 import json
 import os
+import re
 import socket
 import time
 from datetime import timedelta
@@ -345,3 +346,20 @@ def test_celery_ok_with_a_real_worker(tmp_path):
         health.reset_cache()
         body = json.loads(Client().get(HEALTH, **JSON).content)
         assert body["checks"]["celery"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_dashboard_reads_as_rows_of_json_values_and_local_times(operator_api):
+    """No Python reprs (``False``, ``None``, ``['celery@vm']``); nested objects as rows; times local + ago."""
+    _sweep_run(finished_ago=timedelta(seconds=30), installments_marked_overdue=4)
+    html = operator_api.get(HEALTH, HTTP_ACCEPT="text/html").content.decode()
+    body = html.split("<body>", 1)[1]
+    for python_repr in ("False", "True", "None", "['", "{'"):
+        assert python_repr not in body, python_repr
+    assert "<dt>error</dt><dd>false</dd>" in body  # the last run's error flag, as JSON says it
+    assert "<dt>worker names</dt><dd>none</dd>" in body  # an empty list
+    assert '<div class="group">last run</div>' in body and '<dl class="nested">' in body
+    assert "<dt>installments marked overdue</dt><dd>4</dd>" in body
+    # 30 s ago, in BNPL_TIME_ZONE: "YYYY-MM-DD HH:MM:SS (30 s ago)".
+    assert re.search(r"<dt>finished at</dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(3\d s ago\)</dd>", body), body
+    assert 'class="overall degraded"' in body and '<h1 id="overall">degraded</h1>' in body
