@@ -79,6 +79,10 @@ class InvalidSignature(DomainError):
     default_detail = "The webhook signature is missing, invalid or outside the timestamp tolerance."
 
 
+# Seconds a client should wait after a 503 (the database unreachable) before retrying.
+RETRY_AFTER_S = 10
+
+
 class ServiceUnavailable(DomainError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     code, title = "service_unavailable", "Service unavailable"
@@ -168,6 +172,8 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     else:
         return None  # a real bug: let Django's handler500 answer (and log it)
 
+    if status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_S))  # API.md §9 (v1.1): a 503 says when to retry
     set_rollback()
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 

@@ -30,6 +30,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import bnpl
+from bnpl.errors import RETRY_AFTER_S
 from bnpl.money import format_money
 from debt.selectors import last_sweep_run, running_sweep_run
 from plans.selectors import active_plan_count, overdue_outstanding_total
@@ -49,7 +50,7 @@ DEADLINE_S = 1.5             # the longest a request waits for the network check
 DB_STATEMENT_TIMEOUT_MS = 1000
 STALE_SWEEP_INTERVALS = 3
 WEBHOOK_BACKLOG_MAX_AGE_S = 300  # the re-drive runs every 30 s: older RECEIVED events mean it is stuck
-RETRY_AFTER_S = 10               # on a 503: the database is down; probes and clients come back then
+RETRY_AFTER_S = RETRY_AFTER_S    # on a 503 the database is down: the same advice as the API's 503s
 
 # When this process started: a sweep that has not run yet is only a problem after one interval.
 _PROCESS_STARTED = time.monotonic()

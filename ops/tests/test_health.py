@@ -363,3 +363,17 @@ def test_dashboard_reads_as_rows_of_json_values_and_local_times(operator_api):
     # 30 s ago, in BNPL_TIME_ZONE: "YYYY-MM-DD HH:MM:SS (30 s ago)".
     assert re.search(r"<dt>finished at</dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(3\d s ago\)</dd>", body), body
     assert 'class="overall degraded"' in body and '<h1 id="overall">degraded</h1>' in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_api_503_for_a_database_outage_carries_retry_after(monkeypatch, client_api):
+    monkeypatch.setitem(connection.settings_dict, "PORT", "5499")
+    connection.close()
+    try:
+        r = client_api.get("/api/v1/plans/")
+    finally:
+        monkeypatch.undo()
+        connection.close()
+    assert r.status_code == 503 and r["Content-Type"] == "application/problem+json"
+    assert r.json()["code"] == "service_unavailable"
+    assert r["Retry-After"] == str(health.RETRY_AFTER_S)
