@@ -10,5 +10,6 @@ from ops import api, metrics
 urlpatterns = [
     path("", api.root_redirect, name="root"),
     path("metrics", metrics.metrics_view, name="metrics"),
-    re_path(r"^(?:api|webhook)/(?P<rest>.*)$", api.api_not_found, name="api-not-found"),
+    re_path(r"^api/(?P<rest>.*)$", api.api_not_found, name="api-not-found"),
+    re_path(r"^webhook/(?P<rest>.*)$", api.api_not_found, name="webhook-not-found"),
 ]
