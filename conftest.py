@@ -1,5 +1,6 @@
 """Shared fixtures: API clients per role, on the real PostgreSQL and Redis."""
 import json
+import os
 
 import pytest
 from rest_framework.test import APIClient
@@ -7,6 +8,16 @@ from rest_framework.test import APIClient
 from bnpl.models import Role
 from bnpl.services import api_key_create
 from merchants.tests.factories import MerchantFactory
+
+
+def pytest_collection_modifyitems(config, items):
+    """On the SQLite pass (``BNPL_TEST_DB=sqlite``) tests that need PostgreSQL are skipped."""
+    if os.environ.get("BNPL_TEST_DB") != "sqlite":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (row locks, real processes)")
+    for item in items:
+        if "postgresql_only" in item.keywords:
+            item.add_marker(skip)
 
 
 class ApiClient(APIClient):

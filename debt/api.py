@@ -5,9 +5,9 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
+from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
-from bnpl.money import MoneyField, currency
 from debt import services
 from debt.models import Repayment, RepaymentAllocation
 from debt.selectors import debt_summary, repayments_of
@@ -17,10 +17,7 @@ READ_ROLES = {Role.CLIENT, Role.OPERATOR}
 
 
 class CurrencyMixin(serializers.Serializer):
-    currency = serializers.SerializerMethodField()
-
-    def get_currency(self, obj) -> str:
-        return currency()
+    currency = CurrencyField()
 
 
 class OverdueInstallmentSerializer(serializers.Serializer):

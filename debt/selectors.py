@@ -1,14 +1,12 @@
 """Reads of a user's debt: the date rule applied live, one query over the open installments."""
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from uuid import UUID
 
 from django.db.models import F, Prefetch, QuerySet
 
 from bnpl import dates
 from bnpl.dates import overdue_cutoff
-from bnpl.money import ZERO
 from debt.models import Repayment, RepaymentAllocation, SweepRun
 from plans.models import OPEN_STATUSES, Installment
 from users.models import UserStatus
@@ -28,8 +26,8 @@ class DebtSummary:
     user_id: UUID
     status: str
     overdue: list[OverdueInstallment]
-    overdue_amount: Decimal
-    outstanding_amount: Decimal
+    overdue_amount: int  # minor units
+    outstanding_amount: int
     next_due: Installment | None
 
     @property
@@ -52,7 +50,7 @@ def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
     cutoff = overdue_cutoff(today)
     overdue: list[OverdueInstallment] = []
     next_due: Installment | None = None
-    outstanding = overdue_amount = ZERO
+    outstanding = overdue_amount = 0
     for installment in open_installments(user_id=user_id):
         outstanding += installment.outstanding_amount
         if installment.due_date < cutoff:

@@ -10,7 +10,6 @@ import struct
 import time
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
 from uuid import UUID
 
 from django.db import OperationalError, connection, transaction
@@ -21,7 +20,7 @@ from bnpl import dates
 from bnpl.dates import overdue_cutoff
 from bnpl.errors import InvalidState, domain_validation_error
 from bnpl.models import ApiKey
-from bnpl.money import ZERO
+from bnpl.money import format_minor
 from debt.models import Repayment, RepaymentAllocation, SweepRun
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan
 from users.models import Customer, UserStatus
@@ -64,7 +63,7 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
 
 
 def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = None,
-                    amount: Decimal | None = None, created_by: ApiKey | None = None,
+                    amount: int | None = None, created_by: ApiKey | None = None,
                     today: date | None = None) -> Repayment:
     """Repay ``user``'s installments, all or nothing, with exactly one of:
 
@@ -126,7 +125,7 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
         installments_settle(installments=[i for i, _ in allocations], now=now)
         debt_status_refresh(user=user, today=today)
 
-        repayment = Repayment.objects.create(user=user, amount=sum((part for _, part in allocations), ZERO),
+        repayment = Repayment.objects.create(user=user, amount=sum(part for _, part in allocations),
                                              created_by=created_by)
         repayment.allocation_rows = RepaymentAllocation.objects.bulk_create(
             RepaymentAllocation(repayment=repayment, installment=installment, plan_id=installment.plan_id,
@@ -137,12 +136,12 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
     return repayment
 
 
-def _allocate(amount: Decimal, installments: list[Installment],
-              plans: dict[UUID, Plan]) -> list[tuple[Installment, Decimal]]:
+def _allocate(amount: int, installments: list[Installment],
+              plans: dict[UUID, Plan]) -> list[tuple[Installment, int]]:
     """Oldest due date first, then the older plan, then the sequence; partly on the last one."""
-    owed = sum((i.outstanding_amount for i in installments), ZERO)
+    owed = sum(i.outstanding_amount for i in installments)
     if amount > owed:
-        raise domain_validation_error("amount", f"Above what the user owes in total ({owed:.2f}).",
+        raise domain_validation_error("amount", f"Above what the user owes in total ({format_minor(owed)}).",
                                       "exceeds_outstanding")
     installments = sorted(installments,
                           key=lambda i: (i.due_date, plans[i.plan_id].created_at, i.sequence, str(i.plan_id)))

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from decimal import Decimal
 
 import redis
 from django.conf import settings
@@ -31,7 +30,7 @@ from django.utils import timezone
 
 import bnpl
 from bnpl.errors import RETRY_AFTER_S
-from bnpl.money import format_money
+from bnpl.money import format_minor
 from debt.selectors import last_sweep_run, running_sweep_run
 from plans.selectors import active_plan_count, overdue_outstanding_total
 from refunds.selectors import pending_refund_totals
@@ -196,20 +195,16 @@ def check_webhooks(now=None) -> dict:
             "failed": stats.failed, "max_age_seconds": WEBHOOK_BACKLOG_MAX_AGE_S}
 
 
-def _amount(value) -> str:
-    return format_money(Decimal(value))
-
-
 def business_figures() -> dict:
     """Operator-only figures (API.md §9), each from its app's selectors."""
     pending_count, pending_amount = pending_refund_totals()
     return {
         "currency": settings.BNPL_CURRENCY,
         "users_in_debt": users_in_debt_count(),
-        "overdue_amount": _amount(overdue_outstanding_total()),
+        "overdue_amount": format_minor(overdue_outstanding_total()),
         "active_plans": active_plan_count(),
         "pending_refunds": pending_count,
-        "pending_refunds_amount": _amount(pending_amount),
+        "pending_refunds_amount": format_minor(pending_amount),
     }
 
 

@@ -4,10 +4,10 @@ from drf_yasg.utils import swagger_auto_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
+from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.errors import domain_validation_error
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
-from bnpl.money import MoneyField, currency
 from bnpl.permissions import caller_merchant_id
 from merchants.models import Merchant
 from plans import services
@@ -36,7 +36,7 @@ class PlanSerializer(serializers.ModelSerializer):
     user_id = serializers.UUIDField(read_only=True)
     merchant_id = serializers.UUIDField(read_only=True)
     total_amount = MoneyField(read_only=True)
-    currency = serializers.SerializerMethodField()
+    currency = CurrencyField()
     paid_amount = MoneyField(read_only=True)
     refunded_amount = MoneyField(read_only=True)
     outstanding_amount = MoneyField(read_only=True)
@@ -48,9 +48,6 @@ class PlanSerializer(serializers.ModelSerializer):
                   "status", "paid_amount", "refunded_amount", "outstanding_amount", "created_at", "installments"]
         read_only_fields = fields
 
-    def get_currency(self, plan) -> str:
-        return currency()
-
 
 class PlanCreateSerializer(serializers.Serializer):
     user_id = serializers.UUIDField(help_text="An existing user; unknown -> 400 `validation_error` on `user_id`.")
@@ -58,7 +55,8 @@ class PlanCreateSerializer(serializers.Serializer):
         help_text="An existing merchant; unknown -> 400 `validation_error` on `merchant_id`. A merchant key may "
                   "only name its own merchant: any other id gets the same 400 as an unknown one, so it never "
                   "learns whether another merchant exists.")
-    total_amount = MoneyField(help_text="> 0, at most 2 places, < 10^12, and at least 0.01 per installment.")
+    total_amount = MoneyField(help_text="> 0, at most the currency's places (2 for UZS), < 10^12, and at least "
+                                        "one minor unit (0.01) per installment.")
     installment_count = serializers.IntegerField(min_value=services.MIN_INSTALLMENTS,
                                                  max_value=services.MAX_INSTALLMENTS)
     start_date = serializers.DateField(required=False, help_text="Default today (BNPL_TIME_ZONE); not in the future.")

@@ -1,7 +1,6 @@
 """Plans and their installments. Amount invariants are database constraints too."""
 import uuid
 from datetime import datetime
-from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
@@ -33,8 +32,8 @@ class Plan(models.Model):
     start_date = models.DateField()
     status = models.CharField(max_length=16, choices=PlanStatus.choices, default=PlanStatus.ACTIVE)
     # Denormalized sums of the installments, kept by the services under the plan's lock.
-    paid_amount = MoneyModelField(default=Decimal("0.00"))
-    refunded_amount = MoneyModelField(default=Decimal("0.00"))
+    paid_amount = MoneyModelField(default=0)
+    refunded_amount = MoneyModelField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -60,7 +59,7 @@ class Plan(models.Model):
         ]
 
     @property
-    def outstanding_amount(self) -> Decimal:
+    def outstanding_amount(self) -> int:
         return self.total_amount - self.paid_amount - self.refunded_amount
 
     def refresh_status(self) -> None:
@@ -75,8 +74,8 @@ class Installment(models.Model):
     sequence = models.PositiveSmallIntegerField()
     due_date = models.DateField()
     amount = MoneyModelField()
-    paid_amount = MoneyModelField(default=Decimal("0.00"))
-    refunded_amount = MoneyModelField(default=Decimal("0.00"))
+    paid_amount = MoneyModelField(default=0)
+    refunded_amount = MoneyModelField(default=0)
     status = models.CharField(max_length=16, choices=InstallmentStatus.choices, default=InstallmentStatus.UPCOMING)
     paid_at = models.DateTimeField(null=True, blank=True)
 
@@ -112,7 +111,7 @@ class Installment(models.Model):
         ]
 
     @property
-    def outstanding_amount(self) -> Decimal:
+    def outstanding_amount(self) -> int:
         return self.amount - self.paid_amount - self.refunded_amount
 
     def settle_status(self, *, now: datetime) -> None:

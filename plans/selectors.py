@@ -1,6 +1,4 @@
 """Reads of plans: a fixed number of queries whatever the page size."""
-from decimal import Decimal
-
 from django.db.models import F, Prefetch, QuerySet, Sum
 
 from plans.models import Installment, InstallmentStatus, Plan, PlanStatus
@@ -24,8 +22,8 @@ def active_plan_count() -> int:
     return Plan.objects.filter(status=PlanStatus.ACTIVE).count()
 
 
-def overdue_outstanding_total() -> Decimal | int:
-    """What is outstanding on installments marked OVERDUE, summed in the database (0 when none)."""
+def overdue_outstanding_total() -> int:
+    """What is outstanding on installments marked OVERDUE, in minor units, summed in the database."""
     outstanding = F("amount") - F("paid_amount") - F("refunded_amount")
     total = (Installment.objects.filter(status=InstallmentStatus.OVERDUE)
              .aggregate(total=Sum(outstanding))["total"])

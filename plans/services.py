@@ -1,7 +1,6 @@
 """The only writers of plans and installments."""
 from collections.abc import Iterable
 from datetime import date, datetime
-from decimal import Decimal
 from uuid import UUID
 
 from django.db import transaction
@@ -10,7 +9,7 @@ from django.utils import timezone
 from bnpl import dates
 from bnpl.dates import overdue_cutoff
 from bnpl.errors import UserInDebt, domain_validation_error
-from bnpl.money import CENT
+from bnpl.money import format_minor
 from debt.services import debt_status_refresh
 from merchants.models import Merchant
 from plans.models import Installment, Plan, PlanStatus
@@ -20,7 +19,7 @@ from users.models import Customer
 MIN_INSTALLMENTS, MAX_INSTALLMENTS = 3, 12
 
 
-def plan_create(*, user: Customer, merchant: Merchant, total_amount: Decimal, installment_count: int,
+def plan_create(*, user: Customer, merchant: Merchant, total_amount: int, installment_count: int,
                 start_date: date | None = None) -> Plan:
     """Open a plan with its installments, unless the user has overdue debt.
 
@@ -33,9 +32,9 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: Decimal, in
         raise domain_validation_error("start_date", "Must not be in the future.", "future_date")
     if not MIN_INSTALLMENTS <= installment_count <= MAX_INSTALLMENTS:
         raise domain_validation_error("installment_count", "Must be between 3 and 12.", "out_of_range")
-    if total_amount < CENT * installment_count:
+    if total_amount < installment_count:  # every installment at least one minor unit
         raise domain_validation_error(
-            "total_amount", "Too small: every installment must be at least 0.01.", "too_small")
+            "total_amount", f"Too small: every installment must be at least {format_minor(1)}.", "too_small")
 
     with transaction.atomic():
         user = Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).get(pk=user.pk)

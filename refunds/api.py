@@ -5,10 +5,10 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.errors import domain_validation_error
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
-from bnpl.money import MoneyField, currency
 from bnpl.schema import problem_response
 from refunds import services
 from refunds.models import Refund, RefundStatus
@@ -24,7 +24,7 @@ class RefundSerializer(serializers.ModelSerializer):
     user_id = serializers.UUIDField(read_only=True)
     merchant_id = serializers.UUIDField(read_only=True)
     amount = MoneyField(read_only=True)
-    currency = serializers.SerializerMethodField()
+    currency = CurrencyField()
     # Declared for the schema: a read-only field generated from TextField(blank=True) is documented
     # with minLength 1, and a refund without a reason has "".
     reason = serializers.CharField(read_only=True, allow_blank=True)
@@ -39,15 +39,12 @@ class RefundSerializer(serializers.ModelSerializer):
                   "status", "applied_amount", "payout_amount", "created_at", "decided_at"]
         read_only_fields = fields
 
-    def get_currency(self, refund: Refund) -> str:
-        return currency()
-
 
 class RefundCreateSerializer(serializers.Serializer):
     plan_id = serializers.UUIDField(help_text="A plan within the caller's reach (a merchant key: its own plans).")
     transaction_id = serializers.CharField(min_length=1, max_length=64, trim_whitespace=False,
                                            help_text="The merchant's reference, unique per merchant (1-64 chars).")
-    amount = MoneyField(help_text="> 0, at most 2 places; a string or a JSON number.")
+    amount = MoneyField(help_text="> 0, at most the currency's places (2 for UZS); a string or a JSON number.")
     reason = serializers.CharField(max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="")
 
 

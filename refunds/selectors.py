@@ -1,6 +1,4 @@
 """Reads of refunds, scoped to the caller."""
-from decimal import Decimal
-
 from django.db.models import Count, QuerySet, Sum
 
 from plans.models import Plan
@@ -23,7 +21,7 @@ def plan_for_refund(api_key, plan_id) -> Plan | None:
     return qs.first()
 
 
-def pending_refund_totals() -> tuple[int, Decimal | int]:
-    """How many refunds wait for a decision, and their amount summed (0 when none)."""
+def pending_refund_totals() -> tuple[int, int]:
+    """How many refunds wait for a decision, and their amount summed in minor units (0 when none)."""
     totals = Refund.objects.filter(status=RefundStatus.PENDING).aggregate(n=Count("pk"), total=Sum("amount"))
     return totals["n"], totals["total"] or 0

@@ -5,14 +5,13 @@ calls these functions. Lock order, as everywhere: user -> plan -> installments (
 -> refund. Every change to the set of PENDING/APPROVED refunds of a plan happens under
 the plan's row lock, so the refundable amount read under that lock is exact.
 """
-from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from bnpl.errors import DuplicateTransaction, InvalidState, RefundExceedsRefundable
-from bnpl.money import ZERO
+from bnpl.money import format_minor
 from debt.services import debt_status_refresh
 from plans.models import Installment, Plan
 from plans.services import installments_settle
@@ -23,7 +22,7 @@ from users.models import Customer
 RESERVING_STATUSES = (RefundStatus.PENDING, RefundStatus.APPROVED)
 
 
-def refund_create(*, plan: Plan, transaction_id: str, amount: Decimal, reason: str = "") -> tuple[Refund, bool]:
+def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str = "") -> tuple[Refund, bool]:
     """Open a PENDING refund on ``plan``; returns ``(refund, created)``.
 
     ``transaction_id`` is the merchant's reference, unique per merchant (the plan's): the same
@@ -42,10 +41,10 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: Decimal, reason: s
         if existing is not None:
             return _same_transaction(existing, plan=plan, amount=amount), False
         reserved = (Refund.objects.filter(plan=plan, status__in=RESERVING_STATUSES)
-                    .aggregate(total=Sum("amount"))["total"] or ZERO)
+                    .aggregate(total=Sum("amount"))["total"] or 0)
         if amount > plan.total_amount - reserved:
             raise RefundExceedsRefundable(
-                f"At most {plan.total_amount - reserved:.2f} is still refundable on this plan.")
+                f"At most {format_minor(plan.total_amount - reserved)} is still refundable on this plan.")
         try:
             with transaction.atomic():
                 refund = Refund.objects.create(plan=plan, user_id=plan.user_id, merchant_id=plan.merchant_id,
@@ -60,7 +59,7 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: Decimal, reason: s
     return refund, True
 
 
-def _same_transaction(existing: Refund, *, plan: Plan, amount: Decimal) -> Refund:
+def _same_transaction(existing: Refund, *, plan: Plan, amount: int) -> Refund:
     if existing.plan_id != plan.pk or existing.amount != amount:
         raise DuplicateTransaction()
     return existing

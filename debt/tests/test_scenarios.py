@@ -1,21 +1,21 @@
 """Fineract-style scenarios written out as tables: schedule, overdue by date and grace, repayments."""
 from datetime import date
-from decimal import Decimal
 
 import pytest
 from django.test import override_settings
 
+from bnpl.money import format_minor
 from debt.selectors import debt_summary
 from debt.services import repayment_apply, sweep_overdue
 from debt.tests.factories import user_with_two_plans
 from plans.models import Installment, Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from users.models import Customer
 from users.tests.factories import CustomerFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.money]
 
-D = Decimal
+D = minor  # a wire-form amount as the int of minor units the services use
 
 
 # 1000.00 / 3 from 31 Jan, in a leap year and in a common one.
@@ -33,7 +33,7 @@ def test_schedule(business_day, start, total, count, dues, amounts):
     plan = make_plan(total_amount=total, installment_count=count, start_date=start)
     rows = list(plan.installments.order_by("sequence"))
     assert [i.due_date.isoformat() for i in rows] == dues
-    assert [f"{i.amount:.2f}" for i in rows] == amounts
+    assert [format_minor(i.amount) for i in rows] == amounts
     assert sum(i.amount for i in rows) == D(total)
 
 
@@ -77,7 +77,7 @@ def two_plans(business_day):
 
 def state(plans: dict[str, Plan]) -> dict[str, tuple[str, str]]:
     """{"A1": ("PAID", "333.33"), ...}: each installment's status and what it still owes."""
-    return {f"{name}{i.sequence}": (i.status, f"{i.outstanding_amount:.2f}")
+    return {f"{name}{i.sequence}": (i.status, format_minor(i.outstanding_amount))
             for name, plan in plans.items() for i in Installment.objects.filter(plan=plan)}
 
 
@@ -102,7 +102,7 @@ def test_repay_amount_across_two_plans(two_plans, amount, allocations, after, us
     user, plans = two_plans
     names = {i.pk: f"{name}{i.sequence}" for name, plan in plans.items() for i in plan.installments.all()}
     repayment = repayment_apply(user=user, amount=D(amount))
-    assert [(names[a.installment_id], f"{a.amount:.2f}") for a in repayment.allocation_rows] == allocations
+    assert [(names[a.installment_id], format_minor(a.amount)) for a in repayment.allocation_rows] == allocations
     assert repayment.amount == D(amount)
     now = state(plans)
     assert {key: now[key] for key in after} == after

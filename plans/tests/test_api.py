@@ -1,6 +1,5 @@
 """Plans over HTTP (API.md §5): shape, validation, reach, and a fixed number of queries."""
 from datetime import date, timedelta
-from decimal import Decimal
 
 import pytest
 
@@ -8,11 +7,11 @@ from bnpl.dates import business_today
 from bnpl.models import Role
 from merchants.tests.factories import MerchantFactory
 from plans.models import Installment, Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from users.models import UserStatus
 from users.tests.factories import CustomerFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.money]
 
 URL = "/api/v1/plans/"
 
@@ -152,8 +151,8 @@ def test_list_filters(client_api, merchant):
     p1 = make_plan(user=alice, merchant=merchant)
     p2 = make_plan(user=bob, merchant=other)
     p3 = make_plan(user=alice, merchant=other, total_amount="3.00")
-    Installment.objects.filter(plan=p3).update(paid_amount=Decimal("1.00"), status="PAID")
-    Plan.objects.filter(pk=p3.pk).update(paid_amount=Decimal("3.00"), status="COMPLETED")
+    Installment.objects.filter(plan=p3).update(paid_amount=minor("1.00"), status="PAID")
+    Plan.objects.filter(pk=p3.pk).update(paid_amount=minor("3.00"), status="COMPLETED")
 
     def ids(query):
         r = client_api.get(URL + query)

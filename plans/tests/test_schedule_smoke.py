@@ -1,5 +1,4 @@
 from datetime import date
-from decimal import Decimal
 
 import pytest
 
@@ -8,7 +7,7 @@ from plans.tests.factories import make_plan
 
 
 def test_split_1000_by_3():
-    assert split_amount(Decimal("1000.00"), 3) == [Decimal("333.33"), Decimal("333.33"), Decimal("333.34")]
+    assert split_amount(100_000, 3) == [33_333, 33_333, 33_334]
 
 
 def test_due_dates_clamp_from_31_jan_leap_year():
@@ -19,5 +18,5 @@ def test_due_dates_clamp_from_31_jan_leap_year():
 @pytest.mark.django_db
 def test_plan_create_writes_installments():
     plan = make_plan(start_date=date(2025, 1, 31))
-    assert [i.amount for i in plan.installments.all()] == [Decimal("333.33")] * 2 + [Decimal("333.34")]
-    assert [i.amount for i in plan.installments.order_by("sequence")][-1] == Decimal("333.34")
+    assert [i.amount for i in plan.installments.all()] == [33_333] * 2 + [33_334]
+    assert [i.amount for i in plan.installments.order_by("sequence")][-1] == 33_334
