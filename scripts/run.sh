@@ -18,17 +18,32 @@ $py manage.py migrate --noinput >/dev/null
 $py manage.py collectstatic --noinput >/dev/null
 
 pids=()
+web_pid=""
 stopping=0
+# A child that has exited but is not reaped yet (a zombie) still answers `kill -0`: read its state.
+alive() {
+  local state
+  if [ -r "/proc/$1/stat" ]; then
+    read -r _ _ state _ < "/proc/$1/stat" 2>/dev/null || return 1
+    [ "$state" != Z ]
+  else
+    kill -0 "$1" 2>/dev/null
+  fi
+}
 stop_children() {
   [ "$stopping" = 1 ] && return 0
   stopping=1
   trap - INT TERM
+  # gunicorn: INT is its quick shutdown; the others stop cleanly on TERM (the Celery worker's tasks
+  # are acknowledged late, so one cut short by the SIGKILL below is delivered again).
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  # A clean exit gets 8 s (gunicorn and the worker finish what they are doing); then SIGKILL.
-  for _ in $(seq 80); do
-    alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
+  [ -n "$web_pid" ] && kill -INT "$web_pid" 2>/dev/null || true
+  # A clean exit gets about 5 s; then SIGKILL, so everything is gone well within 10 s.
+  local deadline=$((SECONDS + 6)) pid running
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    running=0
+    for pid in "${pids[@]}"; do alive "$pid" && running=1; done
+    [ "$running" = 0 ] && break
     sleep 0.1
   done
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
@@ -39,9 +54,10 @@ trap 'stop_children; exit 143' TERM
 trap stop_children EXIT
 
 if [ -n "${REDIS_URL:-}" ]; then
-  .venv/bin/celery -A bnpl worker --loglevel=INFO --concurrency=2 &
+  # -q: no banner; the log lines are JSON (CELERY_WORKER_HIJACK_ROOT_LOGGER = False, LOGGING).
+  .venv/bin/celery -A bnpl -q worker --loglevel=INFO --concurrency=2 &
   pids+=($!)
-  .venv/bin/celery -A bnpl beat --loglevel=INFO --schedule="${TMPDIR:-/tmp}/bnpl-celerybeat-schedule" &
+  .venv/bin/celery -A bnpl -q beat --loglevel=INFO --schedule="${TMPDIR:-/tmp}/bnpl-celerybeat-schedule" &
   pids+=($!)
   mode="PostgreSQL/Redis with a Celery worker and beat"
 else
@@ -63,5 +79,6 @@ BNPL service, $mode
 MSG
 .venv/bin/gunicorn bnpl.wsgi:application --bind "0.0.0.0:$PORT" --workers "${WEB_CONCURRENCY:-2}" \
   --env "DJANGO_SETTINGS_MODULE=$DJANGO_SETTINGS_MODULE" &
+web_pid=$!
 pids+=($!)
 wait -n
