@@ -31,10 +31,9 @@ from django.utils import timezone
 import bnpl
 from bnpl.errors import RETRY_AFTER_S
 from bnpl.money import format_minor
-from debt.selectors import last_sweep_run, running_sweep_run
-from plans.selectors import active_plan_count, overdue_outstanding_total
+from debt.selectors import last_sweep_run, overdue_figures, running_sweep_run
+from plans.selectors import active_plan_count
 from refunds.selectors import pending_refund_totals
-from users.selectors import users_in_debt_count
 from webhooks.selectors import inbox_stats
 
 logger = logging.getLogger(__name__)
@@ -198,10 +197,11 @@ def check_webhooks(now=None) -> dict:
 def business_figures() -> dict:
     """Operator-only figures (API.md §9), each from its app's selectors."""
     pending_count, pending_amount = pending_refund_totals()
+    debt = overdue_figures()
     return {
         "currency": settings.BNPL_CURRENCY,
-        "users_in_debt": users_in_debt_count(),
-        "overdue_amount": format_minor(overdue_outstanding_total()),
+        "users_in_debt": debt.users_in_debt,
+        "overdue_amount": format_minor(debt.overdue_amount),
         "active_plans": active_plan_count(),
         "pending_refunds": pending_count,
         "pending_refunds_amount": format_minor(pending_amount),

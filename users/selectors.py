@@ -2,7 +2,7 @@
 from django.db.models import QuerySet
 
 from bnpl.crypto import lookup_hash
-from users.models import Customer, UserStatus
+from users.models import Customer
 
 
 def user_queryset() -> QuerySet[Customer]:
@@ -13,7 +13,3 @@ def with_phone(queryset: QuerySet[Customer], e164: str) -> QuerySet[Customer]:
     """Exact phone match through the keyed hash (never plaintext)."""
     return queryset.filter(phone_hash=lookup_hash(e164))
 
-
-def users_in_debt_count() -> int:
-    """Customers whose stored status is DEBT_USER (as the last sweep or write for each left it)."""
-    return Customer.objects.filter(status=UserStatus.DEBT_USER).count()

@@ -150,7 +150,7 @@ def seed(*, users: int = 4, today: date | None = None) -> World:
         starts = [today, today - timedelta(days=75) if n < 3 else today - timedelta(days=10)]
         for k, start in enumerate(starts):
             plan = plan_create(user=customer, merchant=merchants[(n + k) % 2], total_amount=120_000,
-                               installment_count=4, start_date=start)
+                               installment_count=4, start_date=start).plan
             world.add_plan({"id": str(plan.pk), "merchant_id": str(plan.merchant_id), "user_id": str(customer.pk),
                             "installments": [{"id": str(i.pk)} for i in plan.installments.all()]})
     return world

@@ -12,7 +12,7 @@ from bnpl.models import Role
 from bnpl.testing.concurrency import race_each
 from bnpl.testing.db import held_transaction
 from debt.models import Repayment, SweepRun
-from debt.services import SWEEP_LOCK_ID, repayment_apply, sweep_overdue
+from debt.services import SWEEP_LOCK_ID, RepaymentResult, repayment_apply, sweep_overdue
 from merchants.tests.factories import MerchantFactory
 from plans.models import Installment, InstallmentStatus, Plan
 from plans.services import plan_create
@@ -54,8 +54,8 @@ def test_amount_repayments_racing_never_overpay(today):
     user = CustomerFactory()
     plan = make_plan(user=user, total_amount="300.00", start_date=TODAY - timedelta(days=40))
     results = race_each(*[lambda: repayment_apply(user=user, amount=plan.total_amount // 3)] * 6)
-    assert sum(isinstance(r, Repayment) for r in results) == 3  # 300.00 owed, 100.00 each
-    assert all(isinstance(r, Repayment) or "amount" in str(r.detail) for r in results)
+    assert sum(isinstance(r, RepaymentResult) for r in results) == 3  # 300.00 owed, 100.00 each
+    assert all(isinstance(r, RepaymentResult) or r.attr == "amount" for r in results)
     plan.refresh_from_db()
     assert plan.paid_amount == plan.total_amount and plan.status == "COMPLETED"
 
@@ -140,7 +140,7 @@ def test_plan_creation_racing_a_sweep_is_refused_and_the_user_is_in_debt(today):
             return plan_create(user=user, merchant=merchant, total_amount=minor("1000.00"), installment_count=3)
 
         results = race_each(create, sweep_overdue)
-        assert isinstance(results[0], UserInDebt), results
+        assert isinstance(results[0].refusal, UserInDebt) and results[0].plan is None, results
         assert not isinstance(results[1], Exception), results
         assert Customer.objects.get(pk=user.pk).status == UserStatus.DEBT_USER
         assert Plan.objects.filter(user=user).count() == 1
@@ -162,7 +162,7 @@ def test_mixed_load_never_deadlocks(today):
                                                installment_count=3))
         work.append(sweep_overdue)
     results = race_each(*work)
-    unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, (UserInDebt, InvalidState))]
+    unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, InvalidState)]
     assert not unexpected, unexpected
     for user in users:
         overdue = Installment.objects.filter(user=user, status="OVERDUE").exists()

@@ -97,8 +97,13 @@ class Command(BaseCommand):
 
     def _plan(self, user: Customer, merchant: Merchant, total: str, start: date) -> Plan:
         existing = Plan.objects.filter(user=user, merchant=merchant).order_by("created_at").first()
-        return existing or plan_create(user=user, merchant=merchant, total_amount=to_minor(Decimal(total)),
-                                       installment_count=3, start_date=start)
+        if existing:
+            return existing
+        created = plan_create(user=user, merchant=merchant, total_amount=to_minor(Decimal(total)),
+                              installment_count=3, start_date=start)
+        if created.refusal is not None:
+            raise CommandError(f"Could not open the demo plan: {created.refusal.detail}")
+        return created.plan
 
     def _refund(self, plan: Plan, transaction_id: str, amount: str, reason: str, *,
                 approve: str | None = None, reject: str | None = None) -> Refund:
