@@ -131,8 +131,10 @@ def domain_problem_response(error: DomainError) -> Response:
     it (so that what the service committed with the refusal stays committed)."""
     status_code = domain_status(error)
     errors = error.errors if isinstance(error, ValidationFailed) else None
+    # API.md §9 (v1.1): a 503 (the database unreachable) says when to retry.
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status_code == status.HTTP_503_SERVICE_UNAVAILABLE else None
     return Response(problem(status_code, error.code, error.title, error.detail, errors), status=status_code,
-                    content_type=PROBLEM_CONTENT_TYPE)
+                    headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
 _DRF_CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
