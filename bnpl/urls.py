@@ -1,7 +1,9 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.http import JsonResponse
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_yasg import openapi
 from drf_yasg.views import get_schema_view
 from rest_framework.permissions import AllowAny
@@ -24,7 +26,7 @@ schema_view = get_schema_view(
 )
 
 # The apps are included by name: the platform package imports no domain app (nor ops).
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("ops.api_urls")),
     path("", include("users.urls")),
     path("", include("merchants.urls")),
@@ -32,7 +34,19 @@ api_v1 = [
     path("", include("debt.urls")),
     path("", include("refunds.urls")),
     path("", include("webhooks.api_urls")),
+    path("", include("ledger.urls")),
+    path("", include("audit.urls")),
 ]
+
+
+def bench_floor(request):
+    """Floor B of bench/api.py: the middleware stack and nothing else (``BNPL_BENCH_FLOOR`` only)."""
+    return JsonResponse({"ok": True})
+
+
+if settings.BNPL_BENCH_FLOOR:
+    # First, so that what it measures is the middleware, not its place in the URLconf.
+    api_v1.insert(0, path("bench/floor/", bench_floor, name="bench-floor"))
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),

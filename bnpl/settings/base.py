@@ -1,8 +1,10 @@
 """Settings shared by every environment; each value comes from the environment."""
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 
 from bnpl.settings.env import env_bool, env_int, env_list, env_str
 
@@ -26,6 +28,8 @@ INSTALLED_APPS = [
     "bnpl",
     "users",
     "merchants",
+    "audit",
+    "ledger",
     "plans",
     "debt",
     "refunds",
@@ -40,11 +44,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # (perf) Django's session, auth and messages middleware as subclasses that skip /api/:
+    # they serve the admin only (bnpl/admin_middleware.py says why).
+    "bnpl.admin_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "bnpl.admin_middleware.AuthenticationMiddleware",
+    "bnpl.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # admin login lockout; last, as django-axes requires
 ]
@@ -71,7 +77,7 @@ DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 else:
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE_DIR / "db.sqlite3")}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -148,6 +154,16 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-cleanup": {"task": "bnpl.tasks.purge_expired_idempotency_records", "schedule": 3600},
 }
 
+# --- Ledger (the journal's daily reconciliation) ---------------------------------
+# Hour and minute (UTC) of the daily `manage.py reconcile` run by beat; default 21:30 UTC,
+# 02:30 in Asia/Tashkent, when the traffic is lowest.
+BNPL_RECONCILE_HOUR_UTC = env_int("BNPL_RECONCILE_HOUR_UTC", 21)
+BNPL_RECONCILE_MINUTE_UTC = env_int("BNPL_RECONCILE_MINUTE_UTC", 30)
+CELERY_BEAT_SCHEDULE["ledger-reconcile"] = {
+    "task": "ledger.tasks.reconcile",
+    "schedule": crontab(hour=BNPL_RECONCILE_HOUR_UTC, minute=BNPL_RECONCILE_MINUTE_UTC),
+}
+
 # --- Operations (ops app): beat at start, worker logs, health cache -------------------
 # Beat (and the embedded loop of `make run`) runs these entries once as it starts, then on their
 # schedule: a fresh deployment has a sweep within seconds, not after BNPL_OVERDUE_SWEEP_SECONDS.
@@ -219,7 +235,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Logging: JSON lines, personal data redacted as a second line of defence -----
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
@@ -244,3 +260,12 @@ LOGGING = {
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# --- Request path (perf) ---------------------------------------------------------
+# bench/api.py only: mounts GET /api/v1/bench/floor/, a view returning {"ok": true} with no DRF,
+# key or database, so the cost of the middleware stack alone can be measured. Off everywhere else.
+BNPL_BENCH_FLOOR = env_bool("BNPL_BENCH_FLOOR", False)
+# A verified API key is cached in Redis this long (bnpl/authentication.py); revocation replaces
+# the cached record at once, so this bounds nothing about revocation, only how often a key's
+# row is re-read.
+BNPL_API_KEY_CACHE_SECONDS = env_int("BNPL_API_KEY_CACHE_SECONDS", 300)

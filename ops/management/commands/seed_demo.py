@@ -25,6 +25,7 @@ from merchants.models import Merchant
 from merchants.services import merchant_create
 from plans.models import Plan
 from plans.services import plan_create
+from refunds.demo import seed_ledger_demo
 from refunds.models import Refund
 from refunds.services import refund_approve, refund_create, refund_reject
 from users.models import Customer
@@ -83,8 +84,11 @@ class Command(BaseCommand):
         if open_ids:
             repayment_apply(user=users["dave"], installment_ids=open_ids)
         sweep = sweep_overdue()
+        # The ledger's own demo data, a separate step: every kind of journal transaction, a payout in
+        # each state and a reversed repayment (refunds/demo.py).
+        ledger_demo = seed_ledger_demo(merchant=merchant)
 
-        self._walkthrough(base, users, merchant, alice_plan, pending, sweep,
+        self._walkthrough(base, users, merchant, alice_plan, pending, sweep, ledger_demo,
                           client_key=client_key, merchant_key=merchant_key, operator_key=operator_key)
 
     # --- data --------------------------------------------------------------------
@@ -117,7 +121,8 @@ class Command(BaseCommand):
 
     # --- output --------------------------------------------------------------------
 
-    def _walkthrough(self, base, users, merchant, plan, refund, sweep, *, client_key, merchant_key, operator_key):
+    def _walkthrough(self, base, users, merchant, plan, refund, sweep, ledger, *, client_key, merchant_key,
+                     operator_key):
         """A shell session to paste, in order: every command works on a fresh seed.
 
         Each request goes through ``call`` (curl printing the body, then the HTTP status on stderr)
@@ -196,15 +201,41 @@ class Command(BaseCommand):
             "# 8. Operators see everything: pending refunds, and the webhook inbox with each event's state",
             f'call {operator} "$BASE/api/v1/refunds/?status=PENDING"  # expect 200',
             f'call {operator} "$BASE/api/v1/webhook-events/"  # expect 200',
+            *self._ledger_steps(ledger, client, operator, post),
             # --- Later steps go here, in this order, each a `call ...  # expect NNN` line: ---------------
-            # LEDGER: the transactions of Alice's plan (GET /api/v1/transactions/?plan_id=$ALICE_PLAN),
-            #         once the ledger app serves them (API.md §11).
             # EVENTS: the merchant's webhook endpoints and events (API.md §14), once the events app
             #         serves them.
-            "# 9. Metrics (internal network; add -H \"Authorization: Bearer $BNPL_METRICS_TOKEN\" if it is set)",
+            "# 10. Metrics (internal network; add -H \"Authorization: Bearer $BNPL_METRICS_TOKEN\" if it is set)",
             'call "$BASE/metrics" | grep "^bnpl_webhook_events"  # expect 200',
         ]
         self.stdout.write("\n".join(lines))
 
+    def _ledger_steps(self, demo, client, operator, post) -> list[str]:
+        """The ledger's part of the walkthrough (API.md §11), on the data of ``refunds/demo.py``."""
+        pending = demo["payouts"].get("PENDING")
+        today = business_today().isoformat()
+        steps = [
+            "# 9. Ledger: every money movement of a plan, oldest first (plan_opened, repayment, repayment_reversed,",
+            "#    refund_applied, refund_payout, payout_settled), and the same for a user, newest first",
+            f"export ERIN={demo['erin'].id} ERIN_PLAN={demo['erin_plan'].id} FRANK_PLAN={demo['frank_plan'].id}",
+            f'call {client} "$BASE/api/v1/plans/$ERIN_PLAN/transactions/"  # expect 200',
+            f'call {client} "$BASE/api/v1/plans/$FRANK_PLAN/transactions/"  # expect 200',
+            f'call {operator} "$BASE/api/v1/users/$ERIN/transactions/?kind=repayment_reversed"  # expect 200',
+            "# The plan as it stood at the end of a business day, rebuilt from the journal",
+            f'call {client} "$BASE/api/v1/plans/$ERIN_PLAN/?as_of={today}"  # expect 200',
+            "# Payouts in every state; an operator sends the pending one",
+            f'call {operator} "$BASE/api/v1/payouts/"  # expect 200',
+        ]
+        if pending is not None:
+            steps += [f"export PAYOUT={pending.id}",
+                      f"call {operator} {post('demo-' + uuid.uuid4().hex[:8] + '-payout')} "
+                      "\"$BASE/api/v1/payouts/$PAYOUT/mark-sent/\" -d '{\"reference\": \"BANK-42\"}'  # expect 200"]
+        steps += [
+            "# Status history of a plan (operators)",
+            f'call {operator} "$BASE/api/v1/audit-events/?object_id=$ERIN_PLAN"  # expect 200',
+            "# The journal against the stored balances: one JSON line, exit 1 on a mismatch",
+            ".venv/bin/python manage.py reconcile",
+        ]
+        return steps
 
 WALKTHROUGH_MARKER = "# --- Walkthrough: paste into a shell at the repository's root, in order ---"
