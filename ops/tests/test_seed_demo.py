@@ -136,7 +136,11 @@ def test_the_printed_walkthrough_runs_against_a_live_server():
         out = io.StringIO()
         call_command("seed_demo", "--base-url", base_url, stdout=out)
         script = _walkthrough(out.getvalue())
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bnpl.settings.test"}
+        # The walkthrough's local commands (sign_webhook, reconcile) run against this test's database.
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bnpl.settings.local",
+               "DATABASE_URL": current_database_url(application_name="seed-demo-cli"),
+               "BNPL_FIELD_ENCRYPTION_KEYS": ",".join(settings.BNPL_FIELD_ENCRYPTION_KEYS),
+               "BNPL_LOOKUP_HASH_KEY": settings.BNPL_LOOKUP_HASH_KEY}
         result = subprocess.run(["bash", "-c", script], cwd=settings.BASE_DIR, capture_output=True,  # noqa: S603,S607
                                 text=True, timeout=120, env=env)
     expected = [int(code) for code in re.findall(r"# expect (\d{3})$", script, re.MULTILINE)]
