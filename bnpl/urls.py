@@ -36,6 +36,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("webhooks.api_urls")),
     path("", include("ledger.urls")),
     path("", include("audit.urls")),
+    path("", include("events.urls")),
 ]
 
 

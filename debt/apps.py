@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class DebtConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "debt"
+
+    def ready(self) -> None:
+        from events.types import register_representer, serializer_representer
+
+        # repayment.created: a repayment as GET /debt/{user_id}/repayments/ lists it.
+        register_representer("repayment", serializer_representer("debt.api.RepaymentSerializer"))
+        # repayment.reversed: a reversal as POST /repayments/{id}/reverse/ answers it.
+        register_representer("repayment_reversal", serializer_representer("debt.reversal_api.ReversalSerializer"))
+        # user.status_changed: a user as GET /users/{id}/ shows it (masked). Registered here, not in
+        # users: the debt status is this app's, and users sits below events in the dependency order.
+        register_representer("user", serializer_representer("users.api.UserSerializer"))

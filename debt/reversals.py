@@ -20,6 +20,7 @@ from bnpl.errors import InvalidState
 from bnpl.models import ApiKey
 from debt.locks import repayment_lock
 from debt.models import Repayment, RepaymentAllocation, RepaymentReversal
+from events.services import event_record
 from ledger.services import journal_repayment_reversed
 from plans.installments import debt_status_refresh, installments_settle
 from plans.locks import installments_lock, plans_lock
@@ -76,6 +77,8 @@ def repayment_reverse(*, repayment: Repayment, reason: str, created_by: ApiKey |
         reversal = RepaymentReversal.objects.create(repayment=repayment, user_id=user.pk, amount=repayment.amount,
                                                     reason=reason, created_by=created_by)
         # The status history: installments and plans by installments_settle, the user by debt_status_refresh.
-    reversal.allocation_rows = allocations
-    reversal.user_status = user.status
+        reversal.allocation_rows = allocations
+        reversal.user_status = user.status
+        # Client apps only (the customer's money): no merchant sees it (API.md §14).
+        event_record(type="repayment.reversed", obj=reversal)
     return reversal

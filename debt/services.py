@@ -26,6 +26,7 @@ from bnpl.models import ApiKey
 from bnpl.money import format_minor
 from debt.models import Repayment, RepaymentAllocation, SweepRun
 from debt.selectors import allocation_key
+from events.services import event_record, event_record_many
 from ledger.services import journal_repayment
 from plans.installments import (
     debt_status_refresh,
@@ -115,6 +116,9 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
                                 amount=part)
             for installment, part in allocations
         )
+        # The rows just written, as prefetch_related would have them, for the event's representation.
+        repayment._prefetched_objects_cache = {"allocations": rows}
+        event_record(type="repayment.created", obj=repayment)
     return RepaymentResult(repayment=repayment, allocations=rows,
                            user_status=UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL)
 
@@ -260,8 +264,9 @@ _USER_UPDATE_SQL = f"""
            SET status = CASE WHEN {_HAS_OVERDUE} THEN 'DEBT_USER' ELSE 'NORMAL' END
          WHERE c.id = ANY(%(ids)s)
            AND c.status <> CASE WHEN {_HAS_OVERDUE} THEN 'DEBT_USER' ELSE 'NORMAL' END
-        RETURNING c.status)
-    SELECT count(*) FILTER (WHERE status = 'DEBT_USER'), count(*) FILTER (WHERE status = 'NORMAL') FROM changed
+        RETURNING c.id, c.status)
+    SELECT count(*) FILTER (WHERE status = 'DEBT_USER'), count(*) FILTER (WHERE status = 'NORMAL'),
+           ARRAY(SELECT id FROM changed) FROM changed
 """  # noqa: S608 - built from constants only
 
 
@@ -276,7 +281,8 @@ def _sweep_postgresql(cutoff: date, chunk_size: int) -> dict:
             if ids:
                 # A later statement: it sees whatever the previous holder of a lock committed.
                 cursor.execute(_USER_UPDATE_SQL, {"ids": ids})
-                marked, restored = cursor.fetchone()
+                marked, restored, changed_ids = cursor.fetchone()
+                _record_user_status_changes(changed_ids)
                 counts["users_marked_debt"] += marked
                 counts["users_restored"] += restored
         if len(ids) < chunk_size:
@@ -291,8 +297,15 @@ def _sweep_orm(cutoff: date, chunk_size: int) -> dict:
     has_overdue = Exists(Installment.objects.filter(user=OuterRef("pk"), status=InstallmentStatus.OVERDUE))
     counts["users_marked_debt"] = update_in_chunks(
         Customer.objects, Customer.objects.filter(has_overdue, status=UserStatus.NORMAL).order_by("pk"),
-        chunk_size, status=UserStatus.DEBT_USER)
+        chunk_size, on_changed=_record_user_status_changes, status=UserStatus.DEBT_USER)
     counts["users_restored"] = update_in_chunks(
         Customer.objects, Customer.objects.filter(~has_overdue, status=UserStatus.DEBT_USER).order_by("pk"),
-        chunk_size, status=UserStatus.NORMAL)
+        chunk_size, on_changed=_record_user_status_changes, status=UserStatus.NORMAL)
     return counts
+
+
+def _record_user_status_changes(user_ids: list) -> None:
+    """``user.status_changed`` for the users a sweep chunk just changed, one INSERT for the lot."""
+    if user_ids:
+        users = Customer.objects.filter(pk__in=user_ids).defer(*Customer.ENCRYPTED_FIELDS)
+        event_record_many(type="user.status_changed", items=((user, None) for user in users))

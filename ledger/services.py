@@ -23,6 +23,7 @@ from audit.models import ObjectType
 from audit.services import status_change_record
 from bnpl import dates
 from bnpl.errors import InvalidState
+from events.services import event_record
 from ledger.locks import payout_lock
 from ledger.models import (
     OWED_ACCOUNTS,
@@ -227,6 +228,7 @@ def _transition(*, payout_id: UUID, to: str, **values) -> Payout:
             setattr(payout, name, value)
         payout.save(update_fields=["status", "updated_at", *values])
         status_change_record(object_type=ObjectType.PAYOUT, object_id=payout.pk, old=old, new=to)
+        event_record(type="payout.status_changed", obj=payout, merchant_id=payout.merchant_id)
         if to == PayoutStatus.SETTLED:
             journal_post(postings=[Posting(
                 kind=Kind.PAYOUT_SETTLED, user_id=payout.user_id, plan_id=payout.plan_id,

@@ -16,12 +16,12 @@ from typing import Any
 from uuid import UUID
 
 from django.db import OperationalError, connection, transaction
-from django.db.models import Subquery
 
 from audit.models import ObjectType
 from audit.services import StatusChange, status_changes_record
 from bnpl import dates
-from plans.models import Installment, InstallmentStatus, Plan, PlanStatus
+from events.services import event_record, event_record_many
+from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan, PlanStatus
 from users.models import Customer, UserStatus
 from users.services import user_status_set
 
@@ -36,7 +36,7 @@ _PLAN_TOTALS_SQL = """
       FROM (SELECT plan_id, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded
               FROM plans_installment WHERE plan_id IN ({ids}) GROUP BY plan_id) AS s
      WHERE p.id = s.plan_id
- RETURNING id, status
+    RETURNING id, merchant_id, status
 """
 
 
@@ -59,12 +59,13 @@ def installments_settle(*, installments: Iterable[Installment], plans_before: di
     installments = list(installments)
     if installments_before is None:
         installments_before = {i.pk: i.status for i in installments}
+    was_open = {installment.pk for installment in installments if installment.status in OPEN_STATUSES}
     for installment in installments:
         installment.settle_status()
     # One statement whatever the count (a repayment may touch dozens of installments).
     Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "status", "paid_at"])
     plan_ids = {installment.plan_id for installment in installments}
-    plans_after: dict[UUID, str] = {}
+    plans_after: dict[UUID, tuple[Any, str]] = {}
     if plan_ids:
         if plans_before is None:
             plans_before = dict(Plan.objects.filter(pk__in=plan_ids).values_list("pk", "status"))
@@ -73,13 +74,40 @@ def installments_settle(*, installments: Iterable[Installment], plans_before: di
             cursor.execute(_PLAN_TOTALS_SQL.format(ids=", ".join(["%s"] * len(plan_ids))),
                            [PlanStatus.COMPLETED, PlanStatus.ACTIVE]
                            + [prep(pk, connection) for pk in sorted(plan_ids)])
-            plans_after = {Plan._meta.pk.to_python(pk): status for pk, status in cursor.fetchall()}
+            plans_after = {Plan._meta.pk.to_python(pk): (merchant_id, status)
+                           for pk, merchant_id, status in cursor.fetchall()}
     status_changes_record(changes=[
         *(StatusChange(ObjectType.INSTALLMENT, i.pk, installments_before.get(i.pk, ""), i.status)
           for i in installments),
-        *(StatusChange(ObjectType.PLAN, pk, plans_before.get(pk, ""), status) for pk, status in plans_after.items()),
+        *(StatusChange(ObjectType.PLAN, pk, plans_before.get(pk, ""), status)
+          for pk, (_, status) in plans_after.items()),
     ])
+    _record_settle_events(installments, was_open, plans_after)
     return plan_ids
+
+
+def _record_settle_events(installments: list[Installment], was_open: set, plans_after: dict) -> None:
+    """``installment.paid`` for each installment that became PAID, ``plan.completed`` for each plan
+    that became COMPLETED, in the caller's transaction (API.md §14).
+
+    A plan COMPLETED now was ACTIVE before exactly when one of its installments was settled just now
+    (an open installment is something outstanding), so no read of the old statuses is needed.
+    """
+    settled_now = [i for i in installments if i.pk in was_open and i.status not in OPEN_STATUSES]
+    event_record_many(type="installment.paid", items=(
+        (i, plans_after[i.plan_id][0]) for i in settled_now if i.status == InstallmentStatus.PAID))
+    completed = {i.plan_id for i in settled_now if plans_after[i.plan_id][1] == PlanStatus.COMPLETED}
+    if completed:
+        event_record_many(type="plan.completed", items=(
+            (plan, plan.merchant_id) for plan in Plan.objects.filter(pk__in=completed)
+            .prefetch_related("installments")))
+
+
+def record_overdue(installment_ids: list) -> None:
+    """``installment.overdue`` for installments just marked, one INSERT for the lot."""
+    if installment_ids:
+        marked = Installment.objects.filter(pk__in=installment_ids).select_related("plan")
+        event_record_many(type="installment.overdue", items=((i, i.plan.merchant_id) for i in marked))
 
 
 # --- The overdue rule, for one user, live ------------------------------------------------------
@@ -96,6 +124,7 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     # statement's snapshot sees the rows that sweep marked (one CTE statement would miss them
     # and let a plan through; debt/tests/test_concurrency.py catches exactly that).
     changed = _overdue_rule_apply(user=user, cutoff=cutoff)
+    record_overdue([pk for pk, new in changed if new == InstallmentStatus.OVERDUE])
     moved = [StatusChange(ObjectType.INSTALLMENT, pk,
                           InstallmentStatus.UPCOMING if new == InstallmentStatus.OVERDUE else InstallmentStatus.OVERDUE,
                           new) for pk, new in changed]
@@ -105,6 +134,8 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     # Status history, one INSERT only if anything moved: the installments the rule moved and the
     # user's change (audit sits below users, so the user's is recorded here, by the rule).
     status_changes_record(changes=[*moved, StatusChange(ObjectType.USER, user.pk, before, user.status)])
+    if user.status != before:
+        event_record(type="user.status_changed", obj=user)
     return in_debt
 
 
@@ -119,7 +150,7 @@ _OVERDUE_RULE_SQL = """
 
 def _overdue_rule_apply(*, user: Customer, cutoff: date) -> list[tuple[UUID, str]]:
     """The rule both ways on ``user``'s installments, one statement; ``(id, new status)`` of each
-    one it moved (RETURNING: PostgreSQL, and SQLite >= 3.35), for the status history."""
+    one it moved (RETURNING: PostgreSQL, and SQLite >= 3.35), for the status history and events."""
     day = Installment._meta.get_field("due_date").get_db_prep_value(cutoff, connection)
     user_id = Customer._meta.pk.get_db_prep_value(user.pk, connection)
     with connection.cursor() as cursor:
@@ -147,7 +178,7 @@ WITH candidates AS (
     SELECT due_date, id FROM candidates ORDER BY due_date DESC, id DESC LIMIT 1
 )
 SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM candidates),
-       (SELECT due_date FROM last), (SELECT id FROM last)
+       (SELECT due_date FROM last), (SELECT id FROM last), ARRAY(SELECT id FROM marked)
 """
 _MARK_INSTALLMENTS_SQL = _MARK_CHUNK_SQL.format(mark="""locked AS (
     SELECT ctid FROM plans_installment
@@ -156,7 +187,7 @@ _MARK_INSTALLMENTS_SQL = _MARK_CHUNK_SQL.format(mark="""locked AS (
 ), marked AS (
     UPDATE plans_installment SET status = 'OVERDUE'
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) AND status = 'UPCOMING'
-    RETURNING 1
+    RETURNING id
 )""")
 
 # The same chunk as a plain UPDATE, tried first: when no repayment holds any of its rows (the
@@ -168,7 +199,7 @@ _MARK_INSTALLMENTS_FAST_SQL = _MARK_CHUNK_SQL.format(mark="""marked AS (
     UPDATE plans_installment SET status = 'OVERDUE'
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM plans_installment WHERE id = ANY(ARRAY(SELECT id FROM candidates))))
       AND status = 'UPCOMING' AND due_date < %(cutoff)s
-    RETURNING 1
+    RETURNING id
 )""")
 _LOCK_NOT_AVAILABLE = "55P03"
 
@@ -212,13 +243,15 @@ def _mark_postgresql(cutoff: date, chunk_size: int) -> int:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL lock_timeout = '{_MARK_LOCK_TIMEOUT}'")
                 cursor.execute(_MARK_INSTALLMENTS_FAST_SQL, params)
-                marked, seen, last_due, last_id = cursor.fetchone()
+                marked, seen, last_due, last_id, marked_ids = cursor.fetchone()
+                record_overdue(marked_ids)
         except OperationalError as exc:
             if getattr(exc.__cause__, "pgcode", None) != _LOCK_NOT_AVAILABLE:
                 raise
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(_MARK_INSTALLMENTS_SQL, params)
-                marked, seen, last_due, last_id = cursor.fetchone()
+                marked, seen, last_due, last_id, marked_ids = cursor.fetchone()
+                record_overdue(marked_ids)
         total += marked
         if seen < chunk_size:
             return total
@@ -243,19 +276,24 @@ def installments_sweep_orm(*, cutoff: date, chunk_size: int) -> dict[str, int]:
     not_due = Installment.objects.filter(status=InstallmentStatus.OVERDUE, due_date__gte=cutoff)
     return {
         "installments_marked_overdue": update_in_chunks(
-            Installment.objects, due.order_by("due_date", "pk"), chunk_size, status=InstallmentStatus.OVERDUE),
+            Installment.objects, due.order_by("due_date", "pk"), chunk_size, on_changed=record_overdue,
+            status=InstallmentStatus.OVERDUE),
         "installments_restored_upcoming": update_in_chunks(
             Installment.objects, not_due.order_by("pk"), chunk_size, status=InstallmentStatus.UPCOMING),
     }
 
 
-def update_in_chunks(manager, candidates, chunk_size: int, **values) -> int:
+def update_in_chunks(manager, candidates, chunk_size: int, on_changed=None, **values) -> int:
     """``UPDATE ... WHERE pk IN (first chunk_size candidates)`` until none is left; each chunk
-    leaves the candidate set, so this ends."""
+    leaves the candidate set, so this ends. ``on_changed(ids)`` runs in each chunk's transaction
+    (SQLite has one writer at a time, so the ids read are the rows updated)."""
     total = 0
     while True:
         with transaction.atomic():
-            changed = manager.filter(pk__in=Subquery(candidates.values("pk")[:chunk_size])).update(**values)
+            ids = list(candidates.values_list("pk", flat=True)[:chunk_size])
+            changed = manager.filter(pk__in=ids).update(**values)
+            if on_changed is not None:
+                on_changed(ids)
         total += changed
         if changed < chunk_size:
             return total

@@ -7,6 +7,7 @@ from django.db import transaction
 from bnpl import dates
 from bnpl.errors import UserInDebt, ValidationFailed
 from bnpl.money import format_minor
+from events.services import event_record
 from ledger.services import journal_plan_opened
 from merchants.models import Merchant
 from plans.installments import debt_status_refresh
@@ -66,4 +67,13 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: int, instal
         # A back-dated plan may already have installments past due: the same rule marks them.
         if dues[0] < dates.overdue_cutoff(today) and debt_status_refresh(user=user, today=today):
             installments = list(plan.installments.order_by("sequence"))
+        _prefetch_installments(plan, installments)
+        event_record(type="plan.created", obj=plan, merchant_id=plan.merchant_id)
     return PlanCreation(plan=plan, installments=installments)
+
+
+def _prefetch_installments(plan: Plan, installments: list[Installment]) -> None:
+    """Seed ``plan.installments.all()`` with the rows just written, as prefetch_related would."""
+    queryset = Installment.objects.filter(plan=plan).order_by("sequence")
+    queryset._result_cache, queryset._prefetch_done = installments, True
+    plan._prefetched_objects_cache = {"installments": queryset}

@@ -15,6 +15,7 @@ from bnpl import dates
 from bnpl.errors import DuplicateTransaction, InvalidState, RefundExceedsRefundable
 from bnpl.money import format_minor
 from debt.services import debt_status_refresh
+from events.services import event_record
 from ledger.services import journal_refund
 from plans.installments import installments_settle
 from plans.locks import installments_lock, plan_lock
@@ -61,6 +62,7 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str =
             if existing is None:
                 raise
             return _same_transaction(existing, plan=plan, amount=amount), False
+        event_record(type="refund.created", obj=refund, merchant_id=refund.merchant_id)
     return refund, True
 
 
@@ -120,6 +122,7 @@ def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
         refund.save(update_fields=["status", "applied_amount", "payout_amount", "decided_by", "decided_at"])
         status_change_record(object_type=ObjectType.REFUND, object_id=refund.pk, old=RefundStatus.PENDING,
                              new=refund.status)
+        event_record(type="refund.approved", obj=refund, merchant_id=refund.merchant_id)
     return refund
 
 
@@ -135,6 +138,7 @@ def _decide_without_effect(*, refund: Refund, to: str, decided_by: str, reason: 
         refund.decision_reason = reason
         refund.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
         status_change_record(object_type=ObjectType.REFUND, object_id=refund.pk, old=RefundStatus.PENDING, new=to)
+        event_record(type=f"refund.{to.lower()}", obj=refund, merchant_id=refund.merchant_id)
     return refund
 
 

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "debt",
     "refunds",
     "webhooks",
+    "events",
     "ops",
     "axes",
 ]
@@ -194,6 +195,26 @@ BNPL_FIELD_ENCRYPTION_KEYS = env_list("BNPL_FIELD_ENCRYPTION_KEYS")
 BNPL_LOOKUP_HASH_KEY = env_str("BNPL_LOOKUP_HASH_KEY")
 BNPL_IDEMPOTENCY_TTL_HOURS = env_int("BNPL_IDEMPOTENCY_TTL_HOURS", 24)
 BNPL_WEBHOOK_MAX_BODY_BYTES = env_int("BNPL_WEBHOOK_MAX_BODY_BYTES", 64 * 1024)
+
+# --- Outbound events and webhook deliveries (events app, API.md §14) ---------------
+# Waits before each retry of a failed delivery (±10 % jitter): "5s,5m,30m,2h,5h,10h,10h" is
+# Svix's schedule, eight attempts over about 28 hours; plain numbers are seconds.
+BNPL_WEBHOOK_RETRY_SCHEDULE = env_str("BNPL_WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h")
+# Lets webhook URLs resolve to loopback/private/link-local addresses (off: SSRF protection).
+BNPL_WEBHOOK_ALLOW_PRIVATE = env_bool("BNPL_WEBHOOK_ALLOW_PRIVATE", False)
+BNPL_WEBHOOK_TIMEOUT_SECONDS = env_int("BNPL_WEBHOOK_TIMEOUT_SECONDS", 10)
+# A worker's claim on a batch of deliveries; a worker killed mid-batch frees it after this long.
+BNPL_WEBHOOK_CLAIM_SECONDS = env_int("BNPL_WEBHOOK_CLAIM_SECONDS", 60)
+BNPL_WEBHOOK_DELIVERY_THREADS = env_int("BNPL_WEBHOOK_DELIVERY_THREADS", 16)
+BNPL_WEBHOOK_DISABLE_AFTER_DAYS = env_int("BNPL_WEBHOOK_DISABLE_AFTER_DAYS", 5)
+BNPL_EVENT_RETENTION_DAYS = env_int("BNPL_EVENT_RETENTION_DAYS", 30)
+BNPL_EVENTS_PUMP_SECONDS = env_int("BNPL_EVENTS_PUMP_SECONDS", 2)
+CELERY_BEAT_SCHEDULE.update({
+    # The re-drive: new events and due retries, whatever happened to the on-commit nudges.
+    "events-pump": {"task": "events.tasks.pump", "schedule": BNPL_EVENTS_PUMP_SECONDS,
+                    "options": {"expires": BNPL_EVENTS_PUMP_SECONDS * 5}},
+    "events-prune": {"task": "events.tasks.prune", "schedule": 3600},
+})
 
 # --- REST framework and schema --------------------------------------------------
 REST_FRAMEWORK = {

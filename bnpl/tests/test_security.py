@@ -17,7 +17,7 @@ from webhooks.tests.factories import post_webhook, webhook_body
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-APPS = ["bnpl", "users", "merchants", "plans", "debt", "refunds", "webhooks"]
+APPS = ["bnpl", "users", "merchants", "plans", "debt", "refunds", "webhooks", "events"]
 
 
 # --- API3: object properties the caller may not set are never taken from the body -----------------
@@ -50,6 +50,9 @@ def test_status_and_amount_fields_in_a_create_body_are_ignored(client_api, merch
 HTTP_CLIENTS = {"requests", "httpx", "urllib3", "aiohttp", "pycurl", "http.client", "urllib.request", "socket"}
 # The only socket: a reachability probe of the configured REDIS_URL at start-up (settings, not input).
 ALLOWED = {("bnpl/settings/env.py", "socket")}
+# Outbound webhooks (API.md §14): the one HTTP client, behind the SSRF checks of events/ssrf.py
+# (events/tests/test_ssrf.py). Any name from these modules, in these files only.
+ALLOWED_CLIENTS = {"events/delivery.py": ("urllib3", "http.client", "socket"), "events/ssrf.py": ("socket",)}
 
 
 def _imports(path: Path) -> set[str]:
@@ -72,15 +75,18 @@ def test_no_application_module_imports_an_http_client():
                 continue
             for name in _imports(path):
                 if any(name == c or name.startswith(c + ".") for c in HTTP_CLIENTS) and \
-                        (relative, name) not in ALLOWED:
+                        (relative, name) not in ALLOWED and \
+                        not any(name == c or name.startswith(c + ".") for c in ALLOWED_CLIENTS.get(relative, ())):
                     found.add((relative, name))
     assert found == set()
 
 
 def test_no_request_body_accepts_a_url(client_api):
-    """No serializer of a request body has a URL field (the only URLs are the pagination links out)."""
+    """No serializer of a request body has a URL field (the only URLs are the pagination links out),
+    except the webhook endpoint's (API.md §14), which the SSRF rules check (events/tests/test_ssrf.py)."""
     schema = client_api.get("/swagger.json").json()
-    bodies = [p["schema"] for ops in schema["paths"].values() for op in ops.values() if isinstance(op, dict)
+    bodies = [p["schema"] for path, ops in schema["paths"].items() if not path.endswith("/webhook-endpoints/")
+              for op in ops.values() if isinstance(op, dict)
               for p in op.get("parameters", []) if p.get("in") == "body"]
     text = json.dumps([schema["definitions"].get(b.get("$ref", "").split("/")[-1], b) for b in bodies])
     assert '"format": "uri"' not in text and "url" not in text.lower()

@@ -251,8 +251,9 @@ def test_plans_are_not_editable(client_api, method):
 @pytest.mark.parametrize("count", [3, 12])
 def test_create_uses_a_fixed_number_of_queries(client_api, merchant, django_assert_max_num_queries, count):
     data = body(CustomerFactory(), merchant, installment_count=count)
-    # 10, and one statement for the journal (plan_opened and its entries, API.md §11).
-    with django_assert_max_num_queries(11):
+    # 10, one statement for the journal (plan_opened and its entries, API.md §11), and one for the
+    # plan.created event's INSERT (the outbox, API.md §14), whatever the count.
+    with django_assert_max_num_queries(10 + 1 + 1):
         r = client_api.post(URL, data)
     assert r.status_code == 201 and len(r.json()["installments"]) == count
 
@@ -261,8 +262,10 @@ def test_create_uses_a_fixed_number_of_queries(client_api, merchant, django_asse
 def test_backdated_create_uses_a_fixed_number_of_queries(client_api, merchant, django_assert_max_num_queries,
                                                          count):
     data = body(CustomerFactory(), merchant, installment_count=count, start_date="2024-01-31")
-    # 14, and one statement for the journal (API.md §11); the overdue marks' history adds one INSERT.
-    with django_assert_max_num_queries(16):
+    # 14, one statement for the journal (API.md §11), one INSERT of the overdue marks' history, and
+    # 4 for the outbox (API.md §14), whatever the count: the marked installments read and one INSERT
+    # of their installment.overdue events, one INSERT each of user.status_changed and plan.created.
+    with django_assert_max_num_queries(14 + 2 + 4):
         r = client_api.post(URL, data)
     assert r.status_code == 201 and len(r.json()["installments"]) == count
 

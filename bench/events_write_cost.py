@@ -1,0 +1,101 @@
+"""What recording events costs a write: each service timed with and without its event_record calls,
+in interleaved rounds (so the shared machine's noise hits both alike), medians compared.
+
+    .venv/bin/python bench/events_write_cost.py [--rounds 10] [--per-round 20]
+
+Services, as the API calls them, on PostgreSQL: ``plan_create`` (1 event), ``refund_create`` (1),
+``repayment_apply`` paying off a 12-installment plan (14 events). "Without" replaces the events
+functions by no-ops in the calling modules, which is the code before the outbox.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import bench_env, migrate, recreate_database, setup_django  # noqa: E402
+
+DB = "bnpl_bench_events_cost"
+TOTAL_MAJOR = "1200.00"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--per-round", type=int, default=20)
+    args = parser.parse_args()
+    env = bench_env(DB)
+    recreate_database(DB)
+    migrate(env)
+    setup_django(env)
+
+    import debt.services as debt_services
+    import plans.services as plan_services
+    import refunds.services as refund_services
+    from bnpl.money import to_minor
+    from merchants.services import merchant_create
+    from users.services import user_create
+
+    merchant = merchant_create(name="cost")
+    TOTAL = to_minor(Decimal(TOTAL_MAJOR))  # noqa: N806
+    counter = iter(range(10**7))
+
+    def new_user():
+        n = next(counter)
+        return user_create(full_name="c", phone_number=f"+99893{n:07d}", passport_number=f"CC{n:07d}",
+                           date_of_birth=date(1990, 1, 1))
+
+    def plan_create():
+        user = new_user()
+        started = time.perf_counter()
+        plan_services.plan_create(user=user, merchant=merchant, total_amount=TOTAL, installment_count=12)
+        return time.perf_counter() - started
+
+    def refund_create():
+        plan = plan_services.plan_create(user=new_user(), merchant=merchant, total_amount=TOTAL,
+                                         installment_count=12)
+        started = time.perf_counter()
+        refund_services.refund_create(plan=plan, transaction_id=f"t{next(counter)}", amount=to_minor(Decimal("10.00")))
+        return time.perf_counter() - started
+
+    def repayment():
+        user = new_user()
+        plan_services.plan_create(user=user, merchant=merchant, total_amount=TOTAL, installment_count=12)
+        started = time.perf_counter()
+        debt_services.repayment_apply(user=user, amount=TOTAL)
+        return time.perf_counter() - started
+
+    real = {m: (m.event_record, getattr(m, "event_record_many", None))
+            for m in (plan_services, debt_services, refund_services)}
+
+    def events(on: bool) -> None:
+        for module, (one, many) in real.items():
+            module.event_record = one if on else (lambda **kwargs: None)
+            if many is not None:
+                module.event_record_many = many if on else (lambda **kwargs: 0)
+
+    timings = {(name, on): [] for name in ("plan_create", "refund_create", "repayment_apply") for on in (True, False)}
+    for _ in range(args.rounds):
+        for on in (False, True):
+            events(on)
+            for name, run in (("plan_create", plan_create), ("refund_create", refund_create),
+                              ("repayment_apply", repayment)):
+                timings[(name, on)] += [run() for _ in range(args.per_round)]
+    events(True)
+    out = {}
+    for name in ("plan_create", "refund_create", "repayment_apply"):
+        without = statistics.median(timings[(name, False)]) * 1000
+        with_ = statistics.median(timings[(name, True)]) * 1000
+        out[name] = {"without_ms": round(without, 2), "with_ms": round(with_, 2),
+                     "overhead_percent": round((with_ / without - 1) * 100, 1)}
+    out["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
