@@ -22,7 +22,7 @@ from django.core.cache import caches
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from bnpl import throttling
+from bnpl import redis_policy, throttling
 from bnpl.actor import API_KEY, set_request_actor
 from bnpl.models import ApiKey, hash_api_key
 
@@ -84,16 +84,21 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key.") from None
         key_hash = hash_api_key(raw_key)
         location = throttling.redis_location()
-        if location is not None:
+        if location is not None and not redis_policy.RATE_LIMIT.allows(location):
+            # Redis failed a moment ago (bnpl.redis_policy): skip it; the rate limit fails open, counted.
+            redis_policy.RATE_LIMIT.skipped()
+            request._request.bnpl_throttle_verdict = (True, None)
+        elif location is not None:
             try:
                 api_key = self._authenticate_cached(request, location, key_hash)
             except exceptions.AuthenticationFailed:
                 raise
             except Exception as exc:  # noqa: BLE001 - a cache outage must not take the API down
-                logger.warning("API key cache unavailable, reading the key row: %s", type(exc).__name__)
-                # Counted nowhere: the throttle fails open for this request, as it always did.
+                # The key row is read instead; the rate limit fails open for this request, counted.
+                redis_policy.RATE_LIMIT.failed(location, exc)
                 request._request.bnpl_throttle_verdict = (True, None)
             else:
+                redis_policy.RATE_LIMIT.succeeded(location)
                 if api_key is not None:
                     set_request_actor(API_KEY, api_key.name)  # who the status history names (bnpl/actor.py)
                     return api_key, api_key

@@ -97,6 +97,10 @@ class ObjectNotFound(DomainError):
     default_detail = "No such object."
 
 
+# Seconds a client should wait after a 503 (the database unreachable) before retrying.
+RETRY_AFTER_S = 10
+
+
 class ServiceUnavailable(DomainError):
     code, title = "service_unavailable", "Service unavailable"
     default_detail = "A backing service is unavailable; nothing was changed. Retry later."
@@ -145,8 +149,10 @@ def domain_problem_response(error: DomainError) -> Response:
     it (so that what the service committed with the refusal stays committed)."""
     status_code = domain_status(error)
     errors = error.errors if isinstance(error, ValidationFailed) else None
+    # API.md §9 (v1.1): a 503 (the database unreachable) says when to retry.
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status_code == status.HTTP_503_SERVICE_UNAVAILABLE else None
     return Response(problem(status_code, error.code, error.title, error.detail, errors), status=status_code,
-                    content_type=PROBLEM_CONTENT_TYPE)
+                    headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
 _DRF_CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
@@ -219,6 +225,8 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     else:
         return None  # a real bug: let Django's handler500 answer (and log it)
 
+    if status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_S))  # API.md §9 (v1.1): a 503 says when to retry
     set_rollback()
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 

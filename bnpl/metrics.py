@@ -2,39 +2,25 @@
 
 With ``PROMETHEUS_MULTIPROC_DIR`` set in the environment *before the process starts*
 (Dockerfile, compose, k8s do), prometheus_client keeps every worker's samples in
-memory-mapped files in that directory and :func:`metrics_view` merges them; gunicorn's
+memory-mapped files in that directory and ``ops.metrics.metrics_view`` merges them; gunicorn's
 ``child_exit`` hook (``gunicorn.conf.py``) marks dead workers. Without it (``make run``,
 tests) the process-local default registry is served.
 
-Cross-process facts that live in the database (webhook inbox by state, the last overdue
-sweep run) are read at scrape time, so they are right whichever process did the work.
-
-``/metrics`` is meant for the internal network: nginx does not route it, and when
-``BNPL_METRICS_TOKEN`` is set it also requires ``Authorization: Bearer <token>``.
+This module is the platform's part: the series each process records (HTTP requests,
+replays, sweeps it ran). The ``/metrics`` view and the series read from the database at
+scrape time belong to the ops app (``ops/metrics.py``).
 """
-import hmac
 import logging
-import os
 import re
 import time
 from functools import lru_cache
 
-from django.conf import settings
-from django.db.models import Count
-from django.http import HttpResponse, JsonResponse
 from prometheus_client import (
-    REGISTRY,
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     disable_created_metrics,
-    multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.exposition import choose_encoder
-
-from bnpl.errors import PROBLEM_CONTENT_TYPE, problem
 
 logger = logging.getLogger(__name__)
 
@@ -152,82 +138,3 @@ def observe_sweep(duration_s: float, counts: dict[str, int], *, finished_at: flo
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             SWEEP_ROWS.labels(kind=kind).inc(value)
     SWEEP_LAST_SUCCESS.set(finished_at if finished_at is not None else time.time())
-
-
-class DatabaseCollector:
-    """Facts read from the database at scrape time: webhook inbox by state, the last sweep run."""
-
-    def collect(self):
-        try:
-            families = list(self._families())
-        except Exception as exc:  # noqa: BLE001 - a database outage must not break the scrape
-            logger.warning("metrics: database collector failed: %s", type(exc).__name__)
-            families = []
-        yield GaugeMetricFamily("bnpl_metrics_database_up",
-                                "1 when the database-backed metrics below could be read at this scrape.",
-                                value=1 if families else 0)
-        yield from families
-
-    def _families(self):
-        from debt.models import SweepRun
-        from webhooks.models import EventStatus, WebhookEvent
-
-        events = GaugeMetricFamily("bnpl_webhook_events", "Stored merchant webhook events by processing state.",
-                                   labels=["status"])
-        by_status = dict(WebhookEvent.objects.values_list("status").annotate(n=Count("id")).order_by())
-        for state in EventStatus.values:
-            events.add_metric([state], by_status.get(state, 0))
-        yield events
-
-        run = (SweepRun.objects.filter(finished_at__isnull=False, skipped=False, error="")
-               .order_by("-started_at").first())
-        if run is not None:
-            yield GaugeMetricFamily("bnpl_overdue_sweep_last_run_timestamp_seconds",
-                                    "Unix time the last successful overdue sweep finished (from SweepRun).",
-                                    value=run.finished_at.timestamp())
-            yield GaugeMetricFamily("bnpl_overdue_sweep_last_run_duration_seconds",
-                                    "Duration of the last successful overdue sweep (from SweepRun).",
-                                    value=(run.duration_ms or 0) / 1000)
-            rows = GaugeMetricFamily("bnpl_overdue_sweep_last_run_rows",
-                                     "Rows changed by the last successful overdue sweep (from SweepRun).",
-                                     labels=["kind"])
-            for kind in SWEEP_COUNT_KINDS:
-                rows.add_metric([kind], getattr(run, kind))
-            yield rows
-
-
-class _DefaultRegistryCollector:
-    def collect(self):
-        yield from REGISTRY.collect()
-
-
-def scrape_registry() -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry.register(_DefaultRegistryCollector())
-    registry.register(DatabaseCollector())
-    return registry
-
-
-def _authorized(request) -> bool:
-    token = getattr(settings, "BNPL_METRICS_TOKEN", "") or os.environ.get("BNPL_METRICS_TOKEN", "")
-    if not token:
-        return True
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
-
-
-def metrics_view(request):
-    """``GET /metrics``: Prometheus text exposition format."""
-    if not _authorized(request):
-        response = JsonResponse(problem(401, "not_authenticated", "Not authenticated",
-                                        "Send 'Authorization: Bearer <BNPL_METRICS_TOKEN>'."),
-                                status=401, content_type=PROBLEM_CONTENT_TYPE)
-        response["WWW-Authenticate"] = "Bearer"
-        return response
-    # Negotiated like prometheus_client's own exporters: 0.0.4 text by default, OpenMetrics on request.
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return HttpResponse(encoder(scrape_registry()), content_type=content_type)

@@ -25,6 +25,8 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from bnpl import redis_policy
+
 logger = logging.getLogger(__name__)
 
 
@@ -118,16 +120,22 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         if verdict is not None:
             allowed, self._wait = verdict
             return allowed
+        location = None
         try:
             location = redis_location()
             if location is None:
                 return super().allow_request(request, view)
+            # Redis down: fail open, counted (bnpl.redis_policy); retried after a short cool-down.
+            if not redis_policy.RATE_LIMIT.allows(location):
+                redis_policy.RATE_LIMIT.skipped()
+                return True
             _, allowed, self._wait = run_check(location, window_key=redis_key(request.auth.pk), record_key=None,
                                                limit=self.num_requests, duration=self.duration)
-            return allowed
         except Exception as exc:  # noqa: BLE001 - a cache outage must not take the API down
-            logger.warning("rate limit cache unavailable, request allowed: %s", type(exc).__name__)
+            redis_policy.RATE_LIMIT.failed(location or "", exc)
             return True
+        redis_policy.RATE_LIMIT.succeeded(location)
+        return allowed
 
     def wait(self) -> float | None:
         return self._wait if getattr(self, "_wait", None) is not None else super().wait()

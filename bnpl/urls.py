@@ -8,8 +8,6 @@ from drf_yasg import openapi
 from drf_yasg.views import get_schema_view
 from rest_framework.permissions import AllowAny
 
-from bnpl import health, metrics
-
 # The choices made where shared/API.md is silent, shown at the top of Swagger and ReDoc.
 CONTRACT_DECISIONS = (Path(__file__).with_name("contract_decisions.md")).read_text()
 
@@ -27,10 +25,9 @@ schema_view = get_schema_view(
     authentication_classes=[],
 )
 
+# The apps are included by name: the platform package imports no domain app (nor ops).
 api_v1: list[URLPattern | URLResolver] = [
-    path("health/", health.dashboard, name="health"),
-    path("health/live/", health.live, name="health-live"),
-    path("health/ready/", health.ready, name="health-ready"),
+    path("", include("ops.api_urls")),
     path("", include("users.urls")),
     path("", include("merchants.urls")),
     path("", include("plans.urls")),
@@ -56,10 +53,11 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("webhook/", include("webhooks.urls")),
     path("admin/", admin.site.urls),
-    path("metrics", metrics.metrics_view, name="metrics"),
     re_path(r"^swagger\.json$", schema_view.without_ui(cache_timeout=0), name="schema-json"),
     path("swagger/", schema_view.with_ui("swagger", cache_timeout=0), name="schema-swagger-ui"),
     path("redoc/", schema_view.with_ui("redoc", cache_timeout=0), name="schema-redoc"),
+    # "/", "/metrics", and last of all the problem+json 404 for anything else under /api/ and /webhook/.
+    path("", include("ops.urls")),
 ]
 
 handler400 = "bnpl.errors.handler400"

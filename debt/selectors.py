@@ -91,9 +91,18 @@ def overdue_figures() -> OverdueFigures:
                           overdue_amount=overdue or 0)
 
 
-def last_sweep_run(*, include_failed: bool = True) -> SweepRun | None:
-    """The most recent sweep run that was not skipped (failed ones too unless ``include_failed``)."""
-    runs = SweepRun.objects.filter(skipped=False, finished_at__isnull=False)
-    if not include_failed:
-        runs = runs.filter(error="")
-    return runs.order_by("-started_at").first()
+# --- the overdue sweep's runs (read by the ops app: health page and metrics) ------
+
+def last_sweep_run() -> SweepRun | None:
+    """The last sweep run that finished and was not skipped, failed or not (``error`` says which).
+
+    The one definition of "the last run" for every reader: the health page reports it (and is
+    degraded when it failed), the metrics export its time with a failure flag beside it.
+    """
+    return (SweepRun.objects.filter(finished_at__isnull=False, skipped=False)
+            .order_by("-started_at").first())
+
+
+def running_sweep_run() -> SweepRun | None:
+    """The sweep run in progress (started, not finished), if any."""
+    return SweepRun.objects.filter(finished_at__isnull=True).order_by("-started_at").first()

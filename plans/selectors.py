@@ -36,3 +36,7 @@ def plan_standing(*, user_id: UUID, exclude_plan_id: UUID | None = None) -> Plan
         outstanding=Sum(F("total_amount") - F("paid_amount") - F("refunded_amount"),
                         filter=Q(status=PlanStatus.ACTIVE)))
     return PlanStanding(open_plans=totals["open_plans"], outstanding=totals["outstanding"] or 0)
+# --- figures for the operators' health page (ops app) -------------------------------
+
+def active_plan_count() -> int:
+    return Plan.objects.filter(status=PlanStatus.ACTIVE).count()

@@ -1,12 +1,12 @@
 """Reads of refunds, scoped to the caller."""
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 
 from bnpl.models import ApiKey
 from bnpl.permissions import scoped_to_caller
 from plans.models import Plan
-from refunds.models import Refund
+from refunds.models import Refund, RefundStatus
 
 
 def refunds_visible_to(*, api_key: ApiKey) -> QuerySet[Refund]:
@@ -17,3 +17,9 @@ def refunds_visible_to(*, api_key: ApiKey) -> QuerySet[Refund]:
 def plan_for_refund(*, api_key: ApiKey, plan_id: UUID) -> Plan | None:
     """The plan a new refund refers to, if it is within the caller's reach (else None, never revealed)."""
     return scoped_to_caller(Plan.objects.filter(pk=plan_id), api_key).first()
+
+
+def pending_refund_totals() -> tuple[int, int]:
+    """How many refunds wait for a decision, and their amount summed in minor units (0 when none)."""
+    totals = Refund.objects.filter(status=RefundStatus.PENDING).aggregate(n=Count("pk"), total=Sum("amount"))
+    return totals["n"], totals["total"] or 0

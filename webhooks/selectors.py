@@ -1,8 +1,9 @@
 """Reads of the webhook inbox."""
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Count, Min, QuerySet
 
 from bnpl.strict_fields import parse_uuid
 from merchants.models import Merchant
@@ -42,3 +43,31 @@ def merchant_refund(*, merchant: Merchant, refund_id: UUID | None, transaction_i
     if transaction_id is not None:
         refunds = refunds.filter(transaction_id=transaction_id)
     return refunds.first()
+@dataclass(frozen=True)
+class InboxStats:
+    """The inbox at one moment, from one query: events by status and the oldest waiting one."""
+
+    by_status: dict[str, int]
+    oldest_received_at: datetime | None
+
+    @property
+    def backlog(self) -> int:
+        """Events stored and not yet applied (RECEIVED): what the worker and the re-drive still owe."""
+        return self.by_status[EventStatus.RECEIVED]
+
+    @property
+    def failed(self) -> int:
+        return self.by_status[EventStatus.FAILED]
+
+
+def inbox_stats() -> InboxStats:
+    """The one count of the inbox, read by the health page and the metrics alike."""
+    rows = (WebhookEvent.objects.values("status").order_by()
+            .annotate(n=Count("pk"), oldest=Min("received_at")))
+    by_status = {state: 0 for state in EventStatus.values}
+    oldest = None
+    for row in rows:
+        by_status[row["status"]] = row["n"]
+        if row["status"] == EventStatus.RECEIVED:
+            oldest = row["oldest"]
+    return InboxStats(by_status=by_status, oldest_received_at=oldest)

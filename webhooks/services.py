@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from bnpl.errors import InvalidState, ObjectNotFound, ValidationFailed
+from bnpl.redis_policy import publish
 from merchants.models import Merchant
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_approve, refund_reject
@@ -85,10 +86,9 @@ def enqueue_event_processing(event_id) -> bool:
     """Publish the processing task; False (logged, nothing raised) when the broker is unreachable."""
     from webhooks.tasks import process_webhook_event  # tasks import this module
 
-    try:
-        process_webhook_event.apply_async(args=[str(event_id)])
-    except Exception as exc:  # noqa: BLE001 - any broker failure: the re-drive will retry
-        logger.warning("webhook event %s not enqueued (%s); left for the re-drive", event_id, type(exc).__name__)
+    # Fails open (bnpl.redis_policy): counted and logged there; the beat re-drive retries.
+    if not publish(process_webhook_event, args=[str(event_id)]):
+        logger.warning("webhook event %s not enqueued; left for the re-drive", event_id)
         return False
     return True
 

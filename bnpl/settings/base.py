@@ -1,11 +1,12 @@
 """Settings shared by every environment; each value comes from the environment."""
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 from celery.schedules import crontab
 
-from bnpl.settings.env import env_bool, env_int, env_list, env_str, redis_reachable
+from bnpl.settings.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -34,6 +35,8 @@ INSTALLED_APPS = [
     "refunds",
     "webhooks",
     "events",
+    "ops",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -50,6 +53,7 @@ MIDDLEWARE = [
     "bnpl.admin_middleware.AuthenticationMiddleware",
     "bnpl.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # admin login lockout; last, as django-axes requires
 ]
 
 ROOT_URLCONF = "bnpl.urls"
@@ -89,10 +93,19 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-# --- Redis, cache and Celery ---------------------------------------------------
+# --- Redis, cache and Celery (API.md §9-§10 v1.1) ---------------------------------
+# The mode is chosen by configuration, never by a failed connection: with REDIS_URL unset the
+# service runs embedded (a per-process cache and rate limit, Celery tasks in-process); with it
+# set, Redis is the cache, the rate-limit store and the broker, and a Redis that is down at
+# start or later only makes the service "degraded" until it returns (no restart needed):
+#   - publishing a task fails fast and open: durable rows (the webhook inbox) are re-driven by
+#     beat, and each failure is counted (bnpl_redis_fail_open_total{component="task_publish"});
+#   - the rate limit fails open, counted the same way (component="rate_limit");
+#   - /api/v1/health/ready/ stays 200 (it fails only on the database); the health page says
+#     which check is down.
 REDIS_URL = env_str("REDIS_URL")
-REDIS_AVAILABLE = redis_reachable(REDIS_URL)
-if REDIS_AVAILABLE:
+EMBEDDED_MODE = not REDIS_URL
+if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -103,9 +116,9 @@ if REDIS_AVAILABLE:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-CELERY_BROKER_URL = REDIS_URL if REDIS_AVAILABLE else "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = not REDIS_AVAILABLE
+CELERY_TASK_ALWAYS_EAGER = EMBEDDED_MODE
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -151,6 +164,26 @@ CELERY_BEAT_SCHEDULE["ledger-reconcile"] = {
     "task": "ledger.tasks.reconcile",
     "schedule": crontab(hour=BNPL_RECONCILE_HOUR_UTC, minute=BNPL_RECONCILE_MINUTE_UTC),
 }
+
+# --- Operations (ops app): beat at start, worker logs, health cache -------------------
+# Beat (and the embedded loop of `make run`) runs these entries once as it starts, then on their
+# schedule: a fresh deployment has a sweep within seconds, not after BNPL_OVERDUE_SWEEP_SECONDS.
+CELERY_BEAT_SCHEDULER = "bnpl.celery:StartupScheduler"
+BNPL_BEAT_AT_START = ["overdue-sweep"]
+# Celery's own loggers go through LOGGING below (JSON, redacted), not its text handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Admin login lockout (django-axes): 5 failures for one username from one address lock that
+# pair out for 15 minutes; a success resets the count. See bnpl/admin_lockout.py for the address.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "bnpl.admin_lockout.client_ip"
+AXES_VERBOSE = False  # its log lines would carry the username and address; the lockout itself is logged
+BNPL_TRUSTED_PROXIES = env_int("BNPL_TRUSTED_PROXIES", 0)
+# How long the health page may reuse a check's result (Redis, Celery, sweep, inbox), in seconds.
+BNPL_HEALTH_CACHE_SECONDS = env_int("BNPL_HEALTH_CACHE_SECONDS", 10)
 
 # --- Business configuration -----------------------------------------------------
 BNPL_CURRENCY = env_str("BNPL_CURRENCY", "UZS")

@@ -1,7 +1,5 @@
 """Small, typed readers for the environment (12-factor settings)."""
 import os
-import socket
-from urllib.parse import urlparse
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -22,15 +20,3 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-def redis_reachable(url: str, timeout: float = 0.3) -> bool:
-    """True when a TCP connection to the Redis in ``url`` opens within ``timeout`` seconds."""
-    if not url:
-        return False
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=timeout):
-            return True
-    except OSError:
-        return False

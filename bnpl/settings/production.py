@@ -13,6 +13,9 @@ for _name, _value in {
     "DJANGO_SECRET_KEY": SECRET_KEY,  # noqa: F405
     "BNPL_FIELD_ENCRYPTION_KEYS": BNPL_FIELD_ENCRYPTION_KEYS,  # noqa: F405
     "BNPL_LOOKUP_HASH_KEY": BNPL_LOOKUP_HASH_KEY,  # noqa: F405
+    # The embedded mode (no Redis: per-process cache and rate limit, tasks in-process) is for
+    # development; a deployment that lost REDIS_URL must not fall back to it silently.
+    "REDIS_URL": REDIS_URL,  # noqa: F405
 }.items():
     if not _value:
         raise ImproperlyConfigured(f"{_name} must be set in production")

@@ -230,7 +230,8 @@ def gunicorn_server(*, database_url: str, redis_url: str, **env: str) -> Iterato
         name="gunicorn")
     base_url = f"http://127.0.0.1:{port}"
     with owned(server):
-        wait_until(lambda: _answers(f"{base_url}/api/v1/health/live/") or not server.alive(), timeout=20,
+        # 60 s: on a machine shared by several suites, gunicorn can take this long to import Django.
+        wait_until(lambda: _answers(f"{base_url}/api/v1/health/live/") or not server.alive(), timeout=60,
                    interval=0.1, message="gunicorn listening")
         if not server.alive():
             raise RuntimeError("gunicorn exited at start")
