@@ -32,6 +32,8 @@ import bnpl
 from bnpl.errors import RETRY_AFTER_S
 from bnpl.money import format_minor
 from debt.selectors import last_sweep_run, overdue_figures, running_sweep_run
+from events.selectors import outbox_stats
+from ledger.selectors import last_reconciliation
 from plans.selectors import active_plan_count
 from refunds.selectors import pending_refund_totals
 from webhooks.selectors import inbox_stats
@@ -194,6 +196,40 @@ def check_webhooks(now=None) -> dict:
             "failed": stats.failed, "max_age_seconds": WEBHOOK_BACKLOG_MAX_AGE_S}
 
 
+# A daily reconciliation older than this is stale (beat runs it once a day).
+LEDGER_STALE_S = 36 * 3600
+# The pump runs every few seconds: an event undelivered for longer means deliveries are stuck.
+OUTBOX_MAX_AGE_S = 300
+
+
+def check_ledger(now=None) -> dict:
+    """The last ``manage.py reconcile`` (``ledger.selectors.last_reconciliation``, API.md §11).
+
+    Degraded on any mismatch, a failed run or a stale one. None yet (a new deployment) is ok: the
+    journal has had no day to reconcile, and beat runs it daily.
+    """
+    now = now or timezone.now()
+    run = last_reconciliation()
+    if run is None:
+        return {"status": OK, "last_run": None}
+    age = round((now - run.finished_at).total_seconds(), 1)
+    bad = bool(run.mismatch_count or run.error) or age > LEDGER_STALE_S
+    return {"status": DEGRADED if bad else OK, "age_seconds": age, "stale": age > LEDGER_STALE_S,
+            "last_run": {"finished_at": run.finished_at.isoformat(), "duration_ms": run.duration_ms,
+                         "plans_checked": run.plans_checked, "installments_checked": run.installments_checked,
+                         "mismatches": run.mismatch_count, "error": run.error or None}}
+
+
+def check_outbox(now=None) -> dict:
+    """Outbound events (``events.selectors.outbox_stats``, API.md §14): degraded when an event has
+    waited for delivery longer than ``OUTBOX_MAX_AGE_S``. A receiver's own failures are its
+    endpoint's state (retries, DISABLED), not ours, and are shown but do not degrade."""
+    stats = outbox_stats()
+    age = stats["oldest_undelivered_age_seconds"]
+    stuck = age is not None and age > OUTBOX_MAX_AGE_S
+    return {"status": DEGRADED if stuck else OK, **stats, "max_age_seconds": OUTBOX_MAX_AGE_S}
+
+
 def business_figures() -> dict:
     """Operator-only figures (API.md §9), each from its app's selectors."""
     pending_count, pending_amount = pending_refund_totals()
@@ -227,14 +263,15 @@ class Check:
     cached: bool = True
 
 
-# In the document's order. The ledger (``ledger.selectors.last_reconciliation()``) and the outbox
-# of events are one entry each here, with ``uses_database=True``.
+# In the document's order.
 CHECKS: tuple[Check, ...] = (
     Check("database", check_database, cached=False),
     Check("redis", check_redis, network=True),
     Check("celery", check_celery, network=True),
     Check("overdue_sweep", check_overdue_sweep, uses_database=True),
     Check("webhooks", check_webhooks, uses_database=True),
+    Check("ledger", check_ledger, uses_database=True),
+    Check("outbox", check_outbox, uses_database=True),
 )
 
 

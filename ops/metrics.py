@@ -25,6 +25,8 @@ from prometheus_client.exposition import choose_encoder
 
 from bnpl.errors import PROBLEM_CONTENT_TYPE, problem
 from debt.selectors import last_sweep_run
+from events.selectors import outbox_stats
+from ledger.selectors import last_reconciliation
 from webhooks.selectors import inbox_stats
 
 logger = logging.getLogger(__name__)
@@ -75,6 +77,20 @@ class DatabaseCollector:
             for kind in SWEEP_COUNT_KINDS:
                 rows.add_metric([kind], getattr(run, kind))
             yield rows
+
+        reconciliation = last_reconciliation()
+        if reconciliation is not None:
+            yield GaugeMetricFamily("bnpl_ledger_reconcile_last_run_timestamp_seconds",
+                                    "Unix time the last ledger reconciliation finished (API.md §11).",
+                                    value=reconciliation.finished_at.timestamp())
+            yield GaugeMetricFamily("bnpl_ledger_reconcile_mismatches",
+                                    "Mismatches the last ledger reconciliation found (0 when the books agree).",
+                                    value=reconciliation.mismatch_count)
+        outbox = outbox_stats()
+        yield GaugeMetricFamily("bnpl_outbox_pending_deliveries", "Outbound event deliveries waiting (API.md §14).",
+                                value=outbox["pending_deliveries"] + outbox["undispatched_events"])
+        yield GaugeMetricFamily("bnpl_outbox_failed_deliveries_24h", "Outbound deliveries FAILED in the last 24 h.",
+                                value=outbox["failed_deliveries_24h"])
 
 
 class _DefaultRegistryCollector:

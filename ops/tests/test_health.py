@@ -27,7 +27,7 @@ from webhooks.models import EventStatus, WebhookEvent
 HEALTH = "/api/v1/health/"
 JSON = {"HTTP_ACCEPT": "application/json"}
 CLOSED_REDIS = "redis://127.0.0.1:6390/0"  # nothing listens there
-CHECKS = {"database", "redis", "celery", "overdue_sweep", "webhooks"}
+CHECKS = {"database", "redis", "celery", "overdue_sweep", "webhooks", "ledger", "outbox"}
 FIGURES = {"users_in_debt", "overdue_amount", "active_plans", "pending_refunds"}
 
 
@@ -263,6 +263,49 @@ def test_webhook_backlog_and_oldest_age(merchant):
     assert check["status"] == "degraded", check
     assert check["backlog"] == 2 and check["failed"] == 1
     assert check["oldest_age_seconds"] >= 600
+
+
+def _reconciliation(*, finished_ago: timedelta, mismatches: int = 0, error: str = ""):
+    from ledger.models import ReconciliationRun
+
+    finished = timezone.now() - finished_ago
+    return ReconciliationRun.objects.create(started_at=finished - timedelta(seconds=3), finished_at=finished,
+                                            duration_ms=3000, mismatch_count=mismatches, error=error)
+
+
+@pytest.mark.django_db
+def test_ledger_check_follows_the_last_reconciliation():
+    assert health.check_ledger() == {"status": "ok", "last_run": None}  # a new deployment
+    _reconciliation(finished_ago=timedelta(hours=2))
+    check = health.check_ledger()
+    assert check["status"] == "ok" and check["last_run"]["mismatches"] == 0 and not check["stale"]
+    _reconciliation(finished_ago=timedelta(hours=1), mismatches=3)
+    check = health.check_ledger()
+    assert check["status"] == "degraded" and check["last_run"]["mismatches"] == 3
+
+
+@pytest.mark.django_db
+def test_ledger_check_is_degraded_when_the_daily_run_is_stale():
+    _reconciliation(finished_ago=timedelta(hours=40))
+    check = health.check_ledger()
+    assert check["status"] == "degraded" and check["stale"] is True
+
+
+@pytest.mark.django_db
+def test_outbox_check_is_degraded_when_an_event_waits_too_long(merchant):
+    from events.models import Event
+
+    assert health.check_outbox()["status"] == "ok"
+    plan = Plan.objects.create(user=CustomerFactory(), merchant=merchant, total_amount=30000, installment_count=3,
+                               start_date=timezone.localdate())
+    from events.services import event_record
+
+    event_record(type="plan.created", obj=plan, merchant_id=merchant.pk)
+    check = health.check_outbox()
+    assert check["status"] == "ok" and check["undispatched_events"] == 1
+    Event.objects.update(created_at=timezone.now() - timedelta(minutes=10))
+    check = health.check_outbox()
+    assert check["status"] == "degraded" and check["oldest_undelivered_age_seconds"] >= 600
 
 
 # --- business figures ----------------------------------------------------------------
