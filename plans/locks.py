@@ -1,11 +1,12 @@
 """Row locks on plans and installments, in the one lock order: user (``users.locks``) ->
 plans (by id) -> installments (by id) -> refund -> payout. Taken only through here."""
 from collections.abc import Iterable
+from datetime import datetime
 from uuid import UUID
 
 from django.db.models import QuerySet
 
-from plans.models import Installment, Plan
+from plans.models import Installment, Plan, PlanStatus
 
 
 def plans_lock(ids: Iterable[UUID] | QuerySet) -> dict[UUID, Plan]:
@@ -20,3 +21,11 @@ def plan_lock(plan_id: UUID) -> Plan:
 def installments_lock(installments: QuerySet[Installment]) -> list[Installment]:
     """Lock the installments of ``installments`` (a filtered queryset) in id order."""
     return list(installments.select_for_update().order_by("pk"))
+
+
+def lapsed_checkouts_lock(*, now: datetime) -> list[UUID]:
+    """Lock, skipping those another transaction holds (a confirmation in flight), the checkouts
+    still PENDING_CONFIRMATION past their ``expires_at``; returns their ids in id order."""
+    return list(Plan.objects.select_for_update(skip_locked=True)
+                .filter(status=PlanStatus.PENDING_CONFIRMATION, expires_at__lte=now)
+                .order_by("pk").values_list("pk", flat=True))

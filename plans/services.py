@@ -5,7 +5,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from audit.models import ObjectType
 from audit.services import StatusChange, status_change_record, status_changes_record
@@ -16,7 +15,7 @@ from events.services import event_record, event_record_many
 from ledger.services import journal_plan_opened
 from merchants.models import Merchant
 from plans.installments import debt_status_refresh
-from plans.locks import plan_lock
+from plans.locks import lapsed_checkouts_lock, plan_lock
 from plans.models import Installment, Plan, PlanStatus
 from plans.schedule import due_dates, split_amount
 from plans.selectors import plan_standing
@@ -77,7 +76,7 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: int, instal
         # A checkout's credit is checked when the customer confirms it, the only time it is owed.
         plan_limits_check(user=user, total_amount=total_amount, credit=not awaiting_consent)
         if awaiting_consent:
-            expires_at = timezone.now() + timedelta(minutes=settings.BNPL_CHECKOUT_TTL_MINUTES)
+            expires_at = dates.now() + timedelta(minutes=settings.BNPL_CHECKOUT_TTL_MINUTES)
             plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
                                        installment_count=installment_count, start_date=None,
                                        status=PlanStatus.PENDING_CONFIRMATION, expires_at=expires_at)
@@ -157,7 +156,7 @@ def plan_confirm(*, plan: Plan) -> PlanCreation:
     PENDING_CONFIRMATION: ``UserInDebt`` is returned as the value (its DEBT_USER marking commits),
     a limit raises and nothing is written.
     """
-    today, now = dates.business_today(), timezone.now()
+    today, now = dates.business_today(), dates.now()
     with transaction.atomic():
         user = user_lock(plan.user_id)
         plan = _locked_pending(plan.pk, now)
@@ -176,7 +175,7 @@ def plan_confirm(*, plan: Plan) -> PlanCreation:
 def plan_decline(*, plan: Plan) -> Plan:
     """The customer refuses a merchant's checkout: DECLINED, for good."""
     with transaction.atomic():
-        plan = _locked_pending(plan.pk, timezone.now())
+        plan = _locked_pending(plan.pk, dates.now())
         plan.status = PlanStatus.DECLINED
         plan.save(update_fields=["status"])
         status_change_record(object_type=ObjectType.PLAN, object_id=plan.pk,
@@ -192,9 +191,7 @@ def plans_expire(*, now: datetime | None = None) -> int:
     run (the confirmation itself refuses it if it has lapsed), so beat never waits on a customer.
     """
     with transaction.atomic():
-        ids = list(Plan.objects.select_for_update(skip_locked=True)
-                   .filter(status=PlanStatus.PENDING_CONFIRMATION, expires_at__lte=now or timezone.now())
-                   .values_list("pk", flat=True))
+        ids = lapsed_checkouts_lock(now=now or dates.now())
         Plan.objects.filter(pk__in=ids).update(status=PlanStatus.EXPIRED)
         status_changes_record(changes=[StatusChange(ObjectType.PLAN, pk, PlanStatus.PENDING_CONFIRMATION,
                                                     PlanStatus.EXPIRED) for pk in ids])

@@ -37,8 +37,9 @@ def test_reads(warm, django_assert_max_num_queries):
 
 def test_writes(warm, django_assert_max_num_queries):
     merchant, user = MerchantFactory(), CustomerFactory()
-    # 16 in v1, one statement for the journal (API.md §11) and one INSERT of plan.created (§14).
-    with django_assert_max_num_queries(16 + 1 + 1):
+    # 16 in v1, one for the credit and open-plan limits (§12), one statement for the journal (§11),
+    # and plan.created (§14): its installments read for the representation and one INSERT.
+    with django_assert_max_num_queries(16 + 1 + 1 + 2):
         r = warm.post("/api/v1/plans/", {"user_id": str(user.pk), "merchant_id": str(merchant.pk),
                                          "total_amount": "1200.00", "installment_count": 12},
                       HTTP_IDEMPOTENCY_KEY="q-plan")
