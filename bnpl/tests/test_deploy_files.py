@@ -578,6 +578,7 @@ def test_docker_smoke_script_is_wired_in():
     assert set(waited) == set(compose()["services"])
     assert "trap on_exit EXIT" in text and "down -v --remove-orphans" in text
     assert "--secret \"id=ca.crt,src=$CA_BUNDLE\"" in text
+    assert "scripts/docker-smoke.sh" in (ROOT / ".ci" / "run").read_text()
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^docker-smoke:.*\n\tscripts/docker-smoke.sh", makefile, re.MULTILINE)
     # The journey signs the webhook with the project's own code, in the web container.
