@@ -366,9 +366,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _nginx_sandbox(tmp_path: Path, upstream_port: int, http_port: int, https_port: int) -> Path:
-    """A copy of nginx/ runnable as an ordinary process: local paths, ports and a throwaway certificate."""
+def _nginx_sandbox(tmp_path: Path, upstream_port: int, http_port: int, https_port: int,
+                   api_rate: str | None = None) -> Path:
+    """A copy of nginx/ runnable as an ordinary process: local paths, ports and a throwaway certificate.
+
+    ``api_rate`` replaces the per-IP API rate (the burst stays): on a loaded machine a client may
+    not send faster than 20 r/s, and then the bucket never overflows.
+    """
     main, site = _nginx_texts()
+    if api_rate:
+        assert "zone=api_per_ip:10m rate=20r/s" in main
+        main = main.replace("zone=api_per_ip:10m rate=20r/s", f"zone=api_per_ip:10m rate={api_rate}")
     for d in ("conf.d", "certs", "logs", "cache"):
         (tmp_path / d).mkdir()
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",  # noqa: S603,S607
@@ -428,7 +436,7 @@ def test_nginx_proxies_as_configured(tmp_path):
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     http_port, https_port = _free_port(), _free_port()
-    conf = _nginx_sandbox(tmp_path, upstream.server_address[1], http_port, https_port)
+    conf = _nginx_sandbox(tmp_path, upstream.server_address[1], http_port, https_port, api_rate="1r/s")
     nginx = subprocess.Popen([*_nginx_cmd(conf), "-g", "daemon off; master_process off;"],  # noqa: S603
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     tls = ssl.create_default_context()
