@@ -1,12 +1,26 @@
 """Shared fixtures: API clients per role, on the real PostgreSQL and Redis."""
 import json
+import os
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from rest_framework.test import APIClient
 
 from bnpl.models import Role
 from bnpl.services import api_key_create
 from merchants.tests.factories import MerchantFactory
+
+
+def pytest_collection_modifyitems(config, items):
+    """On the SQLite pass (``BNPL_TEST_DB=sqlite``) tests that need PostgreSQL are skipped."""
+    if os.environ.get("BNPL_TEST_DB") != "sqlite":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (row locks, real processes)")
+    for item in items:
+        if "postgresql_only" in item.keywords:
+            item.add_marker(skip)
 
 
 class ApiClient(APIClient):
@@ -89,16 +103,22 @@ def anon_api() -> ApiClient:
 
 
 @pytest.fixture
-def business_day(monkeypatch):
-    """``business_day(date)``: from then on "today" (``bnpl.dates.business_today``) is that date.
-
-    Services read ``bnpl.dates.business_today`` at call time, so plans, repayments, debt reads
-    and the sweep all see it; row timestamps stay real.
+def business_day(settings):
+    """``business_day(date)``: from then on the one clock (``bnpl.dates``) reads noon of that day in
+    ``BNPL_TIME_ZONE``, and ticks on. ``time-machine`` moves the process's clock, so every reader of
+    the time (services, the age check, row timestamps, threads) sees the same day.
     """
-    import bnpl.dates
+    travel = None
 
     def set_day(day):
-        monkeypatch.setattr(bnpl.dates, "business_today", lambda: day)
+        nonlocal travel
+        if travel is not None:
+            travel.stop()
+        travel = time_machine.travel(
+            datetime.combine(day, time(12), tzinfo=ZoneInfo(settings.BNPL_TIME_ZONE)), tick=True)
+        travel.start()
         return day
 
-    return set_day
+    yield set_day
+    if travel is not None:
+        travel.stop()

@@ -77,20 +77,20 @@ def seed(n_users: int, n_installments: int) -> dict:
     n_plans = n_installments // 12
     t0 = time.perf_counter()
     with connection.cursor() as cur:
-        # One plan of 12 x 100.00 for each of the first n_plans users, started 0-270 days ago,
+        # One plan of 12 x 100.00 (amounts in minor units) for each of the first n_plans users, started 0-270 days ago,
         # so about a third of the installments are past due.
         cur.execute("""
             CREATE TEMP TABLE bench_users AS
               SELECT id, row_number() OVER (ORDER BY created_at, id) AS rn FROM users_customer;
             INSERT INTO plans_plan (id, user_id, merchant_id, total_amount, installment_count, start_date, status,
                                     paid_amount, refunded_amount, created_at)
-              SELECT gen_random_uuid(), u.id, %s, 1200.00, 12, current_date - (random() * 270)::int, 'ACTIVE',
+              SELECT gen_random_uuid(), u.id, %s, 120000, 12, current_date - (random() * 270)::int, 'ACTIVE',
                      0, 0, now()
               FROM bench_users u WHERE u.rn <= %s;
             INSERT INTO plans_installment (id, plan_id, user_id, sequence, due_date, amount, paid_amount,
                                            refunded_amount, status, paid_at)
               SELECT gen_random_uuid(), p.id, p.user_id, k, (p.start_date + make_interval(months => k))::date,
-                     100.00, 0, 0, 'UPCOMING', NULL
+                     10000, 0, 0, 'UPCOMING', NULL
               FROM plans_plan p CROSS JOIN generate_series(1, 12) AS k;
             ANALYZE;
         """, [str(merchant.id), n_plans])

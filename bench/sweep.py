@@ -95,14 +95,14 @@ def seed(url: str, installments: int, layout: str) -> None:
             INSERT INTO plans_plan (id, user_id, merchant_id, total_amount, installment_count, start_date, status,
                 paid_amount, refunded_amount, created_at)
             SELECT md5('pl' || g)::uuid, md5('u' || ((g - 1) / 2 + 1))::uuid,
-                   '00000000-0000-0000-0000-00000000beef', 500.00, 5, %(today)s::date - 120 + (g * 120) / %(plans)s,
+                   '00000000-0000-0000-0000-00000000beef', 50000, 5, %(today)s::date - 120 + (g * 120) / %(plans)s,
                    'ACTIVE', 0, 0, now()
             FROM generate_series(1, %(plans)s) AS g""", {"plans": plans, "today": TODAY})
         cursor.execute(f"""
             INSERT INTO plans_installment (id, plan_id, user_id, sequence, due_date, amount, paid_amount,
                 refunded_amount, status)
             SELECT md5('i' || p || '-' || s)::uuid, md5('pl' || p)::uuid, md5('u' || ((p - 1) / 2 + 1))::uuid, s,
-                   {due}, 100.00, 0, 0, 'UPCOMING'
+                   {due}, 10000, 0, 0, 'UPCOMING'
             FROM generate_series(1, %(plans)s) AS p, generate_series(1, 5) AS s
             ORDER BY p, s""", {"plans": plans, "today": TODAY})
         cursor.execute("VACUUM ANALYZE users_customer, plans_plan, plans_installment")

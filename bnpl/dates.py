@@ -1,13 +1,18 @@
-"""Business dates: "today" is the date in ``BNPL_TIME_ZONE`` (API.md §0)."""
-from datetime import date, timedelta
+"""The one clock: the current time and business dates ("today" is the date in ``BNPL_TIME_ZONE``,
+API.md §0). Every service reads time through here; tests move it with ``time-machine``."""
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
 
 
+def now() -> datetime:
+    return timezone.now()
+
+
 def business_today() -> date:
-    return timezone.now().astimezone(ZoneInfo(settings.BNPL_TIME_ZONE)).date()
+    return now().astimezone(ZoneInfo(settings.BNPL_TIME_ZONE)).date()
 
 
 def overdue_cutoff(today: date | None = None) -> date:

@@ -1,8 +1,11 @@
 """One error shape: RFC 9457 problem details, produced here and nowhere else.
 
-Services raise :class:`DomainError` subclasses; DRF, Django and parse errors are
-translated by :func:`problem_exception_handler` (DRF) and the ``handler*`` views
-(plain Django) into ``application/problem+json`` bodies with the codes of API.md §2.
+Services raise :class:`DomainError` subclasses, which carry a ``code`` and know nothing of
+HTTP (HackSoft's ``ApplicationError``); :class:`ValidationFailed` is a refusal about one
+field. The one handler, :func:`problem_exception_handler`, maps each code to its status
+(:data:`STATUS_BY_CODE`) and translates DRF, Django and parse errors too; the ``handler*``
+views do the same for plain Django. Every body is ``application/problem+json`` with the codes
+of API.md §2.
 """
 import logging
 import math
@@ -25,9 +28,9 @@ def problem_type(code: str) -> str:
 
 
 class DomainError(Exception):
-    """A business rule said no. ``code`` and ``status_code`` are part of the API contract."""
+    """A business rule said no. ``code`` is part of the API contract; the HTTP status is the
+    handler's business (:data:`STATUS_BY_CODE`, 409 for a code it does not list)."""
 
-    status_code: int = status.HTTP_409_CONFLICT
     code: str = "invalid_state"
     title: str = "Conflict"
     default_detail: str = "The request conflicts with the current state."
@@ -68,19 +71,16 @@ class IdempotencyKeyInUse(DomainError):
 
 
 class IdempotencyKeyReused(DomainError):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     code, title = "idempotency_key_reused", "Idempotency key reused"
     default_detail = "This Idempotency-Key was used with a different method, path or body."
 
 
 class InvalidSignature(DomainError):
-    status_code = status.HTTP_401_UNAUTHORIZED
     code, title = "invalid_signature", "Invalid signature"
     default_detail = "The webhook signature is missing, invalid or outside the timestamp tolerance."
 
 
 class ServiceUnavailable(DomainError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     code, title = "service_unavailable", "Service unavailable"
     default_detail = "A backing service is unavailable; nothing was changed. Retry later."
 
@@ -93,9 +93,42 @@ class RequestTooLarge(exceptions.APIException):
     default_detail = "The request body is too large."
 
 
-def domain_validation_error(attr: str, detail: str, code: str = "invalid") -> exceptions.ValidationError:
-    """A 400 ``validation_error`` about one field, raised from a service."""
-    return exceptions.ValidationError({attr: [exceptions.ErrorDetail(detail, code=code)]})
+class ValidationFailed(DomainError):
+    """A refusal about one field (``attr``), with the field's own ``reason`` code: a 400
+    ``validation_error`` whose ``errors`` name it."""
+
+    code, title = "validation_error", "Invalid request"
+    default_detail = "One or more fields are invalid."
+
+    def __init__(self, attr: str, detail: str, reason: str = "invalid"):
+        self.attr, self.field_detail, self.reason = attr, detail, reason
+        super().__init__(self.default_detail)
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        return [{"attr": self.attr, "code": self.reason, "detail": self.field_detail}]
+
+
+# The one mapping of domain codes to HTTP statuses; any other domain code is a 409 conflict.
+STATUS_BY_CODE: dict[str, int] = {
+    ValidationFailed.code: status.HTTP_400_BAD_REQUEST,
+    InvalidSignature.code: status.HTTP_401_UNAUTHORIZED,
+    IdempotencyKeyReused.code: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    ServiceUnavailable.code: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def domain_status(error: DomainError) -> int:
+    return STATUS_BY_CODE.get(error.code, status.HTTP_409_CONFLICT)
+
+
+def domain_problem_response(error: DomainError) -> Response:
+    """The problem+json answer to ``error``, for a view that returns a refusal instead of raising
+    it (so that what the service committed with the refusal stays committed)."""
+    status_code = domain_status(error)
+    errors = error.errors if isinstance(error, ValidationFailed) else None
+    return Response(problem(status_code, error.code, error.title, error.detail, errors), status=status_code,
+                    content_type=PROBLEM_CONTENT_TYPE)
 
 
 _DRF_CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
@@ -149,9 +182,9 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = RequestTooLarge()
 
     if isinstance(exc, DomainError):
-        body = problem(exc.status_code, exc.code, exc.title, exc.detail)
-        status_code = exc.status_code
-    elif isinstance(exc, exceptions.ValidationError):
+        set_rollback()
+        return domain_problem_response(exc)
+    if isinstance(exc, exceptions.ValidationError):
         status_code = status.HTTP_400_BAD_REQUEST
         body = problem(status_code, "validation_error", "Invalid request",
                        "One or more fields are invalid.", _flatten(exc.detail))

@@ -14,12 +14,11 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from decimal import Decimal
 
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from drf_yasg import openapi
 from drf_yasg.utils import swagger_auto_schema
@@ -33,7 +32,7 @@ from rest_framework.views import APIView
 import bnpl
 from bnpl.authentication import ApiKeyAuthentication
 from bnpl.models import Role
-from bnpl.money import format_money
+from bnpl.money import format_minor
 
 logger = logging.getLogger(__name__)
 
@@ -186,22 +185,20 @@ def check_webhooks(now=None) -> dict:
 
 def business_figures() -> dict:
     """Operator-only figures (API.md §9)."""
-    from plans.models import Installment, InstallmentStatus, Plan, PlanStatus
+    from debt.selectors import overdue_figures
+    from plans.models import Plan, PlanStatus
     from refunds.models import Refund, RefundStatus
-    from users.models import Customer, UserStatus
 
-    outstanding = F("amount") - F("paid_amount") - F("refunded_amount")
-    overdue = (Installment.objects.filter(status=InstallmentStatus.OVERDUE)
-               .aggregate(total=Sum(outstanding))["total"]) or Decimal("0")
+    figures = overdue_figures()
     pending = Refund.objects.filter(status=RefundStatus.PENDING)
-    pending_amount = pending.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+    pending_amount = pending.aggregate(total=Sum("amount"))["total"] or 0
     return {
         "currency": settings.BNPL_CURRENCY,
-        "users_in_debt": Customer.objects.filter(status=UserStatus.DEBT_USER).count(),
-        "overdue_amount": format_money(overdue),
+        "users_in_debt": figures.users_in_debt,
+        "overdue_amount": format_minor(figures.overdue_amount),
         "active_plans": Plan.objects.filter(status=PlanStatus.ACTIVE).count(),
         "pending_refunds": pending.count(),
-        "pending_refunds_amount": format_money(pending_amount),
+        "pending_refunds_amount": format_minor(pending_amount),
     }
 
 

@@ -18,10 +18,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpResponse
-from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from bnpl.errors import DomainError, IdempotencyKeyInUse, IdempotencyKeyReused, domain_validation_error
+from bnpl import dates
+from bnpl.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from bnpl.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -70,13 +70,13 @@ def idempotent(handler):
         if key is None:
             return handler(view, request, *args, **kwargs)
         if not _valid_key(key):
-            raise domain_validation_error(HEADER, "Must be 1 to 255 printable ASCII characters.")
+            raise ValidationFailed(HEADER, "Must be 1 to 255 printable ASCII characters.")
         fingerprint = _fingerprint(request)  # reads the raw body before DRF parses it
         with transaction.atomic():
             if not _try_lock(request.auth.pk, key):
                 raise IdempotencyKeyInUse()
             record = IdempotencyRecord.objects.filter(api_key=request.auth, key=key).first()
-            if record is not None and record.expires_at <= timezone.now():
+            if record is not None and record.expires_at <= dates.now():
                 record.delete()
                 record = None
             if record is not None:
@@ -85,12 +85,7 @@ def idempotent(handler):
                 return _replay(record)
             try:
                 with transaction.atomic():
-                    try:
-                        response = handler(view, request, *args, **kwargs)
-                    except DomainError as exc:
-                        # A service's refusal: whatever it committed on purpose before refusing
-                        # (plan_create marking a user DEBT_USER) stays, as it would without a key.
-                        response = view.handle_exception(exc)
+                    response = handler(view, request, *args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - turned into the stored problem response
                 response = view.handle_exception(exc)
             if response.status_code in _NOT_STORED or response.status_code >= 500:
@@ -103,7 +98,7 @@ def idempotent(handler):
                 fingerprint=fingerprint,
                 response_status=response.status_code,
                 response_body=JSONRenderer().render(response.data).decode(),
-                expires_at=timezone.now() + timedelta(hours=settings.BNPL_IDEMPOTENCY_TTL_HOURS),
+                expires_at=dates.now() + timedelta(hours=settings.BNPL_IDEMPOTENCY_TTL_HOURS),
             )
             return response
 
@@ -112,5 +107,5 @@ def idempotent(handler):
 
 def purge_expired(now=None) -> int:
     """Delete records past their expiry; returns how many."""
-    deleted, _ = IdempotencyRecord.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    deleted, _ = IdempotencyRecord.objects.filter(expires_at__lte=now or dates.now()).delete()
     return deleted

@@ -1,83 +1,94 @@
-"""Money: ``Decimal`` end to end, two places, never a float.
+"""Money: integer minor units inside, ``Decimal`` only at the edges, never a float.
 
-Request amounts arrive as strings or JSON numbers; :class:`bnpl.parsers.DecimalJSONParser`
-turns JSON numbers into ``Decimal`` before anything sees them.
+Every amount column is a :class:`MoneyModelField` (a 64-bit integer of minor units), and in
+Python an amount between the edges is an ``int`` of minor units, so every sum, comparison and
+``CHECK`` constraint is exact on every database (SQLite keeps ``DECIMAL`` as binary floating
+point). The places come from the ISO 4217 minor unit of ``BNPL_CURRENCY``: 2 for UZS, 0 for JPY
+(``"1000"``), 3 for KWD (``"1.250"``). This module is the only place that scales by a power of
+ten; the request field that parses amounts is :class:`bnpl.api_fields.MoneyField`.
 """
-import re
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
-from rest_framework import serializers
 
-CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
-MAX_AMOUNT = Decimal(10) ** 12  # exclusive upper bound of any amount in a request
-MONEY_DIGITS = 14  # 12 integer digits + 2 places
+# ISO 4217 minor units (the exponent), for the active codes a deployment can plausibly use.
+# A code missing here refuses to start rather than be guessed at.
+ISO_4217_EXPONENTS: dict[str, int] = {
+    # 0 places
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0,
+    "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    # 3 places
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    # 4 places
+    "CLF": 4, "UYW": 4,
+    # 2 places
+    **dict.fromkeys((
+        "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BMD",
+        "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CNY", "COP", "CRC",
+        "CUP", "CVE", "CZK", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL",
+        "GHS", "GIP", "GMD", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IRR", "JMD",
+        "KES", "KGS", "KHR", "KPW", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "MAD", "MDL", "MGA",
+        "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO",
+        "NOK", "NPR", "NZD", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "QAR", "RON", "RSD", "RUB", "SAR",
+        "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL",
+        "THB", "TJS", "TMT", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "USD", "UYU", "UZS", "VES", "WST",
+        "XCD", "YER", "ZAR", "ZMW", "ZWG",
+    ), 2),
+}
 
-
-def cents(value: Decimal) -> Decimal:
-    """``value`` quantized to the cent, rounding toward zero (never invents money)."""
-    return value.quantize(CENT, rounding=ROUND_DOWN)
-
-
-def format_money(value: Decimal) -> str:
-    """The wire form: a string with exactly two places (``"1000.00"``)."""
-    return f"{value.quantize(CENT):f}"
+# The exclusive upper bound of a request amount, in major units (API.md §0: below 10^12).
+MAX_AMOUNT = 10 ** 12
 
 
 def currency() -> str:
     return settings.BNPL_CURRENCY
 
 
-class MoneyModelField(models.DecimalField):
-    """``DecimalField(max_digits=14, decimal_places=2)``: every amount column in the schema."""
+def exponent() -> int:
+    """The ISO 4217 minor unit of ``BNPL_CURRENCY`` (places after the decimal point)."""
+    code = settings.BNPL_CURRENCY
+    try:
+        return ISO_4217_EXPONENTS[code]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"BNPL_CURRENCY={code!r} is not an ISO 4217 currency code this service knows.") from None
+
+
+def max_minor() -> int:
+    """The exclusive upper bound of a request amount, in minor units."""
+    return MAX_AMOUNT * 10 ** exponent()
+
+
+def to_minor(value: Decimal | int) -> int:
+    """``value`` (major units) as an ``int`` of minor units, exactly; more places than the currency
+    has is a ``ValueError`` (nothing is ever rounded away)."""
+    scaled = Decimal(value).scaleb(exponent())
+    if not scaled.is_finite() or scaled != scaled.to_integral_value():
+        raise ValueError(f"{value} has more places than {currency()} allows ({exponent()})")
+    return int(scaled)
+
+
+def from_minor(minor: int) -> Decimal:
+    """``minor`` units as a ``Decimal`` of major units with exactly ``exponent()`` places."""
+    return Decimal(int(minor)).scaleb(-exponent())
+
+
+def format_minor(minor: int) -> str:
+    """The wire form: exactly ``exponent()`` places (``"1000.00"``, JPY ``"1000"``, KWD ``"1.250"``)."""
+    places = exponent()
+    return f"{Decimal(int(minor)).scaleb(-places):.{places}f}"
+
+
+class MoneyModelField(models.BigIntegerField):
+    """An amount column: a 64-bit integer of minor units (``from_minor`` gives the ``Decimal``)."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("max_digits", MONEY_DIGITS)
-        kwargs.setdefault("decimal_places", 2)
+        kwargs.setdefault("help_text", "Integer minor units of BNPL_CURRENCY.")
         super().__init__(*args, **kwargs)
 
     def deconstruct(self):
+        # Migrations refer to the plain Django field, so they never depend on this module.
         name, path, args, kwargs = super().deconstruct()
-        return name, "django.db.models.DecimalField", args, kwargs
-
-
-_PLAIN_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-
-
-class MoneyField(serializers.Field):
-    """A request amount (string or JSON number; > 0, at most 2 places, < 10^12) and a response amount."""
-
-    default_error_messages = {
-        "invalid": "Must be a decimal amount such as \"100.00\".",
-        "positive": "Must be greater than 0.",
-        "max_places": "Must have at most 2 decimal places.",
-        "max_value": "Must be less than 1000000000000.",
-    }
-
-    def to_internal_value(self, data) -> Decimal:
-        # bool is an int subclass and float would already have lost precision: both refused.
-        if isinstance(data, bool) or isinstance(data, float) or not isinstance(data, (str, int, Decimal)):
-            self.fail("invalid")
-        if isinstance(data, str):
-            data = data.strip()
-            if not _PLAIN_DECIMAL.match(data):
-                self.fail("invalid")  # no exponent or plus sign in a string amount
-        try:
-            value = Decimal(data)
-        except (InvalidOperation, ValueError):
-            self.fail("invalid")
-        if not value.is_finite():
-            self.fail("invalid")
-        if value <= 0:
-            self.fail("positive")
-        if value >= MAX_AMOUNT:
-            self.fail("max_value")
-        # The places as written: "1.000" and 1.000 have three, even though they equal 1.00.
-        if value.as_tuple().exponent < -2:
-            self.fail("max_places")
-        return value.quantize(CENT)
-
-    def to_representation(self, value: Decimal) -> str:
-        return format_money(value)
+        return name, "django.db.models.BigIntegerField", args, kwargs

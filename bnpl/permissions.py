@@ -7,9 +7,15 @@ A view says which roles may run each action::
 Anything not listed is 403 ``permission_denied``. Objects outside a caller's reach are
 hidden by the view's ``get_queryset`` (404), never by this class.
 """
+from typing import TypeVar
+from uuid import UUID
+
+from django.db.models import Model, QuerySet
 from rest_framework.permissions import BasePermission
 
 from bnpl.models import ApiKey, Role
+
+M = TypeVar("M", bound=Model)
 
 
 def view_action(view) -> str:
@@ -30,10 +36,13 @@ class RolePermission(BasePermission):
         return api_key.role in allowed
 
 
-def caller_role(request) -> str:
-    return request.auth.role
+def merchant_scope(api_key: ApiKey) -> UUID | None:
+    """The one merchant whose objects alone ``api_key`` may reach (a ``merchant`` key's own), or
+    ``None`` for a key that reaches every merchant's (client, operator). The one scoping rule."""
+    return api_key.merchant_id if api_key.role == Role.MERCHANT else None
 
 
-def caller_merchant_id(request):
-    """The merchant a ``merchant`` key is bound to; ``None`` for other roles."""
-    return request.auth.merchant_id if request.auth.role == Role.MERCHANT else None
+def scoped_to_caller(queryset: QuerySet[M], api_key: ApiKey, *, merchant_field: str = "merchant_id") -> QuerySet[M]:
+    """``queryset`` narrowed to what ``api_key`` may reach (``merchant_scope``)."""
+    merchant_id = merchant_scope(api_key)
+    return queryset if merchant_id is None else queryset.filter(**{merchant_field: merchant_id})

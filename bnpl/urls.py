@@ -16,7 +16,8 @@ schema_view = get_schema_view(
         title="BNPL Debt & Refund Service",
         default_version="v1",
         description="Installment plans, debt and refunds. Errors are RFC 9457 problem+json; "
-                    "money is a decimal string with two places; authenticate with `Authorization: Bearer <key>`."
+                    "money is a decimal string with the currency's ISO 4217 places (two for UZS); "
+                    "authenticate with `Authorization: Bearer <key>`."
                     "\n\n## Contract decisions\n\n" + CONTRACT_DECISIONS,
     ),
     public=True,

@@ -5,9 +5,9 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
+from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
-from bnpl.money import MoneyField, currency
 from debt import services
 from debt.models import Repayment, RepaymentAllocation
 from debt.selectors import debt_summary, repayments_of
@@ -17,10 +17,7 @@ READ_ROLES = {Role.CLIENT, Role.OPERATOR}
 
 
 class CurrencyMixin(serializers.Serializer):
-    currency = serializers.SerializerMethodField()
-
-    def get_currency(self, obj) -> str:
-        return currency()
+    currency = CurrencyField()
 
 
 class OverdueInstallmentSerializer(serializers.Serializer):
@@ -87,33 +84,39 @@ class RepaymentPageSerializer(serializers.Serializer):
     results = RepaymentSerializer(many=True)
 
 
-class RepaymentResultSerializer(RepaymentSerializer):
-    """The 201 answer: the repayment and the user's standing right after it."""
+class RepaymentResultSerializer(CurrencyMixin):
+    """The 201 answer: the repayment (``RepaymentResult``) and the user's standing right after it
+    (``DebtSummary``), given as ``{"result", "summary"}``."""
 
-    allocations = AllocationSerializer(source="allocation_rows", many=True, read_only=True)
-    user_status = serializers.CharField(read_only=True)
-    overdue_amount = MoneyField(read_only=True)
-    outstanding_amount = MoneyField(read_only=True)
+    id = serializers.UUIDField(source="result.repayment.id")
+    user_id = serializers.UUIDField(source="result.repayment.user_id")
+    amount = MoneyField(source="result.repayment.amount")
+    allocations = AllocationSerializer(source="result.allocations", many=True)
+    user_status = serializers.CharField(source="result.user_status")
+    overdue_amount = MoneyField(source="summary.overdue_amount")
+    outstanding_amount = MoneyField(source="summary.outstanding_amount")
+    created_at = serializers.DateTimeField(source="result.repayment.created_at")
 
-    class Meta(RepaymentSerializer.Meta):
+    class Meta:
         fields = ["id", "user_id", "amount", "currency", "allocations", "user_status", "overdue_amount",
                   "outstanding_amount", "created_at"]
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        return {field: data[field] for field in self.Meta.fields}
+
 
 class RepaymentRequestSerializer(serializers.Serializer):
+    """Parses the body only; which combinations are allowed is ``repayment_apply``'s rule."""
+
     installment_ids = serializers.ListField(
-        child=serializers.UUIDField(), required=False, allow_empty=False, max_length=services.MAX_INSTALLMENT_IDS,
-        help_text="Pay each in full. Empty or repeated ids: 400; an id that is not this user's installment: "
-                  "400 (`does_not_exist`); one already settled: 409 `invalid_state`.")
+        child=serializers.UUIDField(), required=False,
+        help_text=f"Pay each in full (1 to {services.MAX_INSTALLMENT_IDS} ids). Empty, too many or repeated ids: "
+                  "400; an id that is not this user's installment: 400 (`does_not_exist`); one already "
+                  "settled: 409 `invalid_state`. Exactly one of `installment_ids` and `amount`.")
     amount = MoneyField(required=False, help_text="Applied oldest due date first (then the older plan, then the "
                                                   "sequence), partly on the last one reached. Above the user's "
                                                   "outstanding total: 400.")
-
-    def validate(self, attrs):
-        if ("installment_ids" in attrs) == ("amount" in attrs):
-            raise serializers.ValidationError("Give exactly one of installment_ids or amount.",
-                                              code="exactly_one")
-        return attrs
 
 
 class DebtViewSet(viewsets.GenericViewSet):
@@ -149,13 +152,11 @@ class DebtViewSet(viewsets.GenericViewSet):
         user = self.get_user()
         data = RepaymentRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        repayment = services.repayment_apply(user=user, created_by=request.auth,
-                                             installment_ids=data.validated_data.get("installment_ids"),
-                                             amount=data.validated_data.get("amount"))
-        summary = debt_summary(user_id=user.pk)
-        repayment.overdue_amount = summary.overdue_amount
-        repayment.outstanding_amount = summary.outstanding_amount
-        return Response(RepaymentResultSerializer(repayment).data, status=status.HTTP_201_CREATED)
+        result = services.repayment_apply(user=user, created_by=request.auth,
+                                          installment_ids=data.validated_data.get("installment_ids"),
+                                          amount=data.validated_data.get("amount"))
+        answer = {"result": result, "summary": debt_summary(user_id=user.pk)}
+        return Response(RepaymentResultSerializer(answer).data, status=status.HTTP_201_CREATED)
 
     @swagger_auto_schema(
         operation_description="The user's repayments, newest first (cursor-paginated). Unknown user: 404.",

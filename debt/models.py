@@ -42,6 +42,8 @@ class SweepRun(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     cutoff_date = models.DateField()
     installments_marked_overdue = models.PositiveIntegerField(default=0)
+    installments_restored_upcoming = models.PositiveIntegerField(
+        default=0, help_text="OVERDUE installments no longer past due (due date moved, grace raised).")
     users_marked_debt = models.PositiveIntegerField(default=0)
     users_restored = models.PositiveIntegerField(default=0)
     skipped = models.BooleanField(default=False, help_text="Another sweep held the lock.")

@@ -1,20 +1,21 @@
 """Reads of a user's debt: the date rule applied live, one query over the open installments."""
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet, Sum
 
 from bnpl import dates
-from bnpl.dates import overdue_cutoff
-from bnpl.money import ZERO
-from debt.models import Repayment, RepaymentAllocation
-from plans.models import OPEN_STATUSES, Installment
-from users.models import UserStatus
+from debt.models import Repayment, RepaymentAllocation, SweepRun
+from plans.models import OPEN_STATUSES, Installment, InstallmentStatus
+from users.models import Customer, UserStatus
 
-# Repayment by amount reaches installments in this order (API.md §6: oldest due date first).
-ALLOCATION_ORDER = ("due_date", "plan__created_at", "sequence", "plan_id")
+
+def allocation_key(installment: Installment) -> tuple:
+    """The order in which a repayment by amount reaches installments (API.md §6: oldest due date
+    first), then the older plan, then the sequence. ``installment`` carries ``plan_created_at``
+    (``open_installments`` annotates it; ``debt.services`` sets it from the locked plans)."""
+    return installment.due_date, installment.plan_created_at, installment.sequence, installment.plan_id
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,8 @@ class DebtSummary:
     user_id: UUID
     status: str
     overdue: list[OverdueInstallment]
-    overdue_amount: Decimal
-    outstanding_amount: Decimal
+    overdue_amount: int  # minor units
+    outstanding_amount: int
     next_due: Installment | None
 
     @property
@@ -37,22 +38,23 @@ class DebtSummary:
         return bool(self.overdue)
 
 
-def open_installments(*, user_id: UUID) -> QuerySet[Installment]:
+def open_installments(*, user_id: UUID) -> list[Installment]:
     """The user's outstanding installments in allocation order (partial index installment_user_open_idx)."""
-    return (Installment.objects.filter(user_id=user_id, status__in=OPEN_STATUSES)
-            .annotate(plan_created_at=F("plan__created_at")).order_by(*ALLOCATION_ORDER))
+    rows = (Installment.objects.filter(user_id=user_id, status__in=OPEN_STATUSES)
+            .annotate(plan_created_at=F("plan__created_at")))
+    return sorted(rows, key=allocation_key)
 
 
 def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
     """What the user owes now. Overdue is the date rule itself, so an installment past due that
-    no sweep has marked yet is overdue here too; ``status`` is that same rule (DEBT_USER exactly
-    when something is overdue), which the stored user status matches after the next sweep or
-    write for the user."""
+    no sweep has marked yet is overdue here too (and one no longer past due is not, whatever its
+    stored status); ``status`` is that same rule (DEBT_USER exactly when something is overdue),
+    which the stored user status matches after the next sweep or write for the user."""
     today = today or dates.business_today()
-    cutoff = overdue_cutoff(today)
+    cutoff = dates.overdue_cutoff(today)
     overdue: list[OverdueInstallment] = []
     next_due: Installment | None = None
-    outstanding = overdue_amount = ZERO
+    outstanding = overdue_amount = 0
     for installment in open_installments(user_id=user_id):
         outstanding += installment.outstanding_amount
         if installment.due_date < cutoff:
@@ -73,3 +75,25 @@ def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
 def repayments_of(*, user_id: UUID) -> QuerySet[Repayment]:
     return Repayment.objects.filter(user_id=user_id).prefetch_related(
         Prefetch("allocations", queryset=RepaymentAllocation.objects.order_by("id")))
+
+
+@dataclass(frozen=True)
+class OverdueFigures:
+    users_in_debt: int
+    overdue_amount: int  # minor units, what is outstanding on OVERDUE installments
+
+
+def overdue_figures() -> OverdueFigures:
+    """Debt across all users as the sweep last recorded it (for the health page and metrics)."""
+    overdue = (Installment.objects.filter(status=InstallmentStatus.OVERDUE)
+               .aggregate(total=Sum(Installment.outstanding()))["total"])
+    return OverdueFigures(users_in_debt=Customer.objects.filter(status=UserStatus.DEBT_USER).count(),
+                          overdue_amount=overdue or 0)
+
+
+def last_sweep_run(*, include_failed: bool = True) -> SweepRun | None:
+    """The most recent sweep run that was not skipped (failed ones too unless ``include_failed``)."""
+    runs = SweepRun.objects.filter(skipped=False, finished_at__isnull=False)
+    if not include_failed:
+        runs = runs.filter(error="")
+    return runs.order_by("-started_at").first()

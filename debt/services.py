@@ -1,35 +1,43 @@
-"""Who is in debt, repayments, and the overdue sweep: the only writers of debt state.
+"""Repayments and the overdue sweep.
 
-Lock order everywhere: user -> plans (by id) -> installments (by id). The sweep takes
-row locks only with SKIP LOCKED and never holds an installment lock while asking for a
-user lock, so it can neither deadlock with nor wait behind a repayment or a plan.
+Lock order everywhere: user -> plans (by id) -> installments (by id), through the lock helpers.
+The sweep takes row locks only with SKIP LOCKED and never holds an installment lock while
+asking for a user lock, so it can neither deadlock with nor wait behind a repayment or a plan.
+Installment state is written by ``plans.installments`` (the settle step and the overdue rule);
+this module decides what to pay and records the repayment.
 """
 import hashlib
 import logging
 import struct
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from uuid import UUID
 
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
-from django.utils import timezone
 
 from bnpl import dates
-from bnpl.dates import overdue_cutoff
-from bnpl.errors import InvalidState, domain_validation_error
+from bnpl.errors import InvalidState, ValidationFailed
+from bnpl.metrics import observe_sweep
 from bnpl.models import ApiKey
-from bnpl.money import ZERO
+from bnpl.money import format_minor
 from debt.models import Repayment, RepaymentAllocation, SweepRun
+from debt.selectors import allocation_key
+from plans.installments import (
+    debt_status_refresh,
+    installments_settle,
+    installments_sweep_orm,
+    installments_sweep_postgresql,
+    update_in_chunks,
+)
+from plans.locks import installments_lock, plans_lock
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan
+from users.locks import user_lock
 from users.models import Customer, UserStatus
 
-try:  # provided by the ops/metrics work; the sweep runs the same without it
-    from bnpl.metrics import observe_sweep
-except ImportError:  # pragma: no cover - depends on what is merged
-    observe_sweep = None
+__all__ = ["MAX_INSTALLMENT_IDS", "RepaymentResult", "debt_status_refresh", "repayment_apply", "sweep_overdue"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,115 +47,111 @@ SWEEP_CHUNK_SIZE = 10_000
 SWEEP_LOCK_ID = struct.unpack(">q", hashlib.sha256(b"bnpl.debt.sweep_overdue").digest()[:8])[0]
 
 
-def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
-    """Mark ``user``'s past-due installments ``OVERDUE`` and set their status to match.
-
-    The caller holds the lock on ``user`` (``select_for_update``) inside a transaction.
-    Returns True when the user has overdue debt.
-    """
-    assert transaction.get_connection().in_atomic_block, "debt_status_refresh needs the user's row lock"
-    # Two statements, on purpose: if the UPDATE waits for a sweep that then commits, only a new
-    # statement's snapshot sees the rows that sweep marked (one CTE statement would miss them
-    # and let a plan through; debt/tests/test_concurrency.py catches exactly that).
-    Installment.objects.filter(
-        user=user, status=InstallmentStatus.UPCOMING, due_date__lt=overdue_cutoff(today)
-    ).update(status=InstallmentStatus.OVERDUE)
-    in_debt = Installment.objects.filter(user=user, status=InstallmentStatus.OVERDUE).exists()
-    new_status = UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL
-    if user.status != new_status:
-        user.status = new_status
-        Customer.objects.filter(pk=user.pk).update(status=new_status)
-    return in_debt
-
-
 # --- Repayments -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RepaymentResult:
+    """What ``repayment_apply`` did: the repayment, its allocations in order, and the user's
+    status right after it."""
+
+    repayment: Repayment
+    allocations: list[RepaymentAllocation]
+    user_status: str
+
+
 def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = None,
-                    amount: Decimal | None = None, created_by: ApiKey | None = None,
-                    today: date | None = None) -> Repayment:
+                    amount: int | None = None, created_by: ApiKey | None = None,
+                    today: date | None = None) -> RepaymentResult:
     """Repay ``user``'s installments, all or nothing, with exactly one of:
 
     - ``installment_ids``: each paid in full. Not this user's: 400; already settled: 409 ``invalid_state``.
-    - ``amount``: oldest due date first (then plan creation, then sequence), partly on the last one
-      reached. Above what the user owes in total: 400.
+    - ``amount`` (minor units): oldest due date first (``debt.selectors.allocation_key``), partly
+      on the last one reached. Above what the user owes in total: 400.
 
     Locks the user, then the plans involved (by id), then the installments (by id); settles
     them through ``installments_settle`` and refreshes the user's status, in one transaction.
-    The returned repayment carries ``allocation_rows`` (the allocations, in order) and
-    ``user_status``.
     """
-    from plans.services import installments_settle  # plans.services imports this module
-
-    if (installment_ids is None) == (amount is None):
-        raise domain_validation_error("non_field_errors", "Give exactly one of installment_ids or amount.",
-                                      "exactly_one")
-    if installment_ids is not None:
-        installment_ids = list(installment_ids)
-        if not installment_ids:
-            raise domain_validation_error("installment_ids", "Must not be empty.", "empty")
-        if len(installment_ids) > MAX_INSTALLMENT_IDS:
-            raise domain_validation_error("installment_ids", f"At most {MAX_INSTALLMENT_IDS} ids.", "too_long")
-        if len(set(installment_ids)) != len(installment_ids):
-            raise domain_validation_error("installment_ids", "Each id may appear once.", "duplicate")
-    elif amount <= 0:
-        raise domain_validation_error("amount", "Must be greater than 0.", "positive")
-
+    installment_ids = _check_request(installment_ids, amount)
     today = today or dates.business_today()
-    now = timezone.now()
+    now = dates.now()
     with transaction.atomic():
-        user = Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).get(pk=user.pk)
+        # 1. Lock what the repayment may touch, in the lock order.
+        user = user_lock(user.pk)
         if installment_ids is not None:
             targets = Installment.objects.filter(user=user, pk__in=installment_ids)
         else:
             targets = Installment.objects.filter(user=user, status__in=OPEN_STATUSES)
         # Under the user's lock nobody else can change which installments these are (every
         # writer of a user's installments takes the user's lock first; the sweep only turns
-        # UPCOMING into OVERDUE), so locking plans then installments by id sees one state.
-        plans = {plan.pk: plan for plan in Plan.objects.select_for_update()
-                 .filter(pk__in=Subquery(targets.values("plan_id"))).order_by("pk")}
-        installments = list(targets.select_for_update().order_by("pk"))
+        # UPCOMING into OVERDUE and back), so locking plans then installments by id sees one state.
+        plans = plans_lock(Subquery(targets.values("plan_id")))
+        installments = installments_lock(targets)
 
+        # 2. Decide how much goes where.
         if installment_ids is not None:
-            if len(installments) != len(installment_ids):
-                raise domain_validation_error("installment_ids", "Not an installment of this user.",
-                                              "does_not_exist")
-            settled = [i for i in installments if i.status not in OPEN_STATUSES]
-            if settled:
-                raise InvalidState(f"Installment {settled[0].pk} is already settled.")
-            order = {pk: index for index, pk in enumerate(installment_ids)}
-            installments.sort(key=lambda i: order[i.pk])
-            allocations = [(i, i.outstanding_amount) for i in installments]
+            allocations = _allocate_ids(installment_ids, installments)
         else:
-            allocations = _allocate(amount, installments, plans)
+            allocations = _allocate_amount(amount, installments, plans)
 
+        # 3. Move the money: the customer paid now.
         for installment, part in allocations:
             installment.paid_amount += part
-        installments_settle(installments=[i for i, _ in allocations], now=now)
-        debt_status_refresh(user=user, today=today)
+            installment.paid_at = now
+        installments_settle(installments=[i for i, _ in allocations])
+        in_debt = debt_status_refresh(user=user, today=today)
 
-        repayment = Repayment.objects.create(user=user, amount=sum((part for _, part in allocations), ZERO),
+        # 4. Record the repayment and where it went.
+        repayment = Repayment.objects.create(user=user, amount=sum(part for _, part in allocations),
                                              created_by=created_by)
-        repayment.allocation_rows = RepaymentAllocation.objects.bulk_create(
+        rows = RepaymentAllocation.objects.bulk_create(
             RepaymentAllocation(repayment=repayment, installment=installment, plan_id=installment.plan_id,
                                 amount=part)
             for installment, part in allocations
         )
-    repayment.user_status = user.status
-    return repayment
+    return RepaymentResult(repayment=repayment, allocations=rows,
+                           user_status=UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL)
 
 
-def _allocate(amount: Decimal, installments: list[Installment],
-              plans: dict[UUID, Plan]) -> list[tuple[Installment, Decimal]]:
-    """Oldest due date first, then the older plan, then the sequence; partly on the last one."""
-    owed = sum((i.outstanding_amount for i in installments), ZERO)
+def _check_request(installment_ids: Sequence[UUID] | None, amount: int | None) -> list[UUID] | None:
+    """The shape of a repayment request; the one place these rules live (the API only parses)."""
+    if installment_ids is not None:
+        installment_ids = list(installment_ids)
+        if not installment_ids:
+            raise ValidationFailed("installment_ids", "Must not be empty.", "empty")
+        if len(installment_ids) > MAX_INSTALLMENT_IDS:
+            raise ValidationFailed("installment_ids", f"At most {MAX_INSTALLMENT_IDS} ids.", "too_long")
+        if len(set(installment_ids)) != len(installment_ids):
+            raise ValidationFailed("installment_ids", "Each id may appear once.", "duplicate")
+    if (installment_ids is None) == (amount is None):
+        raise ValidationFailed("non_field_errors", "Give exactly one of installment_ids or amount.", "exactly_one")
+    if amount is not None and amount <= 0:
+        raise ValidationFailed("amount", "Must be greater than 0.", "positive")
+    return installment_ids
+
+
+def _allocate_ids(installment_ids: list[UUID], installments: list[Installment]) -> list[tuple[Installment, int]]:
+    """Each named installment in full, in the order named."""
+    if len(installments) != len(installment_ids):
+        raise ValidationFailed("installment_ids", "Not an installment of this user.", "does_not_exist")
+    settled = [i for i in installments if i.status not in OPEN_STATUSES]
+    if settled:
+        raise InvalidState(f"Installment {settled[0].pk} is already settled.")
+    order = {pk: index for index, pk in enumerate(installment_ids)}
+    return [(i, i.outstanding_amount) for i in sorted(installments, key=lambda i: order[i.pk])]
+
+
+def _allocate_amount(amount: int, installments: list[Installment],
+                     plans: dict[UUID, Plan]) -> list[tuple[Installment, int]]:
+    """``amount`` over the open installments in allocation order, partly on the last one reached."""
+    owed = sum(i.outstanding_amount for i in installments)
     if amount > owed:
-        raise domain_validation_error("amount", f"Above what the user owes in total ({owed:.2f}).",
-                                      "exceeds_outstanding")
-    installments = sorted(installments,
-                          key=lambda i: (i.due_date, plans[i.plan_id].created_at, i.sequence, str(i.plan_id)))
-    allocations, left = [], amount
+        raise ValidationFailed("amount", f"Above what the user owes in total ({format_minor(owed)}).",
+                               "exceeds_outstanding")
     for installment in installments:
+        installment.plan_created_at = plans[installment.plan_id].created_at
+    allocations, left = [], amount
+    for installment in sorted(installments, key=allocation_key):
         if left <= 0:
             break
         part = min(left, installment.outstanding_amount)
@@ -160,19 +164,20 @@ def _allocate(amount: Decimal, installments: list[Installment],
 
 
 def sweep_overdue(*, today: date | None = None, chunk_size: int = SWEEP_CHUNK_SIZE) -> dict:
-    """Mark past-due ``UPCOMING`` installments ``OVERDUE``, users with one ``DEBT_USER``, and users
-    with none back ``NORMAL``. Set-based, in chunks of ``chunk_size`` rows, each its own short
-    transaction; memory does not grow with the tables.
+    """Apply the overdue rule to everyone: past-due ``UPCOMING`` installments become ``OVERDUE``,
+    ``OVERDUE`` ones no longer past due go back to ``UPCOMING``, users with an overdue one become
+    ``DEBT_USER`` and users with none go back to ``NORMAL``. Set-based, in chunks of ``chunk_size``
+    rows, each its own short transaction; memory does not grow with the tables.
 
     One sweep at a time (a PostgreSQL advisory lock): a second one returns ``{"skipped": True}``.
     Rows locked by a repayment or a plan are skipped (SKIP LOCKED): that transaction applies the
     same rule itself (``debt_status_refresh``) and the next run catches anything left. Running it
     again changes nothing. Every run is recorded in ``SweepRun``.
     """
-    cutoff = overdue_cutoff(today or dates.business_today())
-    started_at, clock = timezone.now(), time.monotonic()
+    cutoff = dates.overdue_cutoff(today or dates.business_today())
+    started_at, clock = dates.now(), time.monotonic()
     if not _sweep_lock_acquire():
-        SweepRun.objects.create(started_at=started_at, finished_at=timezone.now(), duration_ms=0,
+        SweepRun.objects.create(started_at=started_at, finished_at=dates.now(), duration_ms=0,
                                 cutoff_date=cutoff, skipped=True)
         logger.info("overdue sweep skipped: another sweep holds the lock")
         return {"skipped": True, "cutoff_date": cutoff.isoformat()}
@@ -190,8 +195,7 @@ def sweep_overdue(*, today: date | None = None, chunk_size: int = SWEEP_CHUNK_SI
         duration_s = _finish(run, clock, counts)
     finally:
         _sweep_lock_release()
-    if observe_sweep is not None:
-        observe_sweep(duration_s, counts)
+    observe_sweep(duration_s, counts)
     result = {"skipped": False, "cutoff_date": cutoff.isoformat(), **counts, "duration_ms": run.duration_ms}
     logger.info("overdue sweep finished", extra={"sweep": result})
     return result
@@ -199,7 +203,7 @@ def sweep_overdue(*, today: date | None = None, chunk_size: int = SWEEP_CHUNK_SI
 
 def _finish(run: SweepRun, clock: float, counts: dict, error: str = "") -> float:
     duration_s = time.monotonic() - clock
-    run.finished_at = timezone.now()
+    run.finished_at = dates.now()
     run.duration_ms = round(duration_s * 1000)
     run.error = error
     for field, value in counts.items():
@@ -222,49 +226,6 @@ def _sweep_lock_release() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_ID])
 
-
-# Literal table names keep the SQL static (checked in test_sweep against the models' db_table).
-_ZERO_UUID = UUID(int=0)
-
-# One chunk of past-due UPCOMING installments: the next ``limit`` candidates in (due_date, id)
-# order from where the last chunk ended (an index-only range scan of installment_upcoming_due_idx),
-# then those rows locked without waiting (SKIP LOCKED) and marked. Locking and updating go
-# through the candidates' ids and then their ctids, so the heap is visited in physical order
-# (a bitmap/TID scan) rather than in due-date order: a chunk touches each heap page once.
-_MARK_CHUNK_SQL = """
-WITH candidates AS (
-    SELECT id, due_date FROM plans_installment
-    WHERE status = 'UPCOMING' AND due_date < %(cutoff)s AND (due_date, id) > (%(after_due)s, %(after_id)s)
-    ORDER BY due_date, id
-    LIMIT %(limit)s
-), {mark}, last AS (
-    SELECT due_date, id FROM candidates ORDER BY due_date DESC, id DESC LIMIT 1
-)
-SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM candidates),
-       (SELECT due_date FROM last), (SELECT id FROM last)
-"""
-_MARK_INSTALLMENTS_SQL = _MARK_CHUNK_SQL.format(mark="""locked AS (
-    SELECT ctid FROM plans_installment
-    WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND status = 'UPCOMING' AND due_date < %(cutoff)s
-    FOR NO KEY UPDATE SKIP LOCKED
-), marked AS (
-    UPDATE plans_installment SET status = 'OVERDUE'
-    WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) AND status = 'UPCOMING'
-    RETURNING 1
-)""")
-
-# The same chunk as a plain UPDATE, tried first: when no repayment holds any of its rows (the
-# usual case) it skips the separate lock step, which costs a WAL record per row. It runs under
-# a short lock_timeout, below deadlock_timeout: if a row is held, the chunk gives up within
-# milliseconds (delaying that repayment by no more) and is redone in the SKIP LOCKED form above.
-_MARK_LOCK_TIMEOUT = "50ms"
-_MARK_INSTALLMENTS_FAST_SQL = _MARK_CHUNK_SQL.format(mark="""marked AS (
-    UPDATE plans_installment SET status = 'OVERDUE'
-    WHERE ctid = ANY(ARRAY(SELECT ctid FROM plans_installment WHERE id = ANY(ARRAY(SELECT id FROM candidates))))
-      AND status = 'UPCOMING' AND due_date < %(cutoff)s
-    RETURNING 1
-)""")
-_LOCK_NOT_AVAILABLE = "55P03"
 
 # (No such fast path for the user passes below: their condition is an EXISTS over other rows,
 # which a single statement would re-check after a lock wait with its old snapshot, and could
@@ -299,28 +260,9 @@ _USER_UPDATE_SQL = f"""
 
 
 def _sweep_postgresql(cutoff: date, chunk_size: int) -> dict:
-    counts = {"installments_marked_overdue": 0}
-    after_due, after_id = date.min, _ZERO_UUID
-    while True:
-        params = {"cutoff": cutoff, "after_due": after_due, "after_id": after_id, "limit": chunk_size}
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL lock_timeout = '{_MARK_LOCK_TIMEOUT}'")
-                cursor.execute(_MARK_INSTALLMENTS_FAST_SQL, params)
-                marked, seen, last_due, last_id = cursor.fetchone()
-        except OperationalError as exc:
-            if getattr(exc.__cause__, "pgcode", None) != _LOCK_NOT_AVAILABLE:
-                raise
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(_MARK_INSTALLMENTS_SQL, params)
-                marked, seen, last_due, last_id = cursor.fetchone()
-        counts["installments_marked_overdue"] += marked
-        if seen < chunk_size:
-            break
-        after_due, after_id = last_due, last_id
-
+    counts = installments_sweep_postgresql(cutoff=cutoff, chunk_size=chunk_size)
     counts["users_marked_debt"] = counts["users_restored"] = 0
-    after_id = _ZERO_UUID
+    after_id = UUID(int=0)
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_USER_LOCK_SQL, {"after_id": after_id, "limit": chunk_size})
@@ -339,28 +281,12 @@ def _sweep_postgresql(cutoff: date, chunk_size: int) -> dict:
 
 def _sweep_orm(cutoff: date, chunk_size: int) -> dict:
     """The same passes with the ORM's set-based ``update()`` (SQLite: one writer at a time, no row locks)."""
-    counts = {"installments_marked_overdue": 0, "users_marked_debt": 0, "users_restored": 0}
-    due = Installment.objects.filter(status=InstallmentStatus.UPCOMING, due_date__lt=cutoff)
-    counts["installments_marked_overdue"] = _update_in_chunks(
-        Installment.objects, due.order_by("due_date", "pk"), chunk_size, status=InstallmentStatus.OVERDUE)
-
+    counts = installments_sweep_orm(cutoff=cutoff, chunk_size=chunk_size)
     has_overdue = Exists(Installment.objects.filter(user=OuterRef("pk"), status=InstallmentStatus.OVERDUE))
-    counts["users_marked_debt"] = _update_in_chunks(
+    counts["users_marked_debt"] = update_in_chunks(
         Customer.objects, Customer.objects.filter(has_overdue, status=UserStatus.NORMAL).order_by("pk"),
         chunk_size, status=UserStatus.DEBT_USER)
-    counts["users_restored"] = _update_in_chunks(
+    counts["users_restored"] = update_in_chunks(
         Customer.objects, Customer.objects.filter(~has_overdue, status=UserStatus.DEBT_USER).order_by("pk"),
         chunk_size, status=UserStatus.NORMAL)
     return counts
-
-
-def _update_in_chunks(manager, candidates, chunk_size: int, **values) -> int:
-    """``UPDATE ... WHERE pk IN (first chunk_size candidates)`` until none is left; each chunk
-    leaves the candidate set, so this ends."""
-    total = 0
-    while True:
-        with transaction.atomic():
-            changed = manager.filter(pk__in=Subquery(candidates.values("pk")[:chunk_size])).update(**values)
-        total += changed
-        if changed < chunk_size:
-            return total

@@ -40,7 +40,7 @@ class MerchantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Merchant.objects.none()
-        return merchants_visible_to(self.request.auth)
+        return merchants_visible_to(api_key=self.request.auth)
 
     @swagger_auto_schema(request_body=MerchantCreateSerializer, responses={201: MerchantWithSecretSerializer})
     @idempotent

@@ -1,11 +1,10 @@
 from django.db.models import QuerySet
 
+from bnpl.models import ApiKey
+from bnpl.permissions import scoped_to_caller
 from merchants.models import Merchant
 
 
-def merchants_visible_to(api_key) -> QuerySet[Merchant]:
+def merchants_visible_to(*, api_key: ApiKey) -> QuerySet[Merchant]:
     """A merchant key sees only its own merchant; clients and operators see all."""
-    qs = Merchant.objects.defer("webhook_secret")
-    if api_key.merchant_id is not None:
-        qs = qs.filter(pk=api_key.merchant_id)
-    return qs
+    return scoped_to_caller(Merchant.objects.defer("webhook_secret"), api_key, merchant_field="pk")

@@ -1,14 +1,14 @@
 """HTTP for plans (API.md §5): validate, call ``plan_create``, shape the output."""
-import django_filters
 from drf_yasg.utils import swagger_auto_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
-from bnpl.errors import domain_validation_error
+from bnpl.api_fields import CurrencyField, MoneyField
+from bnpl.errors import ValidationFailed, domain_problem_response
+from bnpl.filters import status_and_ids_filterset
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
-from bnpl.money import MoneyField, currency
-from bnpl.permissions import caller_merchant_id
+from bnpl.permissions import merchant_scope
 from merchants.models import Merchant
 from plans import services
 from plans.models import Installment, Plan, PlanStatus
@@ -17,6 +17,15 @@ from users.selectors import user_queryset
 
 READ_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
 CREATE_ROLES = {Role.CLIENT, Role.MERCHANT}
+
+
+class InstallmentListSerializer(serializers.ListSerializer):
+    """A plan's installments: those just written by ``plan_create`` when the view passes them in
+    ``context["installments"]``, else the plan's own (prefetched by the selectors)."""
+
+    def get_attribute(self, instance):
+        written = self.context.get("installments")
+        return written if written is not None else super().get_attribute(instance)
 
 
 class InstallmentSerializer(serializers.ModelSerializer):
@@ -30,13 +39,14 @@ class InstallmentSerializer(serializers.ModelSerializer):
         fields = ["id", "sequence", "due_date", "amount", "paid_amount", "refunded_amount", "outstanding_amount",
                   "status", "paid_at"]
         read_only_fields = fields
+        list_serializer_class = InstallmentListSerializer
 
 
 class PlanSerializer(serializers.ModelSerializer):
     user_id = serializers.UUIDField(read_only=True)
     merchant_id = serializers.UUIDField(read_only=True)
     total_amount = MoneyField(read_only=True)
-    currency = serializers.SerializerMethodField()
+    currency = CurrencyField()
     paid_amount = MoneyField(read_only=True)
     refunded_amount = MoneyField(read_only=True)
     outstanding_amount = MoneyField(read_only=True)
@@ -48,9 +58,6 @@ class PlanSerializer(serializers.ModelSerializer):
                   "status", "paid_amount", "refunded_amount", "outstanding_amount", "created_at", "installments"]
         read_only_fields = fields
 
-    def get_currency(self, plan) -> str:
-        return currency()
-
 
 class PlanCreateSerializer(serializers.Serializer):
     user_id = serializers.UUIDField(help_text="An existing user; unknown -> 400 `validation_error` on `user_id`.")
@@ -58,24 +65,18 @@ class PlanCreateSerializer(serializers.Serializer):
         help_text="An existing merchant; unknown -> 400 `validation_error` on `merchant_id`. A merchant key may "
                   "only name its own merchant: any other id gets the same 400 as an unknown one, so it never "
                   "learns whether another merchant exists.")
-    total_amount = MoneyField(help_text="> 0, at most 2 places, < 10^12, and at least 0.01 per installment.")
+    total_amount = MoneyField(help_text="> 0, at most the currency's places (2 for UZS), < 10^12, and at least "
+                                        "one minor unit (0.01) per installment.")
     installment_count = serializers.IntegerField(min_value=services.MIN_INSTALLMENTS,
                                                  max_value=services.MAX_INSTALLMENTS)
     start_date = serializers.DateField(required=False, help_text="Default today (BNPL_TIME_ZONE); not in the future.")
 
 
-class PlanFilter(django_filters.FilterSet):
-    user_id = django_filters.UUIDFilter(field_name="user_id")
-    merchant_id = django_filters.UUIDFilter(field_name="merchant_id")
-    status = django_filters.ChoiceFilter(choices=PlanStatus.choices)
-
-    class Meta:
-        model = Plan
-        fields = ["user_id", "merchant_id", "status"]
+PlanFilter = status_and_ids_filterset(Plan, status_choices=PlanStatus.choices, ids=["user_id", "merchant_id"])
 
 
 def _missing(attr: str):
-    return domain_validation_error(attr, "No such object.", "does_not_exist")
+    return ValidationFailed(attr, "No such object.", "does_not_exist")
 
 
 class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -86,7 +87,7 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Plan.objects.none()
-        return plans_visible_to(self.request.auth)
+        return plans_visible_to(api_key=self.request.auth)
 
     @swagger_auto_schema(
         request_body=PlanCreateSerializer,
@@ -102,7 +103,7 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         data = PlanCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        own_merchant = caller_merchant_id(request)
+        own_merchant = merchant_scope(request.auth)
         if own_merchant is not None and values["merchant_id"] != own_merchant:
             raise _missing("merchant_id")
         user = user_queryset().filter(pk=values["user_id"]).first()
@@ -111,7 +112,11 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         merchant = Merchant.objects.defer("webhook_secret").filter(pk=values["merchant_id"]).first()
         if merchant is None:
             raise _missing("merchant_id")
-        plan = services.plan_create(user=user, merchant=merchant, total_amount=values["total_amount"],
-                                    installment_count=values["installment_count"],
-                                    start_date=values.get("start_date"))
-        return Response(PlanSerializer(plan).data, status=status.HTTP_201_CREATED)
+        created = services.plan_create(user=user, merchant=merchant, total_amount=values["total_amount"],
+                                       installment_count=values["installment_count"],
+                                       start_date=values.get("start_date"))
+        if created.refusal is not None:
+            # Returned, not raised: the DEBT_USER marking made with the refusal commits with it.
+            return domain_problem_response(created.refusal)
+        return Response(PlanSerializer(created.plan, context={"installments": created.installments}).data,
+                        status=status.HTTP_201_CREATED)

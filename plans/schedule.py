@@ -1,20 +1,19 @@
 """The installment schedule: how a total is split and when each part is due (API.md §5)."""
 from datetime import date
-from decimal import ROUND_DOWN, Decimal
 
 from dateutil.relativedelta import relativedelta
 
-from bnpl.money import CENT
 
+def split_amount(total: int, count: int) -> list[int]:
+    """``count`` parts of ``total`` minor units: each ``total / count`` rounded down to the minor
+    unit, the last takes the remainder.
 
-def split_amount(total: Decimal, count: int) -> list[Decimal]:
-    """``count`` parts: each ``total / count`` rounded down to the cent, the last takes the remainder.
-
-    1000.00 / 3 -> 333.33, 333.33, 333.34. The parts always sum to ``total`` exactly.
+    100000 / 3 -> 33333, 33333, 33334 (1000.00 -> 333.33, 333.33, 333.34 in UZS). The parts
+    always sum to ``total`` exactly.
     """
     if count < 1:
         raise ValueError("count must be positive")
-    base = (total / count).quantize(CENT, rounding=ROUND_DOWN)
+    base = total // count
     return [base] * (count - 1) + [total - base * (count - 1)]
 
 

@@ -1,14 +1,14 @@
 """HTTP for refunds: validate, call one service, shape the output."""
-import django_filters
 from drf_yasg.utils import no_body, swagger_auto_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from bnpl.errors import domain_validation_error
+from bnpl.api_fields import CurrencyField, MoneyField
+from bnpl.errors import ValidationFailed
+from bnpl.filters import status_and_ids_filterset
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
-from bnpl.money import MoneyField, currency
 from bnpl.schema import problem_response
 from refunds import services
 from refunds.models import Refund, RefundStatus
@@ -24,7 +24,7 @@ class RefundSerializer(serializers.ModelSerializer):
     user_id = serializers.UUIDField(read_only=True)
     merchant_id = serializers.UUIDField(read_only=True)
     amount = MoneyField(read_only=True)
-    currency = serializers.SerializerMethodField()
+    currency = CurrencyField()
     # Declared for the schema: a read-only field generated from TextField(blank=True) is documented
     # with minLength 1, and a refund without a reason has "".
     reason = serializers.CharField(read_only=True, allow_blank=True)
@@ -39,15 +39,12 @@ class RefundSerializer(serializers.ModelSerializer):
                   "status", "applied_amount", "payout_amount", "created_at", "decided_at"]
         read_only_fields = fields
 
-    def get_currency(self, refund: Refund) -> str:
-        return currency()
-
 
 class RefundCreateSerializer(serializers.Serializer):
     plan_id = serializers.UUIDField(help_text="A plan within the caller's reach (a merchant key: its own plans).")
     transaction_id = serializers.CharField(min_length=1, max_length=64, trim_whitespace=False,
                                            help_text="The merchant's reference, unique per merchant (1-64 chars).")
-    amount = MoneyField(help_text="> 0, at most 2 places; a string or a JSON number.")
+    amount = MoneyField(help_text="> 0, at most the currency's places (2 for UZS); a string or a JSON number.")
     reason = serializers.CharField(max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="")
 
 
@@ -55,14 +52,7 @@ class RefundDecisionSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="")
 
 
-class RefundFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=RefundStatus.choices)
-    plan_id = django_filters.UUIDFilter(field_name="plan_id")
-    user_id = django_filters.UUIDFilter(field_name="user_id")
-
-    class Meta:
-        model = Refund
-        fields = ["status", "plan_id", "user_id"]
+RefundFilter = status_and_ids_filterset(Refund, status_choices=RefundStatus.choices, ids=["plan_id", "user_id"])
 
 
 def _decided_by(request) -> str:
@@ -81,7 +71,7 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Refund.objects.none()
-        return refunds_visible_to(self.request.auth)
+        return refunds_visible_to(api_key=self.request.auth)
 
     @swagger_auto_schema(
         request_body=RefundCreateSerializer,
@@ -101,9 +91,9 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def create(self, request):
         data = RefundCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        plan = plan_for_refund(request.auth, data.validated_data["plan_id"])
+        plan = plan_for_refund(api_key=request.auth, plan_id=data.validated_data["plan_id"])
         if plan is None:
-            raise domain_validation_error("plan_id", "No such plan.", "does_not_exist")
+            raise ValidationFailed("plan_id", "No such plan.", "does_not_exist")
         refund, created = services.refund_create(
             plan=plan, transaction_id=data.validated_data["transaction_id"],
             amount=data.validated_data["amount"], reason=data.validated_data["reason"])
@@ -129,11 +119,7 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=True, methods=["post"])
     @idempotent
     def reject(self, request, pk=None):
-        refund = self.get_object()
-        data = RefundDecisionSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        refund = services.refund_reject(refund=refund, decided_by=_decided_by(request), **data.validated_data)
-        return Response(RefundSerializer(refund).data)
+        return self._decide(request, services.refund_reject)
 
     @swagger_auto_schema(request_body=RefundDecisionSerializer,
                          operation_description="Withdraw a PENDING refund (client app or operator).",
@@ -141,8 +127,12 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=True, methods=["post"])
     @idempotent
     def cancel(self, request, pk=None):
+        return self._decide(request, services.refund_cancel)
+
+    def _decide(self, request, decide) -> Response:
+        """Reject or cancel: a decision with an optional reason and no effect on the plan."""
         refund = self.get_object()
         data = RefundDecisionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        refund = services.refund_cancel(refund=refund, decided_by=_decided_by(request), **data.validated_data)
+        refund = decide(refund=refund, decided_by=_decided_by(request), **data.validated_data)
         return Response(RefundSerializer(refund).data)

@@ -5,25 +5,26 @@ calls these functions. Lock order, as everywhere: user -> plan -> installments (
 -> refund. Every change to the set of PENDING/APPROVED refunds of a plan happens under
 the plan's row lock, so the refundable amount read under that lock is exact.
 """
-from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
-from django.utils import timezone
 
+from bnpl import dates
 from bnpl.errors import DuplicateTransaction, InvalidState, RefundExceedsRefundable
-from bnpl.money import ZERO
+from bnpl.money import format_minor
 from debt.services import debt_status_refresh
+from plans.installments import installments_settle
+from plans.locks import installments_lock, plan_lock
 from plans.models import Installment, Plan
-from plans.services import installments_settle
+from refunds.locks import refund_lock
 from refunds.models import REFUND_TRANSITIONS, Refund, RefundStatus
-from users.models import Customer
+from users.locks import user_lock
 
 # Refunds that hold part of the plan's refundable amount.
 RESERVING_STATUSES = (RefundStatus.PENDING, RefundStatus.APPROVED)
 
 
-def refund_create(*, plan: Plan, transaction_id: str, amount: Decimal, reason: str = "") -> tuple[Refund, bool]:
+def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str = "") -> tuple[Refund, bool]:
     """Open a PENDING refund on ``plan``; returns ``(refund, created)``.
 
     ``transaction_id`` is the merchant's reference, unique per merchant (the plan's): the same
@@ -36,16 +37,16 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: Decimal, reason: s
         # so its COMMIT takes a KEY SHARE lock on the user's row (the foreign key check); holding
         # the plan's lock without the user's, that waits on a repayment which holds the user FOR
         # UPDATE and waits for this plan: a deadlock (found by bnpl/tests/test_race_suite.py).
-        Customer.objects.select_for_update().filter(pk=plan.user_id).values_list("pk").get()
-        plan = Plan.objects.select_for_update().get(pk=plan.pk)
+        user_lock(plan.user_id)
+        plan = plan_lock(plan.pk)
         existing = Refund.objects.filter(merchant_id=plan.merchant_id, transaction_id=transaction_id).first()
         if existing is not None:
             return _same_transaction(existing, plan=plan, amount=amount), False
         reserved = (Refund.objects.filter(plan=plan, status__in=RESERVING_STATUSES)
-                    .aggregate(total=Sum("amount"))["total"] or ZERO)
+                    .aggregate(total=Sum("amount"))["total"] or 0)
         if amount > plan.total_amount - reserved:
             raise RefundExceedsRefundable(
-                f"At most {plan.total_amount - reserved:.2f} is still refundable on this plan.")
+                f"At most {format_minor(plan.total_amount - reserved)} is still refundable on this plan.")
         try:
             with transaction.atomic():
                 refund = Refund.objects.create(plan=plan, user_id=plan.user_id, merchant_id=plan.merchant_id,
@@ -60,7 +61,7 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: Decimal, reason: s
     return refund, True
 
 
-def _same_transaction(existing: Refund, *, plan: Plan, amount: Decimal) -> Refund:
+def _same_transaction(existing: Refund, *, plan: Plan, amount: int) -> Refund:
     if existing.plan_id != plan.pk or existing.amount != amount:
         raise DuplicateTransaction()
     return existing
@@ -81,10 +82,10 @@ def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
     plan to COMPLETED when nothing is outstanding, and the user's debt status is refreshed.
     """
     with transaction.atomic():
-        user = Customer.objects.select_for_update().get(pk=refund.user_id)
-        Plan.objects.select_for_update().filter(pk=refund.plan_id).get()
-        installments = list(Installment.objects.select_for_update().filter(plan_id=refund.plan_id).order_by("id"))
-        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        user = user_lock(refund.user_id)
+        plan_lock(refund.plan_id)
+        installments = installments_lock(Installment.objects.filter(plan_id=refund.plan_id))
+        refund = refund_lock(refund.pk)
         _check_transition(refund, RefundStatus.APPROVED)
 
         remaining = refund.amount
@@ -97,9 +98,9 @@ def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
                 installment.refunded_amount += reduction
                 remaining -= reduction
                 changed.append(installment)
-        now = timezone.now()
+        now = dates.now()
         if changed:
-            installments_settle(installments=changed, now=now)
+            installments_settle(installments=changed)  # paid_at stays the last customer payment's
         debt_status_refresh(user=user)
 
         refund.status = RefundStatus.APPROVED
@@ -114,12 +115,12 @@ def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
 def _decide_without_effect(*, refund: Refund, to: str, decided_by: str, reason: str) -> Refund:
     with transaction.atomic():
         # The plan lock too: the set of reserving refunds only changes under it (see refund_create).
-        Plan.objects.select_for_update().filter(pk=refund.plan_id).get()
-        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        plan_lock(refund.plan_id)
+        refund = refund_lock(refund.pk)
         _check_transition(refund, to)
         refund.status = to
         refund.decided_by = decided_by
-        refund.decided_at = timezone.now()
+        refund.decided_at = dates.now()
         refund.decision_reason = reason
         refund.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
     return refund

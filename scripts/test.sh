@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite against the real PostgreSQL and Redis on 127.0.0.1.
+# The whole test suite against the real PostgreSQL and Redis on 127.0.0.1, then the money tests
+# (marked `money`) a second time on SQLite, the embedded default, where amounts must be exact too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements-dev.txt
@@ -22,4 +23,6 @@ except Exception as exc:
     sys.exit(f"Redis is not reachable at {os.environ['REDIS_URL']} ({type(exc).__name__}). "
              "Start it (see README) or set REDIS_URL.")
 PY
-exec .venv/bin/pytest "$@"
+.venv/bin/pytest "$@"
+echo "--- the money tests again, on SQLite (BNPL_TEST_DB=sqlite) ---"
+BNPL_TEST_DB=sqlite exec .venv/bin/pytest -m money "$@"

@@ -3,11 +3,12 @@ from datetime import date
 
 from django.db import IntegrityError, transaction
 
+from bnpl import dates
 from bnpl.crypto import lookup_hash
-from bnpl.dates import business_today
-from bnpl.errors import DuplicateUser, domain_validation_error
+from bnpl.errors import DuplicateUser, ValidationFailed
 from bnpl.masking import mask_card, mask_date_of_birth, mask_passport, mask_phone
-from users.models import Customer
+from users.locks import user_lock
+from users.models import Customer, UserStatus
 from users.validators import age_on
 
 ADULT_AGE = 18
@@ -24,8 +25,8 @@ def _set_card(user: Customer, digits: str | None) -> None:
 def user_create(*, full_name: str, phone_number: str, passport_number: str, date_of_birth: date,
                 card_number: str | None = None) -> Customer:
     """Arguments are already normalised (see ``users.validators``)."""
-    if age_on(date_of_birth, business_today()) < ADULT_AGE:
-        raise domain_validation_error("date_of_birth", "The user must be at least 18 years old.", "underage")
+    if age_on(date_of_birth, dates.business_today()) < ADULT_AGE:
+        raise ValidationFailed("date_of_birth", "The user must be at least 18 years old.", "underage")
     passport_hash = lookup_hash(passport_number)
     user = Customer(
         full_name=full_name,
@@ -55,7 +56,7 @@ _UNSET = object()
 def user_update(*, user: Customer, full_name: str | None = None, phone_number: str | None = None,
                 card_number=_UNSET) -> Customer:
     """Contact and card only; ``status`` is never written here. ``card_number=None`` removes the card."""
-    user = Customer.objects.select_for_update().get(pk=user.pk)
+    user = user_lock(user.pk)  # the new values are encrypted on save; the old ones are never loaded
     fields = ["updated_at"]
     if full_name is not None:
         user.full_name = full_name
@@ -68,3 +69,11 @@ def user_update(*, user: Customer, full_name: str | None = None, phone_number: s
         fields += ["card_number", "card_mask"]
     user.save(update_fields=fields)
     return user
+
+
+def user_status_set(*, user: Customer, status: UserStatus) -> None:
+    """Record the debt rule's verdict on ``user`` (whose row the caller has locked); writes only
+    when it changes. The rule itself is ``plans.installments.debt_status_refresh``."""
+    if user.status != status:
+        user.status = status
+        Customer.objects.filter(pk=user.pk).update(status=status)

@@ -1,5 +1,4 @@
 """HTTP for the merchant webhook (signed, no API key) and the operators' view of the inbox."""
-import django_filters
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from drf_yasg import openapi
@@ -9,7 +8,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bnpl.errors import InvalidSignature, RequestTooLarge, domain_validation_error
+from bnpl.errors import InvalidSignature, RequestTooLarge, ValidationFailed
+from bnpl.filters import status_and_ids_filterset
 from bnpl.models import Role
 from bnpl.pagination import CreatedCursorPagination
 from bnpl.parsers import loads_decimal
@@ -150,7 +150,7 @@ class RefundStatusWebhookView(APIView):
                          signature_header=signature_header)
         # Authentic from here on.
         if len(msg_id) > WEBHOOK_ID_MAX_LENGTH:
-            raise domain_validation_error("webhook-id", f"At most {WEBHOOK_ID_MAX_LENGTH} characters.", "max_length")
+            raise ValidationFailed("webhook-id", f"At most {WEBHOOK_ID_MAX_LENGTH} characters.", "max_length")
         if WebhookEvent.objects.filter(merchant=merchant, webhook_id=msg_id).exists():
             return Response({"id": msg_id, "status": "duplicate"}, status=status.HTTP_200_OK)
         event = WebhookBodySerializer(data=parsed)
@@ -195,14 +195,8 @@ class WebhookEventPagination(CreatedCursorPagination):
     ordering = ("-received_at", "-id")
 
 
-class WebhookEventFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=EventStatus.choices)
-    merchant_id = django_filters.UUIDFilter(field_name="merchant_id")
-    refund_id = django_filters.UUIDFilter(field_name="refund_id")
-
-    class Meta:
-        model = WebhookEvent
-        fields = ["status", "merchant_id", "refund_id"]
+WebhookEventFilter = status_and_ids_filterset(WebhookEvent, status_choices=EventStatus.choices,
+                                              ids=["merchant_id", "refund_id"])
 
 
 class WebhookEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -18,7 +18,6 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Sum
@@ -26,7 +25,7 @@ from rest_framework.test import APIClient
 
 from bnpl import dates
 from bnpl.models import IdempotencyRecord, Role
-from bnpl.money import ZERO
+from bnpl.money import format_minor, to_minor
 from bnpl.services import api_key_create
 from debt.models import Repayment, RepaymentAllocation
 from debt.services import sweep_overdue
@@ -128,7 +127,7 @@ class Report:
 
 
 def _money(rng: random.Random, low: int, high: int) -> str:
-    return f"{Decimal(rng.randint(low * 100, high * 100)) / 100:.2f}"
+    return format_minor(rng.randint(to_minor(low), to_minor(high)))
 
 
 def seed(*, users: int = 4, today: date | None = None) -> World:
@@ -150,8 +149,8 @@ def seed(*, users: int = 4, today: date | None = None) -> World:
         # The current plan first: a back-dated one makes the user DEBT_USER at once.
         starts = [today, today - timedelta(days=75) if n < 3 else today - timedelta(days=10)]
         for k, start in enumerate(starts):
-            plan = plan_create(user=customer, merchant=merchants[(n + k) % 2], total_amount=Decimal("1200.00"),
-                               installment_count=4, start_date=start)
+            plan = plan_create(user=customer, merchant=merchants[(n + k) % 2], total_amount=120_000,
+                               installment_count=4, start_date=start).plan
             world.add_plan({"id": str(plan.pk), "merchant_id": str(plan.merchant_id), "user_id": str(customer.pk),
                             "installments": [{"id": str(i.pk)} for i in plan.installments.all()]})
     return world
@@ -363,9 +362,9 @@ def check_invariants(report: Report, *, seeded_plans: int) -> list[str]:
             bad.append(f"installment {inst.pk}: past due ({inst.due_date}) but {inst.status} after the final sweep")
         if outstanding > 0 and inst.due_date >= cutoff and inst.status != InstallmentStatus.UPCOMING:
             bad.append(f"installment {inst.pk}: not yet due ({inst.due_date}) but {inst.status}")
-        if allocated.get(inst.pk, ZERO) != inst.paid_amount:
+        if allocated.get(inst.pk, 0) != inst.paid_amount:
             bad.append(f"installment {inst.pk}: paid {inst.paid_amount} but allocations sum to "
-                       f"{allocated.get(inst.pk, ZERO)}")
+                       f"{allocated.get(inst.pk, 0)}")
 
     refunds_by_plan = defaultdict(list)
     for refund in Refund.objects.all():
@@ -381,9 +380,9 @@ def check_invariants(report: Report, *, seeded_plans: int) -> list[str]:
 
     for plan in Plan.objects.all():
         rows = installments_by_plan[plan.pk]
-        paid = sum((i.paid_amount for i in rows), ZERO)
-        refunded = sum((i.refunded_amount for i in rows), ZERO)
-        if sum((i.amount for i in rows), ZERO) != plan.total_amount:
+        paid = sum(i.paid_amount for i in rows)
+        refunded = sum(i.refunded_amount for i in rows)
+        if sum(i.amount for i in rows) != plan.total_amount:
             bad.append(f"plan {plan.pk}: installments do not sum to the total")
         if (plan.paid_amount, plan.refunded_amount) != (paid, refunded):
             bad.append(f"plan {plan.pk}: paid/refunded {plan.paid_amount}/{plan.refunded_amount}, "
@@ -393,10 +392,10 @@ def check_invariants(report: Report, *, seeded_plans: int) -> list[str]:
             bad.append(f"plan {plan.pk}: {plan.status} with outstanding {outstanding}")
         refunds = refunds_by_plan[plan.pk]
         reserved = sum((r.amount for r in refunds if r.status in (RefundStatus.PENDING, RefundStatus.APPROVED)),
-                       ZERO)
+                       0)
         if reserved > plan.total_amount:
             bad.append(f"plan {plan.pk}: pending+approved refunds {reserved} above the total {plan.total_amount}")
-        applied = sum((r.applied_amount for r in refunds if r.status == RefundStatus.APPROVED), ZERO)
+        applied = sum(r.applied_amount for r in refunds if r.status == RefundStatus.APPROVED)
         if applied != refunded:
             bad.append(f"plan {plan.pk}: approved refunds applied {applied}, installments refunded {refunded}")
 

@@ -185,21 +185,32 @@ def test_throttled_has_retry_after_rounded_up():
     assert errors.problem_exception_handler(Throttled(wait=5), {})["Retry-After"] == "5"
 
 
-def test_domain_validation_error_is_a_400_about_one_field():
-    response = errors.problem_exception_handler(errors.domain_validation_error("amount", "Too much.", "too_much"), {})
+def test_validation_failed_is_a_400_about_one_field():
+    response = errors.problem_exception_handler(errors.ValidationFailed("amount", "Too much.", "too_much"), {})
     assert response.status_code == 400
+    assert response.data["code"] == "validation_error"
     assert response.data["errors"] == [{"attr": "amount", "code": "too_much", "detail": "Too much."}]
 
 
-@pytest.mark.parametrize("cls", [errors.InvalidState, errors.UserInDebt, errors.DuplicateUser,
-                                 errors.RefundExceedsRefundable, errors.DuplicateTransaction,
-                                 errors.IdempotencyKeyInUse, errors.IdempotencyKeyReused,
-                                 errors.InvalidSignature, errors.ServiceUnavailable])
-def test_every_domain_error_maps_to_its_status_and_code(cls):
+@pytest.mark.parametrize(("cls", "status"), [
+    (errors.InvalidState, 409), (errors.UserInDebt, 409), (errors.DuplicateUser, 409),
+    (errors.RefundExceedsRefundable, 409), (errors.DuplicateTransaction, 409), (errors.IdempotencyKeyInUse, 409),
+    (errors.IdempotencyKeyReused, 422), (errors.InvalidSignature, 401), (errors.ServiceUnavailable, 503)])
+def test_every_domain_error_maps_to_its_status_and_code(cls, status):
     response = errors.problem_exception_handler(cls(), {})
-    assert response.status_code == cls.status_code
-    assert response.data["code"] == cls.code and response.data["status"] == cls.status_code
+    assert response.status_code == status
+    assert response.data["code"] == cls.code and response.data["status"] == status
     assert response.content_type == errors.PROBLEM_CONTENT_TYPE
+
+
+def test_domain_errors_know_nothing_of_http():
+    assert not any(hasattr(cls, "status_code") for cls in errors.DomainError.__subclasses__())
+    assert "rest_framework" not in errors.ValidationFailed.__module__
+
+    class NewRefusal(errors.DomainError):
+        code = "something_new"
+
+    assert errors.problem_exception_handler(NewRefusal(), {}).status_code == 409
 
 
 def test_database_outage_is_503_service_unavailable():

@@ -4,7 +4,6 @@ import os
 import socket
 import time
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -19,6 +18,7 @@ from bnpl.testing.db import current_database_url
 from bnpl.testing.processes import owned, start_celery_worker
 from debt.models import SweepRun
 from plans.models import Installment, InstallmentStatus, Plan
+from plans.tests.factories import minor
 from users.models import UserStatus
 from users.tests.factories import CustomerFactory
 from webhooks.models import EventStatus, WebhookEvent
@@ -251,12 +251,12 @@ def test_webhook_backlog_and_oldest_age(merchant):
 def debt_data(merchant):
     user = CustomerFactory(status=UserStatus.DEBT_USER)
     CustomerFactory()
-    plan = Plan.objects.create(user=user, merchant=merchant, total_amount=Decimal("300.00"), installment_count=3,
+    plan = Plan.objects.create(user=user, merchant=merchant, total_amount=minor("300.00"), installment_count=3,
                                start_date=timezone.now().date() - timedelta(days=70))
     statuses = (InstallmentStatus.OVERDUE, InstallmentStatus.OVERDUE, InstallmentStatus.UPCOMING)
     for seq, status in enumerate(statuses, start=1):
-        Installment.objects.create(plan=plan, user=user, sequence=seq, amount=Decimal("100.00"), status=status,
-                                   paid_amount=Decimal("25.50") if seq == 1 else Decimal("0.00"),
+        Installment.objects.create(plan=plan, user=user, sequence=seq, amount=minor("100.00"), status=status,
+                                   paid_amount=minor("25.50") if seq == 1 else minor("0.00"),
                                    due_date=plan.start_date + timedelta(days=30 * seq))
     return user
 

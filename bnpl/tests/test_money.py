@@ -1,10 +1,12 @@
-"""Money (API.md §0): Decimal end to end, request rules, two-place output, never a float."""
+"""Money (API.md §0): Decimal at the edges, int minor units inside, request rules, the currency's places."""
 import io
 import re
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
 from django.urls import path as url_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,13 +16,16 @@ from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from bnpl.money import CENT, MAX_AMOUNT, MoneyField, cents, format_money
+from bnpl.api_fields import MoneyField
+from bnpl.money import MAX_AMOUNT, exponent, format_minor, from_minor, to_minor
 from bnpl.parsers import DecimalJSONParser, loads_decimal
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ["bnpl", "users", "merchants", "plans", "debt", "refunds", "webhooks"]
 # Non-test files allowed to call float(), each with the reason. Deliberately empty.
 FLOAT_ALLOWLIST: dict[str, str] = {}
+
+pytestmark = pytest.mark.money
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -29,8 +34,9 @@ FLOAT_ALLOWLIST: dict[str, str] = {}
 ])
 def test_accepted_amounts(raw, expected):
     value = MoneyField().to_internal_value(raw)
-    assert isinstance(value, Decimal)
-    assert f"{value:f}" == expected
+    assert isinstance(value, int) and not isinstance(value, bool)
+    assert format_minor(value) == expected
+    assert value == int(Decimal(expected) * 100)
 
 
 @pytest.mark.parametrize(("raw", "code"), [
@@ -49,25 +55,30 @@ def test_refused_amounts(raw, code):
 
 
 @pytest.mark.parametrize(("value", "text"), [
-    (Decimal("1000"), "1000.00"), (Decimal("0"), "0.00"), (Decimal("333.3"), "333.30"),
-    (Decimal("1E+3"), "1000.00"), (Decimal("12.34"), "12.34"),
+    (100_000, "1000.00"), (0, "0.00"), (33_330, "333.30"), (1, "0.01"), (1234, "12.34"), (-150, "-1.50"),
 ])
 def test_output_has_exactly_two_places(value, text):
-    assert MoneyField().to_representation(value) == text == format_money(value)
+    assert MoneyField().to_representation(value) == text == format_minor(value)
 
 
-def test_cents_rounds_toward_zero():
-    assert cents(Decimal("333.3333")) == Decimal("333.33")
-    assert cents(Decimal("0.019")) == CENT
-    assert MAX_AMOUNT == Decimal("1000000000000")
+def test_minor_units_convert_exactly_both_ways():
+    assert exponent() == 2
+    assert to_minor(Decimal("333.33")) == 33_333 and to_minor(Decimal("1E+3")) == 100_000
+    assert to_minor(Decimal("1.000")) == 100 and to_minor(7) == 700
+    assert from_minor(33_333) == Decimal("333.33") and str(from_minor(0)) == "0.00"
+    with pytest.raises(ValueError):
+        to_minor(Decimal("0.019"))  # never rounded away
+    with pytest.raises(ValueError):
+        to_minor(Decimal("NaN"))
+    assert MAX_AMOUNT == 10 ** 12
 
 
 def test_json_numbers_parse_as_decimal_through_the_parser():
     data = DecimalJSONParser().parse(io.BytesIO(b'{"a": 10.5, "b": 10, "c": 1e2, "d": 0.1}'))
     assert data == {"a": Decimal("10.5"), "b": 10, "c": Decimal("1e2"), "d": Decimal("0.1")}
     assert all(not isinstance(v, float) for v in data.values())
-    assert MoneyField().to_internal_value(data["a"]) == Decimal("10.50")
-    assert MoneyField().to_internal_value(data["b"]) == Decimal("10.00")
+    assert MoneyField().to_internal_value(data["a"]) == 1050
+    assert MoneyField().to_internal_value(data["b"]) == 1000
 
 
 @pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}'])
@@ -116,7 +127,7 @@ class _AmountSerializer(serializers.Serializer):
 def echo_amount(request):
     data = _AmountSerializer(data=request.data)
     data.is_valid(raise_exception=True)
-    assert isinstance(data.validated_data["amount"], Decimal)
+    assert isinstance(data.validated_data["amount"], int)
     return Response(_AmountSerializer(data.validated_data).data)
 
 
@@ -153,8 +164,8 @@ _CENTS = st.integers(min_value=1, max_value=10 ** 14 - 1)  # 0.01 .. 99999999999
 def test_any_valid_amount_round_trips_as_string_and_number(cents):
     value = Decimal(cents).scaleb(-2)
     text = f"{value:f}"
-    assert MoneyField().to_internal_value(text) == value
-    assert MoneyField().to_internal_value(value) == value  # a JSON number, parsed as Decimal
+    assert MoneyField().to_internal_value(text) == cents
+    assert MoneyField().to_internal_value(value) == cents  # a JSON number, parsed as Decimal
     assert MoneyField().to_representation(MoneyField().to_internal_value(text)) == f"{value:.2f}"
 
 
@@ -172,3 +183,46 @@ def test_a_third_decimal_place_is_always_refused(cents, extra):
 def test_a_float_is_never_accepted(number):
     with pytest.raises(ValidationError):
         MoneyField().to_internal_value(number)
+
+
+# --- The currency's places (ISO 4217 minor unit) -------------------------------------------------
+
+@pytest.mark.parametrize(("code", "places", "raw", "minor", "wire"), [
+    ("UZS", 2, "1000.5", 100_050, "1000.50"), ("USD", 2, "0.01", 1, "0.01"),
+    ("JPY", 0, "1000", 1000, "1000"), ("KRW", 0, 5, 5, "5"),
+    ("KWD", 3, "1.25", 1250, "1.250"), ("BHD", 3, "0.001", 1, "0.001"), ("OMR", 3, "999999999999.999",
+                                                                        999_999_999_999_999, "999999999999.999"),
+])
+def test_places_follow_the_currency(code, places, raw, minor, wire):
+    with override_settings(BNPL_CURRENCY=code):
+        assert exponent() == places
+        assert MoneyField().to_internal_value(raw) == minor
+        assert MoneyField().to_representation(minor) == wire == format_minor(minor)
+        assert from_minor(minor) == Decimal(wire)
+
+
+@pytest.mark.parametrize(("code", "raw"), [("JPY", "10.5"), ("JPY", "1000.0"), ("KWD", "1.2505"), ("UZS", "0.001")])
+def test_more_places_than_the_currency_has_are_refused(code, raw):
+    with override_settings(BNPL_CURRENCY=code), pytest.raises(ValidationError) as info:
+        MoneyField().to_internal_value(raw)
+    assert info.value.get_codes() == ["max_places"]
+
+
+def test_an_unknown_currency_refuses_to_start():
+    with override_settings(BNPL_CURRENCY="XYZ"):
+        with pytest.raises(ImproperlyConfigured):
+            exponent()
+        from django.apps import apps
+        with pytest.raises(ImproperlyConfigured):
+            apps.get_app_config("bnpl").ready()
+
+
+def test_a_process_with_an_unknown_currency_does_not_start():
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "BNPL_CURRENCY": "ZZZ", "DJANGO_SETTINGS_MODULE": "bnpl.settings.test"}
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    assert "BNPL_CURRENCY='ZZZ'" in result.stderr

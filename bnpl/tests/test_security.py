@@ -137,5 +137,5 @@ def test_webhook_fields_beyond_the_contract_are_ignored(anon_api, merchant, djan
         r = post_webhook(anon_api, merchant=merchant, body=json.dumps(body).encode())
     assert r.status_code == 202
     refund.refresh_from_db()
-    assert refund.status == RefundStatus.REJECTED and refund.amount == 100 and refund.applied_amount is None
+    assert refund.status == RefundStatus.REJECTED and refund.amount == 10_000 and refund.applied_amount is None
     assert WebhookEvent.objects.count() == 1

@@ -21,7 +21,7 @@ def staff_client(client):
 def test_admin_pages_show_ids_not_personal_data(staff_client):
     user = CustomerFactory(full_name="Zebediah Quux", phone_number="+998901112233")
     plan = make_plan(user=user, start_date=business_today() - timedelta(days=40))
-    repayment = repayment_apply(user=user, amount=plan.total_amount / 2)
+    repayment = repayment_apply(user=user, amount=plan.total_amount // 2).repayment
     sweep_overdue()
     installment = plan.installments.first()
     pages = ["/admin/plans/plan/", f"/admin/plans/plan/{plan.pk}/change/", "/admin/plans/installment/",

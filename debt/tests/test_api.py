@@ -1,6 +1,5 @@
 """Debt and repayments over HTTP (API.md §6)."""
 from datetime import date, timedelta
-from decimal import Decimal
 
 import pytest
 
@@ -9,11 +8,11 @@ from bnpl.models import Role
 from debt.models import Repayment, RepaymentAllocation
 from debt.tests.factories import user_with_two_plans
 from plans.models import Installment, InstallmentStatus
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from users.models import Customer, UserStatus
 from users.tests.factories import CustomerFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.money]
 
 UNKNOWN = "00000000-0000-0000-0000-000000000001"
 
@@ -82,7 +81,7 @@ def test_repay_by_ids_returns_the_documented_body(client_api, indebted):
         {"installment_id": str(a1.pk), "plan_id": str(plan_a.pk), "amount": "333.33"}]
     assert (body["user_status"], body["overdue_amount"], body["outstanding_amount"]) == ("NORMAL", "0.00", "1066.67")
     a1.refresh_from_db()
-    assert a1.status == InstallmentStatus.PAID and a1.paid_at is not None and a1.paid_amount == Decimal("333.33")
+    assert a1.status == InstallmentStatus.PAID and a1.paid_at is not None and a1.paid_amount == minor("333.33")
     assert Customer.objects.get(pk=user.pk).status == UserStatus.NORMAL
     assert Repayment.objects.get().created_by_id == client_api.api_key.pk
 
@@ -222,7 +221,8 @@ def test_forbidden_roles_get_403_even_for_an_unknown_user(make_api, merchant, ro
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])
 def test_debt_is_not_editable(client_api, method):
     user = CustomerFactory()
-    assert getattr(client_api, method)(debt_url(user.pk)).status_code in (403, 405)
+    r = getattr(client_api, method)(debt_url(user.pk))
+    assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"  # contract_decisions.md
     assert Customer.objects.filter(pk=user.pk).exists()
 
 

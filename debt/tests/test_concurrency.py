@@ -3,7 +3,6 @@ import threading
 import time
 from collections import Counter
 from datetime import date, timedelta
-from decimal import Decimal
 
 import pytest
 from django.db import connection, connections
@@ -13,11 +12,11 @@ from bnpl.models import Role
 from bnpl.testing.concurrency import race_each
 from bnpl.testing.db import held_transaction
 from debt.models import Repayment, SweepRun
-from debt.services import SWEEP_LOCK_ID, repayment_apply, sweep_overdue
+from debt.services import SWEEP_LOCK_ID, RepaymentResult, repayment_apply, sweep_overdue
 from merchants.tests.factories import MerchantFactory
 from plans.models import Installment, InstallmentStatus, Plan
 from plans.services import plan_create
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from users.models import Customer, UserStatus
 from users.tests.factories import CustomerFactory
 
@@ -54,9 +53,9 @@ def test_twenty_repayments_of_one_installment_pay_it_once(make_api, today):
 def test_amount_repayments_racing_never_overpay(today):
     user = CustomerFactory()
     plan = make_plan(user=user, total_amount="300.00", start_date=TODAY - timedelta(days=40))
-    results = race_each(*[lambda: repayment_apply(user=user, amount=plan.total_amount / 3)] * 6)
-    assert sum(isinstance(r, Repayment) for r in results) == 3  # 300.00 owed, 100.00 each
-    assert all(isinstance(r, Repayment) or "amount" in str(r.detail) for r in results)
+    results = race_each(*[lambda: repayment_apply(user=user, amount=plan.total_amount // 3)] * 6)
+    assert sum(isinstance(r, RepaymentResult) for r in results) == 3  # 300.00 owed, 100.00 each
+    assert all(isinstance(r, RepaymentResult) or r.attr == "amount" for r in results)
     plan.refresh_from_db()
     assert plan.paid_amount == plan.total_amount and plan.status == "COMPLETED"
 
@@ -138,10 +137,10 @@ def test_plan_creation_racing_a_sweep_is_refused_and_the_user_is_in_debt(today):
         assert Customer.objects.get(pk=user.pk).status == UserStatus.NORMAL
 
         def create(user=user):
-            return plan_create(user=user, merchant=merchant, total_amount=Decimal("1000.00"), installment_count=3)
+            return plan_create(user=user, merchant=merchant, total_amount=minor("1000.00"), installment_count=3)
 
         results = race_each(create, sweep_overdue)
-        assert isinstance(results[0], UserInDebt), results
+        assert isinstance(results[0].refusal, UserInDebt) and results[0].plan is None, results
         assert not isinstance(results[1], Exception), results
         assert Customer.objects.get(pk=user.pk).status == UserStatus.DEBT_USER
         assert Plan.objects.filter(user=user).count() == 1
@@ -159,11 +158,11 @@ def test_mixed_load_never_deadlocks(today):
     for user in users:
         work.append(lambda u=user: repayment_apply(user=u, amount=Installment.objects.filter(
             user=u, sequence=1).first().amount))
-        work.append(lambda u=user: plan_create(user=u, merchant=merchant, total_amount=Decimal("1000.00"),
+        work.append(lambda u=user: plan_create(user=u, merchant=merchant, total_amount=minor("1000.00"),
                                                installment_count=3))
         work.append(sweep_overdue)
     results = race_each(*work)
-    unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, (UserInDebt, InvalidState))]
+    unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, InvalidState)]
     assert not unexpected, unexpected
     for user in users:
         overdue = Installment.objects.filter(user=user, status="OVERDUE").exists()

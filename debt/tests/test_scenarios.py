@@ -1,21 +1,21 @@
 """Fineract-style scenarios written out as tables: schedule, overdue by date and grace, repayments."""
 from datetime import date
-from decimal import Decimal
 
 import pytest
 from django.test import override_settings
 
+from bnpl.money import format_minor
 from debt.selectors import debt_summary
 from debt.services import repayment_apply, sweep_overdue
 from debt.tests.factories import user_with_two_plans
 from plans.models import Installment, Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from users.models import Customer
 from users.tests.factories import CustomerFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.money]
 
-D = Decimal
+D = minor  # a wire-form amount as the int of minor units the services use
 
 
 # 1000.00 / 3 from 31 Jan, in a leap year and in a common one.
@@ -33,7 +33,7 @@ def test_schedule(business_day, start, total, count, dues, amounts):
     plan = make_plan(total_amount=total, installment_count=count, start_date=start)
     rows = list(plan.installments.order_by("sequence"))
     assert [i.due_date.isoformat() for i in rows] == dues
-    assert [f"{i.amount:.2f}" for i in rows] == amounts
+    assert [format_minor(i.amount) for i in rows] == amounts
     assert sum(i.amount for i in rows) == D(total)
 
 
@@ -77,7 +77,7 @@ def two_plans(business_day):
 
 def state(plans: dict[str, Plan]) -> dict[str, tuple[str, str]]:
     """{"A1": ("PAID", "333.33"), ...}: each installment's status and what it still owes."""
-    return {f"{name}{i.sequence}": (i.status, f"{i.outstanding_amount:.2f}")
+    return {f"{name}{i.sequence}": (i.status, format_minor(i.outstanding_amount))
             for name, plan in plans.items() for i in Installment.objects.filter(plan=plan)}
 
 
@@ -101,15 +101,15 @@ def state(plans: dict[str, Plan]) -> dict[str, tuple[str, str]]:
 def test_repay_amount_across_two_plans(two_plans, amount, allocations, after, user_status, plan_status):
     user, plans = two_plans
     names = {i.pk: f"{name}{i.sequence}" for name, plan in plans.items() for i in plan.installments.all()}
-    repayment = repayment_apply(user=user, amount=D(amount))
-    assert [(names[a.installment_id], f"{a.amount:.2f}") for a in repayment.allocation_rows] == allocations
-    assert repayment.amount == D(amount)
+    result = repayment_apply(user=user, amount=D(amount))
+    assert [(names[a.installment_id], format_minor(a.amount)) for a in result.allocations] == allocations
+    assert result.repayment.amount == D(amount)
     now = state(plans)
     assert {key: now[key] for key in after} == after
-    assert repayment.user_status == user_status == Customer.objects.get(pk=user.pk).status
+    assert result.user_status == user_status == Customer.objects.get(pk=user.pk).status
     assert tuple(Plan.objects.get(pk=plans[n].pk).status for n in "AB") == plan_status
     assert Plan.objects.get(pk=plans["A"].pk).paid_amount == sum(
-        (a.amount for a in repayment.allocation_rows if names[a.installment_id][0] == "A"), D("0"))
+        (a.amount for a in result.allocations if names[a.installment_id][0] == "A"), D("0"))
 
 
 # The user is NORMAL again only when the last overdue installment is settled.
@@ -124,8 +124,8 @@ def test_normal_only_when_the_last_overdue_is_settled(two_plans, steps):
     user, plans = two_plans
     by_name = {f"{name}{i.sequence}": i.pk for name, plan in plans.items() for i in plan.installments.all()}
     for names, expected in steps:
-        repayment = repayment_apply(user=user, installment_ids=[by_name[n] for n in names])
-        assert repayment.user_status == expected
+        result = repayment_apply(user=user, installment_ids=[by_name[n] for n in names])
+        assert result.user_status == expected
         assert Customer.objects.get(pk=user.pk).status == expected
         assert sweep_overdue()["users_restored"] == 0 and Customer.objects.get(pk=user.pk).status == expected
 
@@ -135,6 +135,6 @@ def test_same_due_date_goes_to_the_older_plan_first(business_day):
     user = CustomerFactory()
     older = make_plan(user=user, total_amount="300.00", start_date=date(2025, 1, 31))
     newer = make_plan(user=user, total_amount="300.00", start_date=date(2025, 1, 31))
-    repayment = repayment_apply(user=user, amount=D("150.00"))
-    assert [(a.plan_id, a.amount) for a in repayment.allocation_rows] == [
+    result = repayment_apply(user=user, amount=D("150.00"))
+    assert [(a.plan_id, a.amount) for a in result.allocations] == [
         (older.pk, D("100.00")), (newer.pk, D("50.00"))]

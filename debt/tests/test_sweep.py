@@ -11,6 +11,7 @@ from debt import services
 from debt.models import SweepRun
 from debt.services import sweep_overdue
 from debt.tasks import sweep_overdue as sweep_task
+from plans import installments
 from plans.models import Installment, InstallmentStatus, Plan
 from plans.tests.factories import make_plan
 from users.models import Customer, UserStatus
@@ -75,7 +76,9 @@ def test_self_heals_user_statuses_both_ways(on_start):
     make_plan(user=stale_debt, start_date=START)
     plan = make_plan(user=stale_normal, start_date=START)
     Customer.objects.filter(pk=stale_debt.pk).update(status=UserStatus.DEBT_USER)  # nothing overdue
-    Installment.objects.filter(plan=plan, sequence=1).update(status=InstallmentStatus.OVERDUE)  # user NORMAL
+    # Past due and marked OVERDUE while the user stayed NORMAL.
+    Installment.objects.filter(plan=plan, sequence=1).update(status=InstallmentStatus.OVERDUE,
+                                                              due_date=START - timedelta(days=1))
     result = sweep_overdue(today=START)
     assert result["users_restored"] == 1 and result["users_marked_debt"] == 1
     assert user_status(stale_debt) == UserStatus.NORMAL and user_status(stale_normal) == UserStatus.DEBT_USER
@@ -183,7 +186,19 @@ def test_marking_uses_the_partial_index(on_start):
     make_plan(start_date=START)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # tiny tables: ask which index the planner can use
-        cursor.execute("EXPLAIN " + services._MARK_INSTALLMENTS_SQL, {
-            "cutoff": START, "after_due": date.min, "after_id": services._ZERO_UUID, "limit": 10})
+        cursor.execute("EXPLAIN " + installments._MARK_INSTALLMENTS_SQL, {
+            "cutoff": START, "after_due": date.min, "after_id": installments._ZERO_UUID, "limit": 10})
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "installment_upcoming_due_idx" in plan
+
+
+def test_restoring_reads_only_the_overdue_index(on_start):
+    from django.db import connection
+
+    make_plan(start_date=START)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + installments._RESTORE_INSTALLMENTS_SQL, {
+            "cutoff": START, "after_id": installments._ZERO_UUID, "limit": 10})
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "installment_user_overdue_idx" in plan

@@ -1,6 +1,5 @@
 """Plans over HTTP (API.md §5): shape, validation, reach, and a fixed number of queries."""
 from datetime import date, timedelta
-from decimal import Decimal
 
 import pytest
 
@@ -8,11 +7,11 @@ from bnpl.dates import business_today
 from bnpl.models import Role
 from merchants.tests.factories import MerchantFactory
 from plans.models import Installment, Plan
-from plans.tests.factories import make_plan
-from users.models import UserStatus
+from plans.tests.factories import make_plan, minor
+from users.models import Customer, UserStatus
 from users.tests.factories import CustomerFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.money]
 
 URL = "/api/v1/plans/"
 
@@ -126,6 +125,21 @@ def test_unswept_past_due_installment_refuses_and_marks_user(client_api, merchan
     assert Installment.objects.get(plan=plan, sequence=1).status == "OVERDUE"
 
 
+def test_a_refusal_under_an_idempotency_key_keeps_the_marking_and_replays(client_api, merchant):
+    """The refusal is a value the view returns (not an exception that rolls back), so the
+    DEBT_USER marking commits with the stored 409, with no special case in the idempotency code."""
+    user = CustomerFactory()
+    plan = make_plan(user=user, merchant=merchant, start_date=business_today() - timedelta(days=10))
+    Installment.objects.filter(plan=plan, sequence=1).update(due_date=business_today() - timedelta(days=1))
+    first = client_api.post(URL, body(user, merchant), HTTP_IDEMPOTENCY_KEY="refused-plan-1")
+    assert first.status_code == 409 and first.json()["code"] == "user_in_debt"
+    assert Customer.objects.get(pk=user.pk).status == UserStatus.DEBT_USER
+    assert Installment.objects.get(plan=plan, sequence=1).status == "OVERDUE"
+    again = client_api.post(URL, body(user, merchant), HTTP_IDEMPOTENCY_KEY="refused-plan-1")
+    assert again.status_code == 409 and again["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    assert Plan.objects.filter(user=user).count() == 1
+
+
 def test_backdated_plan_with_past_due_installment_is_created_and_marks_the_user(client_api, merchant):
     user = CustomerFactory()
     start = business_today() - timedelta(days=70)
@@ -152,8 +166,8 @@ def test_list_filters(client_api, merchant):
     p1 = make_plan(user=alice, merchant=merchant)
     p2 = make_plan(user=bob, merchant=other)
     p3 = make_plan(user=alice, merchant=other, total_amount="3.00")
-    Installment.objects.filter(plan=p3).update(paid_amount=Decimal("1.00"), status="PAID")
-    Plan.objects.filter(pk=p3.pk).update(paid_amount=Decimal("3.00"), status="COMPLETED")
+    Installment.objects.filter(plan=p3).update(paid_amount=minor("1.00"), status="PAID")
+    Plan.objects.filter(pk=p3.pk).update(paid_amount=minor("3.00"), status="COMPLETED")
 
     def ids(query):
         r = client_api.get(URL + query)
@@ -227,7 +241,8 @@ def test_roles(make_api, anon_api, merchant, role, method, kind, expected):
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])
 def test_plans_are_not_editable(client_api, method):
     plan = make_plan()
-    assert getattr(client_api, method)(f"{URL}{plan.pk}/").status_code in (403, 405)
+    r = getattr(client_api, method)(f"{URL}{plan.pk}/")
+    assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"  # contract_decisions.md
 
 
 # --- Query counts --------------------------------------------------------------------

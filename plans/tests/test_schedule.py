@@ -1,21 +1,23 @@
 """Property-based checks of the split and the due dates (API.md §5)."""
 import calendar
 from datetime import date
-from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plans.schedule import due_dates, split_amount
+from plans.tests.factories import make_plan
 
 BOUNDED = settings(max_examples=200, deadline=None)
+pytestmark = pytest.mark.money
 
 
 @st.composite
 def totals_and_counts(draw):
     count = draw(st.integers(min_value=3, max_value=12))
     total_cents = draw(st.integers(min_value=max(3, count), max_value=10**14 - 1))
-    return Decimal(total_cents).scaleb(-2), count
+    return total_cents, count
 
 
 @BOUNDED
@@ -25,10 +27,10 @@ def test_split_sums_exactly_all_positive_last_takes_remainder(case):
     parts = split_amount(total, count)
     assert len(parts) == count
     assert sum(parts) == total
-    assert all(part > 0 and part == part.quantize(Decimal("0.01")) for part in parts)
+    assert all(isinstance(part, int) and part > 0 for part in parts)
     assert all(part == parts[0] for part in parts[:-1])
     assert parts[-1] >= parts[0]
-    assert parts[-1] - parts[0] < Decimal(count) / 100
+    assert parts[-1] - parts[0] < count
 
 
 @BOUNDED
@@ -52,3 +54,21 @@ def test_due_dates_from_month_ends_never_drift(day, year, count):
     for k, due in enumerate(due_dates(start, count), start=1):
         assert due.day == min(day, calendar.monthrange(due.year, due.month)[1])
         assert (due.year, due.month) == (year + k // 12, 1 + k % 12)
+
+
+# --- Worked examples (API.md §5) ---------------------------------------------------------------
+
+def test_split_1000_by_3():
+    assert split_amount(100_000, 3) == [33_333, 33_333, 33_334]
+
+
+def test_due_dates_clamp_from_31_jan_leap_year():
+    assert due_dates(date(2024, 1, 31), 4) == [date(2024, 2, 29), date(2024, 3, 31), date(2024, 4, 30),
+                                               date(2024, 5, 31)]
+
+
+@pytest.mark.django_db
+def test_plan_create_writes_installments():
+    plan = make_plan(start_date=date(2025, 1, 31))
+    assert [i.amount for i in plan.installments.all()] == [33_333] * 2 + [33_334]
+    assert [i.amount for i in plan.installments.order_by("sequence")][-1] == 33_334

@@ -1,42 +1,43 @@
-"""Refunds built through the services, and a stand-in for repayments.
+"""Refunds built through the services, and a direct payment of chosen installments.
 
-``debt.services.repayment_apply`` is built on another branch; ``pay_installments`` moves
-paid amounts the same way (under the user -> plan -> installments locks, through the shared
-``installments_settle`` step), which is all the refund rules need to see.
+``pay_installments`` moves paid amounts per installment (any split, which a repayment by
+amount cannot choose) the way ``repayment_apply`` does: under the user -> plan ->
+installments locks, through the shared ``installments_settle`` step.
 """
-from decimal import Decimal
 from itertools import count
 
 from django.db import transaction
 
-from debt.services import debt_status_refresh
+from bnpl import dates
+from plans.installments import debt_status_refresh, installments_settle
+from plans.locks import installments_lock, plan_lock
 from plans.models import Installment, Plan
-from plans.services import installments_settle
+from plans.tests.factories import minor
 from refunds.models import Refund
 from refunds.services import refund_create
-from users.models import Customer
+from users.locks import user_lock
 
 _sequence = count(1)
 
 
-def make_refund(*, plan: Plan, amount: Decimal | str = "100.00", transaction_id: str | None = None,
+def make_refund(*, plan: Plan, amount: int | str = "100.00", transaction_id: str | None = None,
                 reason: str = "") -> Refund:
     refund, created = refund_create(plan=plan, transaction_id=transaction_id or f"txn-{next(_sequence)}",
-                                    amount=Decimal(amount), reason=reason)
+                                    amount=minor(amount), reason=reason)
     assert created
     return refund
 
 
-def pay_installments(plan: Plan, paid: dict[int, Decimal | str]) -> None:
+def pay_installments(plan: Plan, paid: dict[int, int | str]) -> None:
     """Add ``paid[sequence]`` to each installment's paid amount (test stand-in for a repayment)."""
     with transaction.atomic():
-        user = Customer.objects.select_for_update().get(pk=plan.user_id)
-        Plan.objects.select_for_update().filter(pk=plan.pk).get()
-        installments = {i.sequence: i for i in
-                        Installment.objects.select_for_update().filter(plan=plan).order_by("id")}
+        user = user_lock(plan.user_id)
+        plan_lock(plan.pk)
+        installments = {i.sequence: i for i in installments_lock(Installment.objects.filter(plan=plan))}
         changed = []
         for sequence, amount in paid.items():
-            installments[sequence].paid_amount += Decimal(amount)
+            installments[sequence].paid_amount += minor(amount)
+            installments[sequence].paid_at = dates.now()
             changed.append(installments[sequence])
         installments_settle(installments=changed)
         debt_status_refresh(user=user)

@@ -1,11 +1,10 @@
 """Admin actions decide refunds through the same services as the API."""
-from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 
 from plans.models import Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_cancel
 from refunds.tests.factories import make_refund
@@ -37,7 +36,7 @@ def test_admin_actions_decide_pending_refunds_and_skip_decided_ones(staff_client
     assert Refund.objects.get(pk=withdrawn.pk).status == RefundStatus.CANCELLED
     messages = [str(m) for m in r.context["messages"]]
     assert any("1 refund(s)" in m for m in messages) and any("not PENDING" in m for m in messages)
-    expected = Decimal("100.00") if action == "approve" else Decimal("0.00")
+    expected = minor("100.00") if action == "approve" else minor("0.00")
     assert Plan.objects.get(pk=plan.pk).refunded_amount == expected
 
 

@@ -1,17 +1,16 @@
 """Refund endpoints over HTTP: shape, validation, roles and reach, idempotency."""
 import uuid
-from decimal import Decimal
 
 import pytest
 
 from merchants.tests.factories import MerchantFactory
 from plans.models import Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_approve
 from refunds.tests.factories import make_refund
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.money]
 
 REFUND_FIELDS = {"id", "plan_id", "user_id", "merchant_id", "transaction_id", "amount", "currency", "reason",
                  "status", "applied_amount", "payout_amount", "created_at", "decided_at"}
@@ -38,7 +37,7 @@ def test_create_returns_the_refund_exactly_as_the_contract_says(client_api, plan
         ("TX-1", "100.00", "UZS", "returned")
     assert body["status"] == "PENDING"
     assert body["applied_amount"] is None and body["payout_amount"] is None and body["decided_at"] is None
-    assert Refund.objects.get(pk=body["id"]).amount == Decimal("100.00")
+    assert Refund.objects.get(pk=body["id"]).amount == minor("100.00")
 
 
 def test_approve_response_carries_applied_and_payout(merchant_api, plan):
@@ -50,7 +49,7 @@ def test_approve_response_carries_applied_and_payout(merchant_api, plan):
     assert body["decided_at"] is not None
     refund.refresh_from_db()
     assert refund.decided_by == f"api_key:{merchant_api.api_key.pk}"
-    assert Plan.objects.get(pk=plan.pk).refunded_amount == Decimal("100.00")
+    assert Plan.objects.get(pk=plan.pk).refunded_amount == minor("100.00")
 
 
 def test_amount_as_json_number_is_exact(client_api, plan):
@@ -138,7 +137,7 @@ def test_idempotent_approve_replays_instead_of_409(operator_api, plan):
     assert (r1.status_code, r2.status_code) == (200, 200) and r2["Idempotent-Replayed"] == "true"
     r3 = operator_api.post(f"/api/v1/refunds/{refund.pk}/approve/")
     assert r3.status_code == 409 and r3.json()["code"] == "invalid_state"
-    assert Plan.objects.get(pk=plan.pk).refunded_amount == Decimal("100.00")
+    assert Plan.objects.get(pk=plan.pk).refunded_amount == minor("100.00")
 
 
 @pytest.mark.parametrize("first", ["approve", "reject", "cancel"])

@@ -1,12 +1,11 @@
 """Real concurrency on PostgreSQL: threads with their own connections, committed data."""
-from decimal import Decimal
 
 import pytest
 from django.db.models import Sum
 
 from bnpl.testing.concurrency import race
 from plans.models import Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_approve
 from refunds.tests.factories import make_refund
@@ -37,7 +36,7 @@ def test_twenty_racing_decisions_exactly_one_wins(make_api, merchant):
     refund.refresh_from_db()
     assert refund.status == DECIDED[action]
     plan.refresh_from_db()
-    assert plan.refunded_amount == (Decimal("300.00") if action == "approve" else Decimal("0.00"))
+    assert plan.refunded_amount == (minor("300.00") if action == "approve" else minor("0.00"))
     assert (refund.applied_amount is not None) == (action == "approve")
 
 
@@ -53,7 +52,7 @@ def test_concurrent_creations_never_exceed_the_plan_total(client_api, merchant):
     assert all(r.json()["code"] == "refund_exceeds_refundable" for r in responses if r.status_code == 409)
     reserved = Refund.objects.filter(plan=plan, status__in=[RefundStatus.PENDING, RefundStatus.APPROVED]) \
         .aggregate(total=Sum("amount"))["total"]
-    assert reserved == Decimal("1000.00")
+    assert reserved == minor("1000.00")
 
 
 def test_concurrent_same_transaction_same_request_creates_one(client_api, merchant):

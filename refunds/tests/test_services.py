@@ -1,6 +1,5 @@
 """Refund services: applying an approved refund (Fineract-style tables), creation rules, the status machine."""
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 
@@ -8,15 +7,15 @@ from bnpl.dates import business_today
 from bnpl.errors import DuplicateTransaction, InvalidState, RefundExceedsRefundable
 from merchants.tests.factories import MerchantFactory
 from plans.models import Installment, Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_approve, refund_cancel, refund_create, refund_reject
 from refunds.tests.factories import make_refund, pay_installments
 from users.models import Customer, UserStatus
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.money]
 
-D = Decimal
+D = minor  # a wire-form amount as the int of minor units the services use
 UP, OVERDUE, PAID, CANCELLED = "UPCOMING", "OVERDUE", "PAID", "CANCELLED"
 
 # A 1000.00 plan in 3 installments: 333.33, 333.33, 333.34.

@@ -3,11 +3,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from rest_framework.exceptions import ValidationError
 
 from bnpl.crypto import lookup_hash
 from bnpl.dates import business_today
-from bnpl.errors import DuplicateUser
+from bnpl.errors import DuplicateUser, ValidationFailed
 from bnpl.testing.concurrency import race
 from users import services
 from users.models import Customer, UserStatus
@@ -48,9 +47,9 @@ def test_exactly_18_today_is_an_adult():
 
 def test_one_day_short_of_18_is_refused():
     born = _years_before(business_today(), 18) + timedelta(days=1)
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(ValidationFailed) as info:
         services.user_create(**{**PERSON, "date_of_birth": born})
-    assert info.value.detail["date_of_birth"][0].code == "underage"
+    assert (info.value.attr, info.value.reason) == ("date_of_birth", "underage")
     assert not Customer.objects.exists()
 
 
@@ -61,7 +60,7 @@ def test_age_is_counted_in_the_business_time_zone(monkeypatch, settings):
     assert business_today() == date(2026, 1, 11)
     assert services.user_create(**{**PERSON, "date_of_birth": date(2008, 1, 11)}).pk
     settings.BNPL_TIME_ZONE = "UTC"
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationFailed):
         services.user_create(**{**PERSON, "passport_number": "ZZ1111111", "date_of_birth": date(2008, 1, 11)})
 
 
@@ -111,3 +110,11 @@ def test_concurrent_creation_with_one_passport_creates_one_user():
     outcomes = race(2, create, timeout=30)
     assert sorted(outcomes, key=str) == ["created", "duplicate"], outcomes
     assert Customer.objects.count() == 1
+
+
+def test_the_age_check_reads_the_one_clock(business_day):
+    business_day(date(2026, 1, 11))
+    assert services.user_create(**{**PERSON, "date_of_birth": date(2008, 1, 11)}).pk
+    with pytest.raises(ValidationFailed) as info:
+        services.user_create(**{**PERSON, "passport_number": "ZZ1111111", "date_of_birth": date(2008, 1, 12)})
+    assert info.value.reason == "underage"

@@ -1,14 +1,13 @@
 """POST /webhook/refund-status/ after a valid signature, and GET /api/v1/webhook-events/ (API.md §8)."""
 import json
 import uuid
-from decimal import Decimal
 
 import pytest
 from django.test import override_settings
 
 from merchants.tests.factories import MerchantFactory
 from plans.models import Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_approve
 from refunds.tests.factories import make_refund
@@ -47,8 +46,8 @@ def test_accepted_at_once_then_applied_by_the_task(anon_api, merchant, refund, d
     assert event.processed_at is not None
     refund.refresh_from_db()
     assert refund.status == RefundStatus.APPROVED and refund.decided_by == f"webhook:{event.pk}"
-    assert refund.applied_amount == Decimal("100.00")
-    assert Plan.objects.get(pk=refund.plan_id).refunded_amount == Decimal("100.00")
+    assert refund.applied_amount == minor("100.00")
+    assert Plan.objects.get(pk=refund.plan_id).refunded_amount == minor("100.00")
 
 
 def test_rejected_with_reason(anon_api, merchant, refund, django_capture_on_commit_callbacks):
@@ -156,7 +155,7 @@ def test_same_webhook_id_again_is_a_duplicate_with_no_second_effect(anon_api, me
     assert WebhookEvent.objects.count() == 1
     refund.refresh_from_db()
     assert refund.status == RefundStatus.APPROVED
-    assert Plan.objects.get(pk=refund.plan_id).refunded_amount == Decimal("100.00")
+    assert Plan.objects.get(pk=refund.plan_id).refunded_amount == minor("100.00")
 
 
 def test_same_webhook_id_from_another_merchant_is_its_own_event(anon_api, merchant, refund,
@@ -190,7 +189,7 @@ def test_late_event_never_moves_a_decided_refund(anon_api, operator_api, merchan
     assert event.status == EventStatus.IGNORED
     assert event.status_reason == f"refund already {before['status']}" and event.processed_at is not None
     assert Refund.objects.values().get(pk=refund.pk) == before
-    expected_refunded = Decimal("100.00") if decided_first == "approve" else Decimal("0.00")
+    expected_refunded = minor("100.00") if decided_first == "approve" else minor("0.00")
     assert Plan.objects.get(pk=refund.plan_id).refunded_amount == expected_refunded
 
 

@@ -6,7 +6,6 @@ at REDIS_URL) and a real worker process (production settings, test database); th
 re-drive, run twice, applies each event exactly once.
 """
 import time
-from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -15,7 +14,7 @@ from bnpl.celery import app as celery_app
 from bnpl.testing.db import current_database_url
 from bnpl.testing.processes import celery_broker, owned, start_celery_worker, wait_until
 from plans.models import Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from refunds.models import Refund, RefundStatus
 from refunds.tests.factories import make_refund
 from webhooks.models import EventStatus, WebhookEvent
@@ -79,4 +78,4 @@ def test_webhooks_survive_a_broker_outage_and_are_applied_once_by_the_redrive(an
         refund.refresh_from_db()
         assert (refund.status, refund.decided_by) == (status, f"webhook:{by_id[msg_id].pk}")
     # Applied exactly once: 100.00 + 300.00, not twice.
-    assert Plan.objects.get(pk=plan.pk).refunded_amount == Decimal("400.00")
+    assert Plan.objects.get(pk=plan.pk).refunded_amount == minor("400.00")

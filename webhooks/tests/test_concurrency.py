@@ -1,11 +1,10 @@
 """Real concurrency on PostgreSQL: a webhook racing the API, and racing redeliveries."""
-from decimal import Decimal
 
 import pytest
 
 from bnpl.testing.concurrency import race
 from plans.models import Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from refunds.models import Refund, RefundStatus
 from refunds.tests.factories import make_refund
 from webhooks.models import EventStatus, WebhookEvent
@@ -37,7 +36,7 @@ def test_webhook_and_api_approval_racing_have_exactly_one_effect(anon_api, opera
     else:
         assert api.status_code == 409 and api.json()["code"] == "invalid_state"
         assert event.status == EventStatus.PROCESSED and refund.decided_by == f"webhook:{event.pk}"
-    assert Plan.objects.get(pk=plan.pk).refunded_amount == Decimal("400.00")
+    assert Plan.objects.get(pk=plan.pk).refunded_amount == minor("400.00")
 
 
 def test_racing_redeliveries_of_one_webhook_store_and_apply_once(anon_api, merchant):
@@ -52,4 +51,4 @@ def test_racing_redeliveries_of_one_webhook_store_and_apply_once(anon_api, merch
     assert all(r.json() == {"id": "msg_redelivered", "status": "duplicate"} for r in responses if r.status_code == 200)
     assert WebhookEvent.objects.get().status == EventStatus.PROCESSED
     assert Refund.objects.get(pk=refund.pk).status == RefundStatus.APPROVED
-    assert Plan.objects.get(pk=plan.pk).refunded_amount == Decimal("250.00")
+    assert Plan.objects.get(pk=plan.pk).refunded_amount == minor("250.00")

@@ -6,7 +6,6 @@ The contract: every accepted webhook is stored, and applied exactly once in the 
 """
 import time
 from collections import defaultdict
-from decimal import Decimal
 
 import pytest
 from django.db.models import Sum
@@ -14,7 +13,7 @@ from django.db.models import Sum
 from bnpl.testing.db import current_database_url, database_backends, held_transaction
 from bnpl.testing.processes import celery_broker, owned, redis_server, start_celery_worker, wait_until
 from plans.models import Installment, Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from refunds.models import Refund, RefundStatus
 from refunds.tests.factories import make_refund
 from users.models import Customer
@@ -89,7 +88,7 @@ def test_webhooks_across_a_redis_crash_and_restart_are_all_applied_once(anon_api
         refund.refresh_from_db()
         assert (refund.status, refund.decided_by) == (decision[refund.pk], f"webhook:{events[msg_id].pk}")
     # Applied once: each plan's refunded amount is exactly its approved refunds, on the plan and installments.
-    approved = defaultdict(Decimal)
+    approved = defaultdict(int)
     for refund in Refund.objects.filter(status=RefundStatus.APPROVED):
         assert refund.applied_amount == refund.amount
         approved[refund.plan_id] += refund.applied_amount
@@ -150,5 +149,5 @@ def test_a_worker_killed_mid_event_leaves_it_to_be_processed_once_after_restart(
     refund.refresh_from_db()
     assert (event.status, event.status_reason, event.attempts) == (EventStatus.PROCESSED, "", 2)
     assert (refund.status, refund.decided_by, refund.applied_amount) == \
-        (RefundStatus.APPROVED, f"webhook:{event.pk}", Decimal("300.00"))
-    assert Plan.objects.get(pk=plan.pk).refunded_amount == Decimal("300.00")
+        (RefundStatus.APPROVED, f"webhook:{event.pk}", minor("300.00"))
+    assert Plan.objects.get(pk=plan.pk).refunded_amount == minor("300.00")

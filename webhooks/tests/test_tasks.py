@@ -1,6 +1,5 @@
 """The processing task and the beat re-drive: idempotent, bounded, transient errors retried."""
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.db import OperationalError
@@ -8,7 +7,7 @@ from django.utils import timezone
 
 from bnpl.celery import app as celery_app
 from plans.models import Plan
-from plans.tests.factories import make_plan
+from plans.tests.factories import make_plan, minor
 from refunds.models import Refund, RefundStatus
 from refunds.tests.factories import make_refund
 from webhooks import services, tasks
@@ -52,7 +51,7 @@ def test_running_the_task_twice_applies_once(anon_api, merchant, refund):
 
     event.refresh_from_db()
     assert event.attempts == 1  # the second run saw PROCESSED and did nothing
-    assert Plan.objects.get(pk=refund.plan_id).refunded_amount == Decimal("100.00")
+    assert Plan.objects.get(pk=refund.plan_id).refunded_amount == minor("100.00")
 
 
 def test_transient_database_error_is_retried_then_applied(anon_api, merchant, refund, monkeypatch, eager_retries):

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from bnpl.crypto import lookup_hash
 from bnpl.dates import business_today
 from bnpl.models import Role
+from bnpl.money import to_minor
 from bnpl.services import api_key_create
 from debt.services import repayment_apply, sweep_overdue
 from merchants.models import Merchant
@@ -64,7 +65,7 @@ class Command(BaseCommand):
         # Alice: an ACTIVE plan, partly repaid, one refund approved, one pending, one rejected.
         alice_plan = self._plan(users["alice"], merchant, "1200.00", today)
         if not users["alice"].repayments.exists():
-            repayment_apply(user=users["alice"], amount=Decimal("100.00"))
+            repayment_apply(user=users["alice"], amount=to_minor(Decimal("100.00")))
         self._refund(alice_plan, "demo-return-001", "150.00", "Returned headphones", approve=decided_by)
         self._refund(alice_plan, "demo-return-004", "20.00", "Changed mind after use", reject=decided_by)
         pending = self._refund(alice_plan, "demo-return-002", "50.00", "Damaged box")
@@ -93,12 +94,18 @@ class Command(BaseCommand):
 
     def _plan(self, user: Customer, merchant: Merchant, total: str, start: date) -> Plan:
         existing = Plan.objects.filter(user=user, merchant=merchant).order_by("created_at").first()
-        return existing or plan_create(user=user, merchant=merchant, total_amount=Decimal(total),
-                                       installment_count=3, start_date=start)
+        if existing:
+            return existing
+        created = plan_create(user=user, merchant=merchant, total_amount=to_minor(Decimal(total)),
+                              installment_count=3, start_date=start)
+        if created.refusal is not None:
+            raise CommandError(f"Could not open the demo plan: {created.refusal.detail}")
+        return created.plan
 
     def _refund(self, plan: Plan, transaction_id: str, amount: str, reason: str, *,
                 approve: str | None = None, reject: str | None = None) -> Refund:
-        refund, _ = refund_create(plan=plan, transaction_id=transaction_id, amount=Decimal(amount), reason=reason)
+        refund, _ = refund_create(plan=plan, transaction_id=transaction_id, amount=to_minor(Decimal(amount)),
+                                  reason=reason)
         if refund.status == "PENDING" and approve:
             refund = refund_approve(refund=refund, decided_by=approve)
         elif refund.status == "PENDING" and reject:

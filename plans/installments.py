@@ -1,0 +1,219 @@
+"""The one writer of installment state: money settling on installments, and the overdue rule.
+
+Every change to an installment's amounts or status goes through here, whichever service
+causes it (a plan opened, a repayment, a refund, a live debt check, the sweep), so the
+import graph runs one way: refunds -> debt -> plans.
+
+The overdue rule (API.md §6): an installment is overdue when something is outstanding and its
+due date is before today minus ``BNPL_GRACE_DAYS``. Its status follows the rule both ways: an
+``UPCOMING`` one that meets it becomes ``OVERDUE``, an ``OVERDUE`` one that no longer does (its
+due date moved, the grace days were raised) goes back to ``UPCOMING``, and the user's status
+follows (``DEBT_USER`` exactly when something is ``OVERDUE``).
+"""
+from collections.abc import Iterable
+from datetime import date
+from uuid import UUID
+
+from django.db import OperationalError, connection, transaction
+from django.db.models import Case, Q, Subquery, Value, When
+
+from bnpl import dates
+from plans.models import Installment, InstallmentStatus, Plan, PlanStatus
+from users.models import Customer, UserStatus
+from users.services import user_status_set
+
+# --- Money settling on installments -----------------------------------------------------------
+
+# Each touched plan's totals and status, recomputed from its installments in one statement
+# (PostgreSQL, and SQLite >= 3.33, both have UPDATE ... FROM). The plan status rule lives here.
+_PLAN_TOTALS_SQL = """
+    UPDATE plans_plan AS p
+       SET paid_amount = s.paid, refunded_amount = s.refunded,
+           status = CASE WHEN p.total_amount = s.paid + s.refunded THEN %s ELSE %s END
+      FROM (SELECT plan_id, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded
+              FROM plans_installment WHERE plan_id IN ({ids}) GROUP BY plan_id) AS s
+     WHERE p.id = s.plan_id
+"""
+
+
+def installments_settle(*, installments: Iterable[Installment]) -> set[UUID]:
+    """Persist installments whose ``paid_amount``/``refunded_amount`` the caller changed.
+
+    Sets each installment's status (``Installment.settle_status``), then recomputes each
+    touched plan's totals from its installments (so they always equal the sum) and its
+    status, in one UPDATE. ``paid_at`` is the caller's to set (a customer payment sets it, a
+    refund never does). The caller holds the locks: user, then the plans, then the
+    installments. Returns the touched plans' ids.
+    """
+    assert connection.in_atomic_block, "installments_settle needs the caller's locks"
+    installments = list(installments)
+    for installment in installments:
+        installment.settle_status()
+    # One statement whatever the count (a repayment may touch dozens of installments).
+    Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "status", "paid_at"])
+    plan_ids = {installment.plan_id for installment in installments}
+    if plan_ids:
+        prep = Plan._meta.pk.get_db_prep_value
+        with connection.cursor() as cursor:
+            cursor.execute(_PLAN_TOTALS_SQL.format(ids=", ".join(["%s"] * len(plan_ids))),
+                           [PlanStatus.COMPLETED, PlanStatus.ACTIVE]
+                           + [prep(pk, connection) for pk in sorted(plan_ids)])
+    return plan_ids
+
+
+# --- The overdue rule, for one user, live ------------------------------------------------------
+
+def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
+    """Bring ``user``'s open installments and their status in line with the overdue rule.
+
+    The caller holds the lock on ``user`` (``users.locks.user_lock``) inside a transaction.
+    Returns True when the user has overdue debt.
+    """
+    assert connection.in_atomic_block, "debt_status_refresh needs the user's row lock"
+    cutoff = dates.overdue_cutoff(today)
+    # Two statements, on purpose: if the UPDATE waits for a sweep that then commits, only a new
+    # statement's snapshot sees the rows that sweep marked (one CTE statement would miss them
+    # and let a plan through; debt/tests/test_concurrency.py catches exactly that).
+    Installment.objects.filter(
+        Q(status=InstallmentStatus.UPCOMING, due_date__lt=cutoff)
+        | Q(status=InstallmentStatus.OVERDUE, due_date__gte=cutoff),
+        user=user,
+    ).update(status=Case(When(due_date__lt=cutoff, then=Value(InstallmentStatus.OVERDUE)),
+                         default=Value(InstallmentStatus.UPCOMING)))
+    in_debt = Installment.objects.filter(user=user, status=InstallmentStatus.OVERDUE).exists()
+    user_status_set(user=user, status=UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL)
+    return in_debt
+
+
+# --- The overdue rule, for everyone: the sweep's installment passes -----------------------------
+
+# Literal table names keep the SQL static (checked in debt/tests/test_sweep.py against db_table).
+_ZERO_UUID = UUID(int=0)
+
+# One chunk of past-due UPCOMING installments: the next ``limit`` candidates in (due_date, id)
+# order from where the last chunk ended (an index-only range scan of installment_upcoming_due_idx),
+# then those rows locked without waiting (SKIP LOCKED) and marked. Locking and updating go
+# through the candidates' ids and then their ctids, so the heap is visited in physical order
+# (a bitmap/TID scan) rather than in due-date order: a chunk touches each heap page once.
+_MARK_CHUNK_SQL = """
+WITH candidates AS (
+    SELECT id, due_date FROM plans_installment
+    WHERE status = 'UPCOMING' AND due_date < %(cutoff)s AND (due_date, id) > (%(after_due)s, %(after_id)s)
+    ORDER BY due_date, id
+    LIMIT %(limit)s
+), {mark}, last AS (
+    SELECT due_date, id FROM candidates ORDER BY due_date DESC, id DESC LIMIT 1
+)
+SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM candidates),
+       (SELECT due_date FROM last), (SELECT id FROM last)
+"""
+_MARK_INSTALLMENTS_SQL = _MARK_CHUNK_SQL.format(mark="""locked AS (
+    SELECT ctid FROM plans_installment
+    WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND status = 'UPCOMING' AND due_date < %(cutoff)s
+    FOR NO KEY UPDATE SKIP LOCKED
+), marked AS (
+    UPDATE plans_installment SET status = 'OVERDUE'
+    WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) AND status = 'UPCOMING'
+    RETURNING 1
+)""")
+
+# The same chunk as a plain UPDATE, tried first: when no repayment holds any of its rows (the
+# usual case) it skips the separate lock step, which costs a WAL record per row. It runs under
+# a short lock_timeout, below deadlock_timeout: if a row is held, the chunk gives up within
+# milliseconds (delaying that repayment by no more) and is redone in the SKIP LOCKED form above.
+_MARK_LOCK_TIMEOUT = "50ms"
+_MARK_INSTALLMENTS_FAST_SQL = _MARK_CHUNK_SQL.format(mark="""marked AS (
+    UPDATE plans_installment SET status = 'OVERDUE'
+    WHERE ctid = ANY(ARRAY(SELECT ctid FROM plans_installment WHERE id = ANY(ARRAY(SELECT id FROM candidates))))
+      AND status = 'UPCOMING' AND due_date < %(cutoff)s
+    RETURNING 1
+)""")
+_LOCK_NOT_AVAILABLE = "55P03"
+
+# OVERDUE installments that no longer meet the rule (a due date moved, the grace days raised):
+# back to UPCOMING, a chunk at a time in id order. Rare, so the scan is of the OVERDUE partial
+# index, which carries the due date (INCLUDE) so that finding none costs no heap visit.
+_RESTORE_INSTALLMENTS_SQL = """
+WITH candidates AS (
+    SELECT id FROM plans_installment
+    WHERE status = 'OVERDUE' AND due_date >= %(cutoff)s AND id > %(after_id)s
+    ORDER BY id
+    LIMIT %(limit)s
+), locked AS (
+    SELECT ctid FROM plans_installment
+    WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND status = 'OVERDUE' AND due_date >= %(cutoff)s
+    FOR NO KEY UPDATE SKIP LOCKED
+), restored AS (
+    UPDATE plans_installment SET status = 'UPCOMING'
+    WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) AND status = 'OVERDUE'
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM restored), (SELECT count(*) FROM candidates),
+       (SELECT id FROM candidates ORDER BY id DESC LIMIT 1)
+"""
+
+
+def installments_sweep_postgresql(*, cutoff: date, chunk_size: int) -> dict[str, int]:
+    """The overdue rule over every installment, set-based, in chunks of ``chunk_size`` rows (each
+    its own short transaction). Rows locked by a repayment or a plan are skipped (SKIP LOCKED):
+    that transaction applies the same rule itself (``debt_status_refresh``)."""
+    return {"installments_marked_overdue": _mark_postgresql(cutoff, chunk_size),
+            "installments_restored_upcoming": _restore_postgresql(cutoff, chunk_size)}
+
+
+def _mark_postgresql(cutoff: date, chunk_size: int) -> int:
+    total = 0
+    after_due, after_id = date.min, _ZERO_UUID
+    while True:
+        params = {"cutoff": cutoff, "after_due": after_due, "after_id": after_id, "limit": chunk_size}
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{_MARK_LOCK_TIMEOUT}'")
+                cursor.execute(_MARK_INSTALLMENTS_FAST_SQL, params)
+                marked, seen, last_due, last_id = cursor.fetchone()
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "pgcode", None) != _LOCK_NOT_AVAILABLE:
+                raise
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(_MARK_INSTALLMENTS_SQL, params)
+                marked, seen, last_due, last_id = cursor.fetchone()
+        total += marked
+        if seen < chunk_size:
+            return total
+        after_due, after_id = last_due, last_id
+
+
+def _restore_postgresql(cutoff: date, chunk_size: int) -> int:
+    total, after_id = 0, _ZERO_UUID
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_RESTORE_INSTALLMENTS_SQL, {"cutoff": cutoff, "after_id": after_id, "limit": chunk_size})
+            restored, seen, last_id = cursor.fetchone()
+        total += restored
+        if seen < chunk_size:
+            return total
+        after_id = last_id
+
+
+def installments_sweep_orm(*, cutoff: date, chunk_size: int) -> dict[str, int]:
+    """The same passes with the ORM's set-based ``update()`` (SQLite: one writer at a time, no row locks)."""
+    due = Installment.objects.filter(status=InstallmentStatus.UPCOMING, due_date__lt=cutoff)
+    not_due = Installment.objects.filter(status=InstallmentStatus.OVERDUE, due_date__gte=cutoff)
+    return {
+        "installments_marked_overdue": update_in_chunks(
+            Installment.objects, due.order_by("due_date", "pk"), chunk_size, status=InstallmentStatus.OVERDUE),
+        "installments_restored_upcoming": update_in_chunks(
+            Installment.objects, not_due.order_by("pk"), chunk_size, status=InstallmentStatus.UPCOMING),
+    }
+
+
+def update_in_chunks(manager, candidates, chunk_size: int, **values) -> int:
+    """``UPDATE ... WHERE pk IN (first chunk_size candidates)`` until none is left; each chunk
+    leaves the candidate set, so this ends."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            changed = manager.filter(pk__in=Subquery(candidates.values("pk")[:chunk_size])).update(**values)
+        total += changed
+        if changed < chunk_size:
+            return total

@@ -1,0 +1,11 @@
+"""Row locks on customers: the first lock of every write (lock order: user -> plans (by id) ->
+installments (by id) -> refund -> payout), taken only through here."""
+from uuid import UUID
+
+from users.models import Customer
+
+
+def user_lock(user_id: UUID) -> Customer:
+    """Lock the user's row (``FOR UPDATE``) and load it without its encrypted fields, so no
+    personal data is ever decrypted while the lock is held (the masks and status are loaded)."""
+    return Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).get(pk=user_id)
