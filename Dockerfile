@@ -24,7 +24,6 @@ RUN --mount=type=secret,id=ca.crt,target=/run/secrets/ca.crt \
 
 # --- runtime: no compilers, no package caches, no test tools, a non-root user ------------------
 FROM ${PYTHON_IMAGE} AS runtime
-ARG BNPL_VERSION=dev
 # PROMETHEUS_MULTIPROC_DIR is not set here but where gunicorn runs (compose `web`, k8s `bnpl-web`):
 # prometheus_client turns multi-process mode on when the variable merely exists, even empty, and
 # then every other process (worker, beat, migrate, manage.py) would need a writable directory.
@@ -33,8 +32,7 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     DJANGO_SETTINGS_MODULE=bnpl.settings.production \
-    XDG_RUNTIME_DIR=/tmp \
-    BNPL_VERSION=${BNPL_VERSION}
+    XDG_RUNTIME_DIR=/tmp
 RUN groupadd --system --gid 10001 bnpl \
  && useradd --system --uid 10001 --gid bnpl --home-dir /app --no-create-home --shell /usr/sbin/nologin bnpl
 WORKDIR /app
@@ -53,6 +51,9 @@ RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(
  && python -m compileall -q /app \
  && mkdir -p /tmp/prometheus \
  && chown bnpl:bnpl /tmp/prometheus
+# Last: a new version (each commit) rebuilds this layer only, not the venv copy or collectstatic.
+ARG BNPL_VERSION=dev
+ENV BNPL_VERSION=${BNPL_VERSION}
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
