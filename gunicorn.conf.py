@@ -7,13 +7,18 @@ them; the directory is emptied at start and a dead worker's live gauges are drop
 import os
 import shutil
 
+from gunicorn.glogging import Logger
+
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "25"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))  # below nginx's upstream keepalive_timeout
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+# No recycling by default: a new worker every ~2,000 requests imported the whole project under
+# load (a quarter of the throughput and the p99 went to boots, bench/RESULTS.md "Request path").
+# Nothing here is known to leak; set GUNICORN_MAX_REQUESTS if something ever does.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
 # Heartbeat files in RAM: a disk-backed /tmp can stall workers into false timeouts (gunicorn docs).
 _SHM = "/dev/shm"  # noqa: S108 - gunicorn's recommended heartbeat location, not a data file
@@ -23,6 +28,46 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")  # only the pro
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, with no access line of its own unless ``accesslog`` is set.
+
+    (With ``logconfig_dict`` set gunicorn would otherwise build one for every request, beside
+    the application's ``bnpl.access`` line.)
+    """
+
+    def access(self, resp, req, environ, request_time):
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = RedactingLogger
+# gunicorn's own lines (a malformed request line, a worker timeout, a crash) go through the
+# application's redaction and JSON format: an "Invalid request" warning quotes the raw request
+# line, which can carry a phone or passport number in its query string.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "bnpl.logging.RedactPersonalDataFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(process)d",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"],
+                    "stream": "ext://sys.stderr"},
+    },
+    "root": {"level": "INFO", "handlers": ["console"]},
+    # No "level" for gunicorn.error: gunicorn has just set it from ``loglevel``.
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "propagate": False},
+    },
+}
 
 
 def on_starting(server):

@@ -1,18 +1,27 @@
-"""API throughput and latency under gunicorn on PostgreSQL, each endpoint as a ratio of a floor.
+"""API throughput and latency under gunicorn on PostgreSQL, as ratios of the physical floor.
 
-    .venv/bin/python bench/api.py --users 100000 --installments 1000000 --duration 10
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bnpl REDIS_URL=redis://127.0.0.1:6379/9 \\
+        .venv/bin/python bench/api.py [--quick] [--reuse] [--write]
 
 Seeds a scratch database (``bnpl_bench_api``: users by COPY, plans and installments by
-``generate_series``, the overdue sweep run once), starts gunicorn on 127.0.0.1, finds the
-concurrency where the floor endpoint peaks, then loads every endpoint at that concurrency
-in one run. The floor is ``GET /api/v1/merchants/{id}/``: authenticated, one indexed SELECT
-by primary key, tiny JSON. Appends a Markdown table to bench/RESULTS.md with --write.
+``generate_series``, the overdue sweep run once; ``--reuse`` keeps the last one), then starts
+two gunicorns with the production settings and ``gunicorn.conf.py``, in the same shape:
+
+- floor A: ``bench/floor/``, a bare Django project (one view, no middleware, no database);
+- the project itself, with ``BNPL_BENCH_FLOOR=1`` so that it also serves floor B
+  (``/api/v1/bench/floor/``: a plain view behind our middleware stack, no DRF, key or database).
+
+``wrk`` (``apt-get install wrk``) drives each endpoint through ``bench/wrk.lua`` (POST bodies,
+a fresh ``Idempotency-Key`` per request). Endpoints are interleaved in rounds; each endpoint's
+ratio to floor A and to the authenticated floor (``GET /merchants/{id}/``) is the median of its
+per-round ratios, and p50/p99 are over all its rounds. ``--write`` appends the tables, the
+command and the load average to bench/RESULTS.md. wrk and both servers run on this machine,
+so the absolute req/s move with whatever else runs; the ratios are the figures to compare.
 """
 import argparse
 import http.client
 import io
 import json
-import multiprocessing as mp
 import os
 import random
 import signal
@@ -30,13 +39,12 @@ from bench.common import (  # noqa: E402
     machine,
     median,
     migrate,
-    percentile,
     recreate_database,
     setup_django,
 )
 
 DB = "bnpl_bench_api"
-PORT = 8765
+PORTS = {"api": 8765, "floor": 8766, "base": 8767}
 
 
 def seed(n_users: int, n_installments: int) -> dict:
@@ -75,25 +83,31 @@ def seed(n_users: int, n_installments: int) -> dict:
             for role in (Role.CLIENT, Role.MERCHANT, Role.OPERATOR)}
 
     n_plans = n_installments // 12
+    # Amount columns hold integer minor units of BNPL_CURRENCY.
+    from decimal import Decimal
+
+    from bnpl.money import to_minor
+
+    total, installment = to_minor(Decimal("1200.00")), to_minor(Decimal("100.00"))
     t0 = time.perf_counter()
     with connection.cursor() as cur:
-        # One plan of 12 x 100.00 (amounts in minor units) for each of the first n_plans users, started 0-270 days ago,
+        # One plan of 12 x 100.00 for each of the first n_plans users, started 0-270 days ago,
         # so about a third of the installments are past due.
         cur.execute("""
             CREATE TEMP TABLE bench_users AS
               SELECT id, row_number() OVER (ORDER BY created_at, id) AS rn FROM users_customer;
             INSERT INTO plans_plan (id, user_id, merchant_id, total_amount, installment_count, start_date, status,
                                     paid_amount, refunded_amount, created_at)
-              SELECT gen_random_uuid(), u.id, %s, 120000, 12, current_date - (random() * 270)::int, 'ACTIVE',
+              SELECT gen_random_uuid(), u.id, %s, %s, 12, current_date - (random() * 270)::int, 'ACTIVE',
                      0, 0, now()
               FROM bench_users u WHERE u.rn <= %s;
             INSERT INTO plans_installment (id, plan_id, user_id, sequence, due_date, amount, paid_amount,
                                            refunded_amount, status, paid_at)
               SELECT gen_random_uuid(), p.id, p.user_id, k, (p.start_date + make_interval(months => k))::date,
-                     10000, 0, 0, 'UPCOMING', NULL
+                     %s, 0, 0, 'UPCOMING', NULL
               FROM plans_plan p CROSS JOIN generate_series(1, 12) AS k;
             ANALYZE;
-        """, [str(merchant.id), n_plans])
+        """, [str(merchant.id), total, n_plans, installment])
     print(f"seeded {n_plans} plans / {n_plans * 12} installments in {time.perf_counter() - t0:.1f}s", flush=True)
 
     from debt.services import sweep_overdue
@@ -109,107 +123,138 @@ def seed(n_users: int, n_installments: int) -> dict:
             "fresh_users": fresh_users, "plans": plans}
 
 
-def make_requests(fixture: dict) -> dict:
-    """Endpoint name -> a function returning (method, path, body or None, key role)."""
-    m, plans, users, fresh = fixture["merchant_id"], fixture["plans"], fixture["user_ids"], fixture["fresh_users"]
-    return {
-        "floor: GET /merchants/{id}/": lambda: ("GET", f"/api/v1/merchants/{m}/", None, "client"),
-        "GET /users/{id}/": lambda: ("GET", f"/api/v1/users/{random.choice(users)}/", None, "client"),
-        "GET /plans/{id}/": lambda: ("GET", f"/api/v1/plans/{random.choice(plans)[0]}/", None, "client"),
-        "GET /debt/{user_id}/": lambda: ("GET", f"/api/v1/debt/{random.choice(plans)[1]}/", None, "client"),
-        "GET /plans/?user_id=": lambda: ("GET", f"/api/v1/plans/?user_id={random.choice(plans)[1]}", None,
-                                         "client"),
-        "POST /plans/ (12 inst.)": lambda: ("POST", "/api/v1/plans/", {
-            "user_id": random.choice(fresh), "merchant_id": m, "total_amount": "1200.00",
-            "installment_count": 12}, "client"),
-        "POST /refunds/": lambda: ("POST", "/api/v1/refunds/", {
-            "plan_id": random.choice(plans)[0], "transaction_id": uuid.uuid4().hex, "amount": "0.01"}, "client"),
-        "POST /debt/{user_id}/": lambda: ("POST", f"/api/v1/debt/{random.choice(plans)[1]}/", {"amount": "0.01"},
-                                          "client"),
-    }
+ENDPOINTS = {
+    # name -> (wrk.lua endpoint, server); the floors first, then the authenticated floor.
+    "floor A: bare Django view": ("floor-a", "floor"),
+    "floor B: view in our middleware": ("floor-b", "api"),
+    "GET /merchants/{id}/ (auth floor)": ("merchant", "api"),
+    "GET /users/{id}/": ("user", "api"),
+    "GET /users/": ("users", "api"),
+    "GET /plans/{id}/": ("plan", "api"),
+    "GET /plans/?user_id=": ("plans", "api"),
+    "GET /debt/{user_id}/": ("debt", "api"),
+    "POST /plans/ (12 inst.)": ("create-plan", "api"),
+    "POST /refunds/": ("refund", "api"),
+    "POST /debt/{user_id}/ (amount)": ("repay", "api"),
+}
+FLOOR_A, FLOOR_B, AUTH_FLOOR = list(ENDPOINTS)[:3]
+READS = [n for n in ENDPOINTS if n.startswith("GET") and n != AUTH_FLOOR]
+WRITES = [n for n in ENDPOINTS if n.startswith("POST")]
 
 
-def _worker(args) -> list[tuple[float, int]]:
-    name, fixture, seconds, seed_value = args
-    random.seed(seed_value)
-    make = make_requests(fixture)[name]
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-    out: list[tuple[float, int]] = []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        method, path, body, role = make()
-        headers = {"Authorization": f"Bearer {fixture['keys'][role]}", "Accept": "application/json"}
-        payload = None
-        if body is not None:
-            payload = json.dumps(body)
-            headers.update({"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex})
-        start = time.perf_counter()
-        try:
-            conn.request(method, path, body=payload, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-            status = 0
-        out.append((time.perf_counter() - start, status))
-    conn.close()
-    return out
+def write_wrk_data(fixture: dict) -> Path:
+    """The ids wrk.lua picks from, as a Lua table (wrk cannot read JSON)."""
+    def lua_list(values) -> str:
+        return "{" + ",".join(f'"{v}"' for v in values) + "}"
+
+    path = ROOT / "bench" / ".wrk-data.lua"
+    path.write_text(
+        f'D = {{key = "{fixture["keys"]["client"]}", merchant = "{fixture["merchant_id"]}",\n'
+        f' users = {lua_list(fixture["user_ids"])},\n'
+        f' plans = {lua_list(p for p, _ in fixture["plans"])},\n'
+        f' plan_users = {lua_list(u for _, u in fixture["plans"])},\n'
+        f' fresh = {lua_list(fixture["fresh_users"])}}}\n')
+    return path
 
 
-def load(name: str, fixture: dict, concurrency: int, seconds: float) -> dict:
-    with mp.Pool(concurrency) as pool:
-        results = pool.map(_worker, [(name, fixture, seconds, i) for i in range(concurrency)])
-    samples = [s for r in results for s in r]
-    ok = [lat for lat, status in samples if 200 <= status < 300]
-    errors = {}
-    for _, status in samples:
-        if not 200 <= status < 300:
-            errors[status] = errors.get(status, 0) + 1
-    return {"rps": len(ok) / seconds, "p50_ms": percentile(ok, 50) * 1000, "p99_ms": percentile(ok, 99) * 1000,
-            "n": len(samples), "errors": errors, "latencies": ok}
+def load(name: str, data: Path, connections: int, seconds: int) -> dict:
+    """One wrk run against one endpoint: successful req/s and the latency percentiles."""
+    endpoint, server = ENDPOINTS[name]
+    port = PORTS[server]
+    out = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
+         "-s", str(ROOT / "bench" / "wrk.lua"), f"http://127.0.0.1:{port}", "--", endpoint, str(data),
+         uuid.uuid4().hex[:12]],
+        capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+    r = json.loads(line[len("BENCH "):])
+    ok = sum(n for code, n in r["statuses"].items() if 200 <= int(code) < 300)
+    errors = {code: n for code, n in r["statuses"].items() if not 200 <= int(code) < 300}
+    if r["socket_errors"]:
+        errors["socket"] = r["socket_errors"]
+    return {"rps": ok / (r["duration_us"] / 1e6), "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
+            "percentiles_ms": [v / 1000 for v in r["percentiles_us"]], "requests": r["requests"], "errors": errors}
 
 
-def start_server(env: dict, workers: int, threads: int) -> subprocess.Popen:
-    log = open(ROOT / "bench" / ".gunicorn.log", "w")  # noqa: SIM115
+def pooled_percentile(parts: list[dict], p: float) -> float:
+    """p-th percentile over all rounds: each round's 200 half-percent quantiles, weighted by its requests."""
+    points = sorted((q, part["requests"] / len(part["percentiles_ms"]))
+                    for part in parts for q in part["percentiles_ms"])
+    total, seen = sum(w for _, w in points), 0.0
+    for value, weight in points:
+        seen += weight
+        if seen >= total * p / 100:
+            return value
+    return points[-1][0] if points else float("nan")
+
+
+def start_server(env: dict, workers: int, threads: int, *, kind: str = "api", root: Path = ROOT) -> subprocess.Popen:
+    """gunicorn with the production gunicorn.conf.py (of ``root``), so what is measured is what is deployed.
+
+    ``kind``: ``floor`` (floor A), ``api`` (this checkout) or ``base`` (another checkout, ``--compare``).
+    """
+    log = open(ROOT / "bench" / f".gunicorn-{kind}.log", "w")  # noqa: SIM115
+    app = ["floor.wsgi:application", "--pythonpath", str(ROOT / "bench" / "floor")] if kind == "floor" else \
+        ["bnpl.wsgi:application"]
+    if kind == "floor":
+        env = {**env, "DJANGO_SETTINGS_MODULE": "floor.settings"}
+    if kind == "base":
+        env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(ROOT / "bench" / ".prometheus-base")}
+    port = PORTS[kind]
     proc = subprocess.Popen(
-        # The production gunicorn.conf.py, so what is measured is what is deployed.
-        [str(Path(sys.executable).parent / "gunicorn"), "bnpl.wsgi:application", "-c", "gunicorn.conf.py",
-         "--bind", f"127.0.0.1:{PORT}", "--workers", str(workers), "--threads", str(threads),
+        [str(Path(sys.executable).parent / "gunicorn"), *app, "-c", "gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
          "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    for _ in range(100):
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    probe = "/" if kind == "floor" else "/api/v1/health/live/"
+    for _ in range(150):
         try:
-            c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
-            c.request("GET", "/api/v1/health/live/")
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", probe)
             if c.getresponse().status == 200:
                 return proc
         except OSError:
             time.sleep(0.2)
-    raise SystemExit("gunicorn did not start; see bench/.gunicorn.log")
+    raise SystemExit(f"gunicorn did not start; see bench/.gunicorn-{kind}.log")
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="10,000 users, 60,000 installments, 3 rounds of 2 s: a smoke run in ~2 min")
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--installments", type=int, default=1_000_000)
-    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--seconds", type=int, default=3, help="length of one endpoint's slice in a round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--connections", type=int, default=8)
     # 2 x 4 gthread measured best on this 2-core machine (3 x 1 sync and 5 x 1 sync did worse).
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--concurrency", type=int, default=0, help="0: find where the floor peaks")
     parser.add_argument("--reuse", action="store_true", help="reuse the seeded database (bench/.api-fixture.json)")
+    parser.add_argument("--seed-only", action="store_true", help="seed the database and stop")
     parser.add_argument("--write", action="store_true", help="append the results to bench/RESULTS.md")
-    parser.add_argument("--only", help="comma-separated endpoint name prefixes to run")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; --duration is split across them")
+    parser.add_argument("--only", help="comma-separated endpoint name prefixes (the three floors always run)")
+    parser.add_argument("--note", default="", help="a line written above the table (what this run measures)")
+    parser.add_argument("--compare", type=Path,
+                        help="another checkout (e.g. a git worktree of main): its gunicorn runs beside this one and "
+                             "every endpoint is measured on both, interleaved in the same rounds")
     args = parser.parse_args()
+    if args.quick:
+        args.users, args.installments, args.seconds, args.rounds = 10_000, 60_000, 2, 3
 
     env = bench_env(DB, DJANGO_SETTINGS_MODULE="bnpl.settings.production", DJANGO_SECRET_KEY="bench-" + "x" * 50,
                     BNPL_FIELD_ENCRYPTION_KEYS="3l8lTdPkLZVZ1B5l3yMN5x6LmkV4t9DXtT9HfPQ7cUg=",
                     BNPL_LOOKUP_HASH_KEY="bench", DJANGO_SECURE_SSL_REDIRECT="0", DJANGO_ALLOWED_HOSTS="*",
                     BNPL_RATE_LIMIT="10000000/min", REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
-                    DB_CONN_MAX_AGE="600")
+                    DB_CONN_MAX_AGE="600", BNPL_BENCH_FLOOR="1",
+                    # As deployed (Dockerfile, compose, k8s): metrics in per-worker files.
+                    PROMETHEUS_MULTIPROC_DIR=str(ROOT / "bench" / ".prometheus"),
+                    # Writes hit the same few thousand customers over and over: no credit controls in the way.
+                    BNPL_MAX_OPEN_PLANS="1000000", BNPL_DEFAULT_CREDIT_LIMIT="none")
     fixture_file = ROOT / "bench" / ".api-fixture.json"
     if args.reuse and fixture_file.exists():
         fixture = json.loads(fixture_file.read_text())
@@ -219,60 +264,95 @@ def main() -> None:
         setup_django(env)
         fixture = seed(args.users, args.installments)
         fixture_file.write_text(json.dumps(fixture))
+    if args.seed_only:
+        return
+    data = write_wrk_data(fixture)
 
-    server = start_server(env, args.workers, args.threads)
+    names = list(ENDPOINTS)
+    if args.only:
+        names = [n for n in names if n in (FLOOR_A, FLOOR_B, AUTH_FLOOR)
+                 or any(n.startswith(p) for p in args.only.split(","))]
+    load_before = loadavg()
+    if args.compare:
+        for name in [n for n in names if ENDPOINTS[n][1] == "api" and n != FLOOR_B]:
+            ENDPOINTS[f"{name} [base]"] = (ENDPOINTS[name][0], "base")
+        names = [x for n in names for x in (n, f"{n} [base]") if x in ENDPOINTS]
+    servers = [start_server(env, args.workers, args.threads, kind="floor"),
+               start_server(env, args.workers, args.threads)]
+    if args.compare:
+        servers.append(start_server(env, args.workers, args.threads, kind="base", root=args.compare.resolve()))
+    rounds: list[dict[str, dict]] = []
+    round_loads: list[str] = []
     try:
-        floor = "floor: GET /merchants/{id}/"
-        concurrency = args.concurrency
-        if not concurrency:
-            best = (0.0, 1)
-            for c in (1, 2, 4, 8, 16):
-                rps = load(floor, fixture, c, max(3.0, args.duration / 3))["rps"]
-                print(f"floor at concurrency {c}: {rps:.0f} req/s", flush=True)
-                best = max(best, (rps, c))
-            concurrency = best[1]
-        names = list(make_requests(fixture))
-        if args.only:
-            names = [n for n in names if n == floor or any(n.startswith(p) for p in args.only.split(","))]
-        # Interleaved rounds: every endpoint gets a short slice in each round, so drift during the
-        # run (checkpoints after the writes, a noisy neighbour) hits all of them alike; each
-        # endpoint's ratio is the median of its per-round ratios to the floor of the same round.
-        slices: dict[str, list[dict]] = {name: [] for name in names}
+        for name in names:  # warm up: every worker has imported, connected and compiled its queries
+            load(name, data, args.connections, 1)
+        # Interleaved rounds: every endpoint gets a slice in each round, so drift during the run
+        # (checkpoints after the writes, a neighbour's test run) hits all of them alike; an
+        # endpoint's ratio is the median of its per-round ratios to floor A of the same round.
         for round_no in range(args.rounds):
-            for name in names:
-                slices[name].append(load(name, fixture, concurrency, args.duration / args.rounds))
-            print(f"round {round_no + 1}/{args.rounds} done", flush=True)
-        rows = []
-        for name in names:
-            parts = slices[name]
-            ratios = [part["rps"] / floor_part["rps"] for part, floor_part in zip(parts, slices[floor], strict=True)]
-            latencies = [lat for part in parts for lat in part["latencies"]]
-            errors: dict = {}
-            for part in parts:
-                for code, n in part["errors"].items():
-                    errors[code] = errors.get(code, 0) + n
-            result = {"rps": sum(part["rps"] for part in parts) / len(parts), "ratio": median(ratios),
-                      "ratio_range": (min(ratios), max(ratios)), "p50_ms": percentile(latencies, 50) * 1000,
-                      "p99_ms": percentile(latencies, 99) * 1000, "errors": errors}
-            rows.append((name, result))
-            print(f"{name:28s} {result['rps']:8.0f} req/s  x{result['ratio']:.2f}  p50 {result['p50_ms']:6.1f} ms  "
-                  f"p99 {result['p99_ms']:6.1f} ms  errors {result['errors']}", flush=True)
+            this = {name: load(name, data, args.connections, args.seconds) for name in names}
+            rounds.append(this)
+            round_loads.append(loadavg())
+            print(f"round {round_no + 1}/{args.rounds} (load {round_loads[-1]}): "
+                  + ", ".join(f"{ENDPOINTS[n][0]}{'*' if n.endswith('[base]') else ''} {r['rps']:.0f}"
+                           for n, r in this.items()), flush=True)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)
+        for server in servers:
+            server.wait(timeout=30)
+    load_after = loadavg()
 
-    table = ["| endpoint | req/s | x floor (median of rounds) | range over rounds | p50 ms | p99 ms | non-2xx |",
-             "|---|---:|---:|---|---:|---:|---|"]
-    for name, r in rows:
-        low, high = r["ratio_range"]
-        table.append(f"| `{name}` | {r['rps']:.0f} | {r['ratio']:.2f} | {low:.2f}-{high:.2f} | {r['p50_ms']:.1f} | "
-                     f"{r['p99_ms']:.1f} | {r['errors'] or '-'} |")
-    report = (f"\n### API load, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
-              f"`{' '.join(['.venv/bin/python', 'bench/api.py'] + sys.argv[1:])}`: {args.users} users, "
-              f"{args.installments} installments, gunicorn {args.workers} workers x {args.threads} threads, "
-              f"concurrency {concurrency}, {args.duration:.0f} s per endpoint in {args.rounds} interleaved rounds. "
-              f"Machine: {machine()}.\n\n"
-              + "\n".join(table) + "\n")
+    rows = {}
+    for name in names:
+        parts = [r[name] for r in rounds]
+        to_a = [r[name]["rps"] / r[FLOOR_A]["rps"] for r in rounds]
+        auth = f"{AUTH_FLOOR} [base]" if name.endswith("[base]") else AUTH_FLOOR
+        to_auth = [r[name]["rps"] / r[auth]["rps"] if r[auth]["rps"] else 0.0 for r in rounds]
+        errors: dict = {}
+        for part in parts:
+            for code, n in part["errors"].items():
+                errors[code] = errors.get(code, 0) + n
+        rows[name] = {"rps": median([p["rps"] for p in parts]), "to_a": median(to_a),
+                      "to_a_range": (min(to_a), max(to_a)), "to_auth": median(to_auth),
+                      "p50_ms": pooled_percentile(parts, 50),
+                      "p99_ms": pooled_percentile(parts, 99), "errors": errors}
+
+    goals = {FLOOR_B: ("x floor A", "to_a", 0.8), AUTH_FLOOR: ("x floor A", "to_a", 0.35)}
+    goals.update({n: ("x auth floor", "to_auth", 0.6) for n in READS})
+    goals.update({n: ("x auth floor", "to_auth", 0.25) for n in WRITES})
+    table = ["| endpoint | req/s (median) | x floor A (median of rounds) | range | x auth floor | p50 ms | p99 ms "
+             "| goal | non-2xx |",
+             "|---|---:|---:|---|---:|---:|---:|---|---|"]
+    for name, r in rows.items():
+        goal = "-"
+        if name in goals:
+            label, key, bound = goals[name]
+            met = r[key] >= bound and (name not in READS or r["p99_ms"] < 100)
+            goal = (f"{label} >= {bound}" + (" and p99 < 100 ms" if name in READS else "")
+                    + (": met" if met else ": MISSED"))
+        low, high = r["to_a_range"]
+        table.append(f"| `{name}` | {r['rps']:.0f} | {r['to_a']:.3f} | {low:.3f}-{high:.3f} | {r['to_auth']:.2f} | "
+                     f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {goal} | {r['errors'] or '-'} |")
+    def short(name: str) -> str:
+        return ENDPOINTS[name][0] + (" (base)" if name.endswith("[base]") else "")
+
+    per_round = ["| round | load avg after | " + " | ".join(short(n) for n in names) + " |",
+                 "|---|---|" + "---:|" * len(names)]
+    for i, r in enumerate(rounds, 1):
+        per_round.append(f"| {i} | {round_loads[i - 1]} | " + " | ".join(f"{r[n]['rps']:.0f}" for n in names) + " |")
+    argv = [("<checkout>" if args.compare and a == str(args.compare) else a) for a in sys.argv[1:]]
+    if args.note:
+        argv = [("'...'" if a == args.note else a) for a in argv]
+    command = " ".join(["DATABASE_URL=... REDIS_URL=... .venv/bin/python", "bench/api.py", *argv])
+    report = (f"\n### API load (wrk), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
+              + (f"{args.note}\n\n" if args.note else "")
+              + f"`{command}`: {args.users} users, {args.installments} installments, gunicorn {args.workers} "
+              f"workers x {args.threads} threads (production settings and gunicorn.conf.py), wrk 2 threads x "
+              f"{args.connections} connections, {args.rounds} interleaved rounds of {args.seconds:g} s per endpoint. "
+              f"Load average before {load_before}, after {load_after}. Machine: {machine()}.\n\n"
+              + "\n".join(table) + "\n\nSuccessful req/s of every endpoint in every round:\n\n"
+              + "\n".join(per_round) + "\n")
     print(report)
     if args.write:
         with open(ROOT / "bench" / "RESULTS.md", "a") as fh:

@@ -4,8 +4,8 @@ Seeds N installments straight into PostgreSQL (generate_series; ~30% past due; N
 two plans of five installments each) in a separate database, then times the sweep service
 against the bare set-based SQL doing the same updates on the same data, resetting between runs.
 
-    /work/main/.venv/bin/python bench/sweep.py --installments 100000 --runs 5
-    /work/main/.venv/bin/python bench/sweep.py --installments 1000000 --runs 3
+    .venv/bin/python bench/sweep.py --installments 100000 --runs 5
+    .venv/bin/python bench/sweep.py --installments 1000000 --runs 3
 
 PostgreSQL comes from BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bnpl_bench);
 the database is created and migrated (`manage.py migrate`) if needed. The sweep runs in a child
@@ -21,7 +21,11 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as PgConnection
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bnpl_bench"
@@ -41,7 +45,7 @@ BARE_SQL = [
 ]
 
 
-def connect(url: str, autocommit: bool = True):
+def connect(url: str, autocommit: bool = True) -> "PgConnection":
     import psycopg2
 
     conn = psycopg2.connect(url)

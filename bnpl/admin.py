@@ -9,7 +9,7 @@ from bnpl.models import ApiKey
 from bnpl.services import api_key_revoke
 
 
-class NoAddOrDeleteAdmin(admin.ModelAdmin):
+class NoAddOrDelete:
     """Rows are created and removed only by the services (API, commands), never in the admin."""
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -19,22 +19,23 @@ class NoAddOrDeleteAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyAdmin(NoAddOrDeleteAdmin):
+class ReadOnly(NoAddOrDelete):
     """A staff viewer: every change goes through the services."""
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 
-class ReadOnlyInline(admin.TabularInline):
-    can_delete = False
+class NoAddOrDeleteAdmin(NoAddOrDelete, admin.ModelAdmin):
+    pass
+
+
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
+    pass
+
+
+class ReadOnlyInline(ReadOnly, admin.TabularInline):
     extra = 0
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ApiKey)
@@ -43,7 +44,7 @@ class ApiKeyAdmin(NoAddOrDeleteAdmin):
     list_filter = ["role", "revoked_at"]
     search_fields = ["name", "prefix"]
     ordering = ["-created_at"]
-    fields = ["id", "name", "prefix", "role", "merchant", "created_at", "revoked_at"]
+    fields = ("id", "name", "prefix", "role", "merchant", "created_at", "revoked_at")
     readonly_fields = fields
     exclude = ["key_hash"]
     actions = ["revoke"]

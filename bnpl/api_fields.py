@@ -44,7 +44,8 @@ class MoneyField(serializers.Field):
             self.fail("max_value")
         # The places as written: "1.000" and 1.000 have three, even though they equal 1.00.
         places = exponent()
-        if value.as_tuple().exponent < -places:
+        written = value.as_tuple().exponent  # an int: the value is finite (checked above)
+        if isinstance(written, int) and written < -places:
             self.fail("max_places", places=places)
         return to_minor(value)
 

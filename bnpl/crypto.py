@@ -7,6 +7,7 @@ for equality lookups (phone, passport); it stays fixed when encryption keys rota
 import hashlib
 import hmac
 from functools import lru_cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -62,9 +63,9 @@ class EncryptedTextField(models.TextField):
     Only services read the plaintext; serializers and the admin show the masks.
     """
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: str | None, expression: object, connection: object) -> str | None:
         return None if value is None else decrypt(value)
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: Any) -> str | None:
         value = super().get_prep_value(value)
         return None if value is None else encrypt(value)

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import time
+from functools import lru_cache
 
 from django.conf import settings
 from django.db.models import Count
@@ -66,7 +67,11 @@ SWEEP_LAST_SUCCESS = Gauge(
     multiprocess_mode="max",
 )
 
-UNMATCHED_ROUTE = "<unmatched>"
+# Label values are bounded whatever a caller sends: a method outside this set counts as OTHER
+# and a path that matched no URL pattern as ``unmatched``, so random methods or paths cannot
+# grow /metrics (each new label value is a new series in every worker's files).
+UNMATCHED_ROUTE = "unmatched"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 _NAMED_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>")
 
 
@@ -75,7 +80,14 @@ def route_label(request) -> str:
     match = getattr(request, "resolver_match", None)
     if match is None or not match.route:
         return UNMATCHED_ROUTE
-    return "/" + _regex_to_route(match.route)
+    return _route_label(match.route)
+
+
+@lru_cache(maxsize=1024)
+def _route_label(route: str) -> str:
+    # ``route`` is a pattern from the URLconf (a few dozen), never caller input: safe to cache,
+    # and translating it on every request cost a third of the metrics' own time.
+    return "/" + _regex_to_route(route)
 
 
 def _regex_to_route(route: str) -> str:
@@ -106,10 +118,20 @@ def _regex_to_route(route: str) -> str:
     return "".join(out)
 
 
+# (method, route, status) -> the two children. The label values are bounded (above), so this is
+# too; looking the children up through ``.labels()`` cost more than the observation itself.
+_CHILDREN: dict[tuple[str, str, int], tuple] = {}
+
+
 def observe_request(*, method: str, route: str, status: int, duration_s: float) -> None:
-    labels = {"method": method, "route": route, "status": str(status)}
-    HTTP_REQUESTS.labels(**labels).inc()
-    HTTP_LATENCY.labels(**labels).observe(duration_s)
+    if method not in KNOWN_METHODS:
+        method = "OTHER"
+    children = _CHILDREN.get((method, route, status))
+    if children is None:
+        labels = {"method": method, "route": route, "status": str(status)}
+        children = _CHILDREN[(method, route, status)] = (HTTP_REQUESTS.labels(**labels), HTTP_LATENCY.labels(**labels))
+    children[0].inc()
+    children[1].observe(duration_s)
 
 
 def observe_idempotent_replay() -> None:

@@ -1,4 +1,6 @@
-"""``X-Request-ID`` on every response, and one structured access-log line per request."""
+"""``X-Request-ID`` on every response (``Cache-Control: no-store`` on the API's), and one
+structured access-log line per request. The admin's middleware is in ``bnpl.admin_middleware``.
+"""
 import contextvars
 import logging
 import re
@@ -27,6 +29,10 @@ class RequestIdMiddleware:
         finally:
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
+        if request.path_info.startswith("/api/v1/"):
+            # Every API answer is about one caller's data at one moment (a balance, a plan): no
+            # shared or private cache, and no browser history, may keep it. Errors included.
+            response["Cache-Control"] = "no-store"
         return response
 
 
@@ -60,4 +66,5 @@ class AccessLogMiddleware:
                 "duration_ms": round(duration * 1000, 2),
             })
         return response
+
 

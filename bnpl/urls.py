@@ -1,7 +1,9 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.http import JsonResponse
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_yasg import openapi
 from drf_yasg.views import get_schema_view
 from rest_framework.permissions import AllowAny
@@ -25,7 +27,7 @@ schema_view = get_schema_view(
     authentication_classes=[],
 )
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("health/", health.dashboard, name="health"),
     path("health/live/", health.live, name="health-live"),
     path("health/ready/", health.ready, name="health-ready"),
@@ -36,6 +38,16 @@ api_v1 = [
     path("", include("refunds.urls")),
     path("", include("webhooks.api_urls")),
 ]
+
+
+def bench_floor(request):
+    """Floor B of bench/api.py: the middleware stack and nothing else (``BNPL_BENCH_FLOOR`` only)."""
+    return JsonResponse({"ok": True})
+
+
+if settings.BNPL_BENCH_FLOOR:
+    # First, so that what it measures is the middleware, not its place in the URLconf.
+    api_v1.insert(0, path("bench/floor/", bench_floor, name="bench-floor"))
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),

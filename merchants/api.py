@@ -1,10 +1,14 @@
+from typing import cast
+
+from django.db.models import QuerySet
 from drf_yasg.utils import swagger_auto_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bnpl.idempotency import idempotent
-from bnpl.models import Role
+from bnpl.models import ApiKey, Role
 from merchants import services
 from merchants.models import Merchant
 from merchants.selectors import merchants_visible_to
@@ -37,14 +41,14 @@ class MerchantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     roles = {"list": ALL_ROLES, "retrieve": ALL_ROLES, "create": {Role.OPERATOR},
              "rotate_secret": {Role.OPERATOR}}
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Merchant]:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Merchant.objects.none()
-        return merchants_visible_to(api_key=self.request.auth)
+        return merchants_visible_to(api_key=cast(ApiKey, self.request.auth))  # ApiKeyAuthentication sets it
 
     @swagger_auto_schema(request_body=MerchantCreateSerializer, responses={201: MerchantWithSecretSerializer})
     @idempotent
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         data = MerchantCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         merchant = services.merchant_create(**data.validated_data)
@@ -53,6 +57,6 @@ class MerchantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @swagger_auto_schema(responses={200: MerchantWithSecretSerializer})
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     @idempotent
-    def rotate_secret(self, request, pk=None):
+    def rotate_secret(self, request: Request, pk: str | None = None) -> Response:
         merchant = services.merchant_rotate_secret(merchant=self.get_object())
         return Response(MerchantWithSecretSerializer(merchant).data)

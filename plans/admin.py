@@ -7,8 +7,8 @@ from plans.models import Installment, Plan
 
 class InstallmentInline(ReadOnlyInline):
     model = Installment
-    fields = readonly_fields = ["sequence", "due_date", "amount", "paid_amount", "refunded_amount", "status",
-                                "paid_at"]
+    fields = readonly_fields = ("sequence", "due_date", "amount", "paid_amount", "refunded_amount", "status",
+                                "paid_at")
     show_change_link = True
 
 
@@ -19,8 +19,8 @@ class PlanAdmin(ReadOnlyAdmin):
     list_filter = ["status"]
     list_select_related = ["merchant"]
     search_fields = ["=id", "=user__id", "=merchant__id"]
-    fields = readonly_fields = ["id", "user_id", "merchant", "total_amount", "installment_count", "start_date",
-                                "status", "paid_amount", "refunded_amount", "created_at"]
+    fields = readonly_fields = ("id", "user_id", "merchant", "total_amount", "installment_count", "start_date",
+                                "status", "paid_amount", "refunded_amount", "created_at")
     inlines = [InstallmentInline]
     ordering = ["-created_at"]
 
@@ -31,7 +31,7 @@ class InstallmentAdmin(ReadOnlyAdmin):
                     "refunded_amount", "status"]
     list_filter = ["status"]
     search_fields = ["=id", "=plan__id", "=user__id"]
-    fields = readonly_fields = ["id", "plan_id", "user_id", "sequence", "due_date", "amount", "paid_amount",
-                                "refunded_amount", "status", "paid_at"]
+    fields = readonly_fields = ("id", "plan_id", "user_id", "sequence", "due_date", "amount", "paid_amount",
+                                "refunded_amount", "status", "paid_at")
     ordering = ["due_date"]
     show_full_result_count = False  # no COUNT(*) over millions of rows on every page

@@ -12,6 +12,7 @@ follows (``DEBT_USER`` exactly when something is ``OVERDUE``).
 """
 from collections.abc import Iterable
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 from django.db import OperationalError, connection, transaction
@@ -165,7 +166,7 @@ def _mark_postgresql(cutoff: date, chunk_size: int) -> int:
     total = 0
     after_due, after_id = date.min, _ZERO_UUID
     while True:
-        params = {"cutoff": cutoff, "after_due": after_due, "after_id": after_id, "limit": chunk_size}
+        params: dict[str, Any] = {"cutoff": cutoff, "after_due": after_due, "after_id": after_id, "limit": chunk_size}
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL lock_timeout = '{_MARK_LOCK_TIMEOUT}'")

@@ -15,8 +15,8 @@ class RefundAdmin(NoAddOrDeleteAdmin):
     search_fields = ["=transaction_id", "=id"]
     ordering = ["-created_at"]
     list_select_related = ["merchant"]
-    fields = ["id", "plan", "user", "merchant", "transaction_id", "amount", "reason", "status", "applied_amount",
-              "payout_amount", "decided_by", "decided_at", "decision_reason", "created_at"]
+    fields = ("id", "plan", "user", "merchant", "transaction_id", "amount", "reason", "status", "applied_amount",
+              "payout_amount", "decided_by", "decided_at", "decision_reason", "created_at")
     readonly_fields = fields
     actions = ["approve", "reject"]
 

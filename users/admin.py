@@ -16,8 +16,8 @@ class CustomerAdmin(ReadOnlyAdmin):
     list_filter = ["status"]
     search_fields = ["full_name"]
     ordering = ["-created_at", "-id"]
-    fields = ["id", "full_name", "phone_mask", "passport_mask", "date_of_birth_mask", "card_mask", "status",
-              "created_at", "updated_at"]
+    fields = ("id", "full_name", "phone_mask", "passport_mask", "date_of_birth_mask", "card_mask", "status",
+              "created_at", "updated_at")
     readonly_fields = fields
     exclude = list(Customer.ENCRYPTED_FIELDS)
 

@@ -1,5 +1,6 @@
 """Settings shared by every environment; each value comes from the environment."""
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -37,11 +38,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # (perf) Django's session, auth and messages middleware as subclasses that skip /api/:
+    # they serve the admin only (bnpl/admin_middleware.py says why).
+    "bnpl.admin_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "bnpl.admin_middleware.AuthenticationMiddleware",
+    "bnpl.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -67,7 +70,7 @@ DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 else:
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE_DIR / "db.sqlite3")}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -186,7 +189,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Logging: JSON lines, personal data redacted as a second line of defence -----
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
@@ -211,3 +214,12 @@ LOGGING = {
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# --- Request path (perf) ---------------------------------------------------------
+# bench/api.py only: mounts GET /api/v1/bench/floor/, a view returning {"ok": true} with no DRF,
+# key or database, so the cost of the middleware stack alone can be measured. Off everywhere else.
+BNPL_BENCH_FLOOR = env_bool("BNPL_BENCH_FLOOR", False)
+# A verified API key is cached in Redis this long (bnpl/authentication.py); revocation replaces
+# the cached record at once, so this bounds nothing about revocation, only how often a key's
+# row is re-read.
+BNPL_API_KEY_CACHE_SECONDS = env_int("BNPL_API_KEY_CACHE_SECONDS", 300)

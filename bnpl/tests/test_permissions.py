@@ -1,4 +1,8 @@
 """API.md §1, users and merchants: every role/endpoint pair, allowed and denied."""
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any
+
 import pytest
 
 from bnpl.models import Role
@@ -43,7 +47,7 @@ def _merchants_rotate(api, ctx):
 
 
 # (endpoint, role, expected status)
-TABLE = [
+TABLE: list[tuple[Callable[..., Any], str, int]] = [
     (_users_list, CLIENT, 200), (_users_list, OPERATOR, 200), (_users_list, MERCHANT, 403),
     (_users_retrieve, CLIENT, 200), (_users_retrieve, OPERATOR, 200), (_users_retrieve, MERCHANT, 403),
     (_users_create, CLIENT, 201), (_users_create, OPERATOR, 403), (_users_create, MERCHANT, 403),
@@ -74,7 +78,7 @@ def test_role_table(make_api, ctx, call, role, expected):
         assert r.json()["code"] == "permission_denied"
 
 
-@pytest.mark.parametrize("call", sorted({c for c, _, _ in TABLE}, key=lambda c: c.__name__))
+@pytest.mark.parametrize("call", sorted({c for c, _, _ in TABLE}, key=attrgetter("__name__")))
 def test_every_endpoint_needs_a_key(anon_api, ctx, call):
     r = call(anon_api, ctx)
     assert r.status_code == 401 and r.json()["code"] == "not_authenticated"

@@ -13,7 +13,7 @@ def user_with_two_plans(business_day: Callable[[date], object]) -> tuple[Custome
     (600.00/3 from 10 Feb 2025: due 10 Mar, 10 Apr, 10 May), seen on 15 Mar 2025: A1 (333.33) and
     B1 (200.00) are past due, A2 is next. ``business_day`` is the root conftest's fixture."""
     business_day(date(2025, 1, 31))
-    user = CustomerFactory()
+    user = CustomerFactory.create()
     plan_a = make_plan(user=user, start_date=date(2025, 1, 31))
     business_day(date(2025, 2, 10))
     plan_b = make_plan(user=user, total_amount="600.00", start_date=date(2025, 2, 10))

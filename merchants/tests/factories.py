@@ -3,7 +3,7 @@ import factory
 from merchants.models import Merchant, generate_webhook_secret
 
 
-class MerchantFactory(factory.django.DjangoModelFactory):
+class MerchantFactory(factory.django.DjangoModelFactory[Merchant]):
     class Meta:
         model = Merchant
 

@@ -16,7 +16,7 @@ def minor(amount: int | str | Decimal) -> int:
 
 def make_plan(*, user=None, merchant=None, total_amount: int | str = "1000.00", installment_count: int = 3,
               start_date: date | None = None) -> Plan:
-    created = plan_create(user=user or CustomerFactory(), merchant=merchant or MerchantFactory(),
+    created = plan_create(user=user or CustomerFactory.create(), merchant=merchant or MerchantFactory.create(),
                           total_amount=minor(total_amount), installment_count=installment_count,
                           start_date=start_date)
     assert created.plan is not None, created.refusal

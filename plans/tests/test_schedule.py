@@ -1,4 +1,4 @@
-"""Property-based checks of the split and the due dates (API.md §5)."""
+"""The split and the due dates (API.md §5): properties, then the worked examples."""
 import calendar
 from datetime import date
 

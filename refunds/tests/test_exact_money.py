@@ -21,7 +21,7 @@ def test_the_pass_runs_on_the_database_it_names():
 
 
 def _plan(client_api, merchant, total: str, count: int) -> dict:
-    r = client_api.post("/api/v1/plans/", {"user_id": str(CustomerFactory().pk), "merchant_id": str(merchant.pk),
+    r = client_api.post("/api/v1/plans/", {"user_id": str(CustomerFactory.create().pk), "merchant_id": str(merchant.pk),
                                            "total_amount": total, "installment_count": count})
     assert r.status_code == 201, r.json()
     return r.json()

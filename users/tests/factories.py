@@ -15,7 +15,7 @@ def _passport(n: int) -> str:
     return f"AB{n:07d}"
 
 
-class CustomerFactory(factory.django.DjangoModelFactory):
+class CustomerFactory(factory.django.DjangoModelFactory[Customer]):
     class Meta:
         model = Customer
 

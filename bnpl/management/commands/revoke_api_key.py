@@ -1,4 +1,7 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bnpl.models import ApiKey
 from bnpl.services import api_key_revoke
@@ -7,13 +10,13 @@ from bnpl.services import api_key_revoke
 class Command(BaseCommand):
     help = "Revoke an API key by its id; it gets 401 from then on."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("key_id")
 
-    def handle(self, *args, key_id, **options):
+    def handle(self, *args: Any, key_id: str, **options: Any) -> None:
         try:
             api_key = ApiKey.objects.get(pk=key_id)
-        except Exception as exc:  # noqa: BLE001 - DoesNotExist or a malformed UUID
+        except (ApiKey.DoesNotExist, ValidationError, ValueError) as exc:  # ValidationError: not a UUID
             raise CommandError(f"no API key with id {key_id}") from exc
         api_key_revoke(api_key=api_key)
         self.stdout.write(f"revoked {api_key.id}")

@@ -1,17 +1,20 @@
 """Re-encrypt every encrypted column under the newest key of BNPL_FIELD_ENCRYPTION_KEYS."""
+from typing import Any
+
 from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
+from django.db.models import Model
 
 from bnpl.crypto import EncryptedTextField, rotate
 
 BATCH = 500
 
 
-def encrypted_targets() -> list[tuple[type, tuple[str, ...]]]:
+def encrypted_targets() -> list[tuple[type[Model], tuple[str, ...]]]:
     """Every concrete model with encrypted columns, found from the fields themselves, so a column
     added by any app is rotated too (a hand-kept list would leave it on a key about to be dropped)."""
-    targets = []
+    targets: list[tuple[type[Model], tuple[str, ...]]] = []
     for model in apps.get_models():
         if model._meta.proxy or not model._meta.managed:
             continue
@@ -30,7 +33,8 @@ def rotate_table(model, fields) -> int:
     done, last = 0, None
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            where, params = (f"WHERE {pk} > %s", [last]) if last is not None else ("", [])
+            params: list[Any] = [last] if last is not None else []
+            where = f"WHERE {pk} > %s" if last is not None else ""
             cursor.execute(f"SELECT {pk}, {', '.join(cols)} FROM {table} {where} "  # noqa: S608
                            f"ORDER BY {pk} LIMIT {BATCH}{lock}", params)
             rows = cursor.fetchall()
