@@ -20,7 +20,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 HTTPS = os.environ["SMOKE_HTTPS"]
 HTTP = os.environ["SMOKE_HTTP"]
@@ -44,7 +46,7 @@ def check(condition: bool, message: str) -> None:
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 
@@ -52,7 +54,7 @@ OPENER = urllib.request.build_opener(urllib.request.HTTPSHandler(context=TLS), _
 
 
 def request(method: str, url: str, *, key: str | None = None, body: bytes | dict | None = None,
-            headers: dict | None = None) -> tuple[int, dict, object]:
+            headers: dict | None = None) -> tuple[int, dict, Any]:
     headers = dict(headers or {})
     headers.setdefault("Accept", "application/json")
     if key:
@@ -74,7 +76,7 @@ def request(method: str, url: str, *, key: str | None = None, body: bytes | dict
     return status, dict(resp_headers), data
 
 
-def expect(status_wanted: int, method: str, url: str, **kwargs) -> tuple[dict, object]:
+def expect(status_wanted: int, method: str, url: str, **kwargs: Any) -> tuple[dict, Any]:
     status, headers, data = request(method, url, **kwargs)
     check(status == status_wanted, f"{method} {url}: HTTP {status}, wanted {status_wanted}: {str(data)[:400]}")
     return headers, data
@@ -90,7 +92,8 @@ def manage(*args: str, env: dict | None = None, stdin: bytes | None = None) -> s
     return done.stdout.decode()
 
 
-def poll(what: str, probe, deadline_s: float = DEADLINE_S, every_s: float = 1.0):
+def poll(what: str, probe: Callable[[], tuple[bool, Any]], deadline_s: float = DEADLINE_S,
+         every_s: float = 1.0) -> Any:
     """probe() until it returns something truthy; the last seen value in the failure."""
     until, last = time.monotonic() + deadline_s, None
     while time.monotonic() < until:
@@ -169,7 +172,7 @@ def main() -> None:
     check(accepted.get("status") == "accepted", f"webhook: {accepted}")
     say("merchant: webhook signed with webhooks.signature.sign accepted (202); a forged signature is 401")
 
-    def refund_decided():
+    def refund_decided() -> tuple[bool, Any]:
         status, _, data = request("GET", f"/api/v1/refunds/{refund['id']}/", key=keys["client"])
         return status == 200 and data.get("status") == "APPROVED", data
 
@@ -187,7 +190,7 @@ def main() -> None:
         "the same webhook-id again is a 200 duplicate")
 
     # --- the health page: every check ok, the sweep run by beat ----------------------------------
-    def all_ok():
+    def all_ok() -> tuple[bool, Any]:
         status, _, data = request("GET", "/api/v1/health/?format=json", key=keys["operator"])
         if status != 200 or not isinstance(data, dict):
             return False, {"status": status, "body": data}
