@@ -23,6 +23,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from bnpl import throttling
+from bnpl.actor import API_KEY, set_request_actor
 from bnpl.models import ApiKey, hash_api_key
 
 logger = logging.getLogger(__name__)
@@ -94,8 +95,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 request._request.bnpl_throttle_verdict = (True, None)
             else:
                 if api_key is not None:
+                    set_request_actor(API_KEY, api_key.name)  # who the status history names (bnpl/actor.py)
                     return api_key, api_key
         api_key = self._from_database(key_hash)
+        set_request_actor(API_KEY, api_key.name)
         return api_key, api_key
 
     @staticmethod

@@ -37,6 +37,8 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("debt.urls")),
     path("", include("refunds.urls")),
     path("", include("webhooks.api_urls")),
+    path("", include("ledger.urls")),
+    path("", include("audit.urls")),
 ]
 
 

@@ -8,9 +8,12 @@ from rest_framework.response import Response
 from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
+from bnpl.schema import problem_response
 from debt import services
+from debt.as_of import debt_summary_as_of
 from debt.models import Repayment, RepaymentAllocation
 from debt.selectors import debt_summary, repayments_of
+from ledger.params import AS_OF_PARAMETER, as_of_param
 from users.selectors import user_queryset
 
 READ_ROLES = {Role.CLIENT, Role.OPERATOR}
@@ -73,7 +76,8 @@ class RepaymentSerializer(CurrencyMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Repayment
-        fields = ["id", "user_id", "amount", "currency", "allocations", "created_at"]
+        fields = ["id", "user_id", "amount", "currency", "allocations", "reversed_at", "created_at"]
+        extra_kwargs = {"reversed_at": {"help_text": "When the repayment was reversed (API.md §11); null if never."}}
 
 
 class RepaymentPageSerializer(serializers.Serializer):
@@ -96,10 +100,12 @@ class RepaymentResultSerializer(CurrencyMixin):
     overdue_amount = MoneyField(source="summary.overdue_amount")
     outstanding_amount = MoneyField(source="summary.outstanding_amount")
     created_at = serializers.DateTimeField(source="result.repayment.created_at")
+    reversed_at = serializers.DateTimeField(source="result.repayment.reversed_at", allow_null=True,
+                                            help_text="Null: a new repayment is never reversed yet.")
 
     class Meta:
         fields = ["id", "user_id", "amount", "currency", "allocations", "user_status", "overdue_amount",
-                  "outstanding_amount", "created_at"]
+                  "outstanding_amount", "reversed_at", "created_at"]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -135,10 +141,19 @@ class DebtViewSet(viewsets.GenericViewSet):
     @swagger_auto_schema(
         operation_description="What the user owes now. Overdue is computed from the date rule live (due date "
                               "before today minus BNPL_GRACE_DAYS, something outstanding), so an installment "
-                              "past due that the sweep has not marked yet counts. Unknown user: 404.",
-        responses={200: DebtSerializer})
+                              "past due that the sweep has not marked yet counts. Unknown user: 404. "
+                              "With `?as_of=YYYY-MM-DD` (not after today): every figure as it stood at the end "
+                              "of that business day, rebuilt from the journal, with the overdue rule applied "
+                              "on that day (`days_overdue` counts to it); before the user's first plan every "
+                              "figure is empty. A malformed or future `as_of`: 400.",
+        manual_parameters=[AS_OF_PARAMETER],
+        responses={200: DebtSerializer,
+                   400: problem_response("`validation_error` on `as_of`: not a date YYYY-MM-DD, or after today.")})
     def retrieve(self, request, user_id=None):
         user = self.get_user()
+        as_of = as_of_param(request)
+        if as_of is not None:  # rebuilt from the journal as it stood at the end of that day
+            return Response(DebtSerializer(debt_summary_as_of(user_id=user.pk, as_of=as_of)).data)
         return Response(DebtSerializer(debt_summary(user_id=user.pk)).data)
 
     @swagger_auto_schema(

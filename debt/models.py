@@ -14,6 +14,7 @@ class Repayment(models.Model):
     created_by = models.ForeignKey("bnpl.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    reversed_at = models.DateTimeField(null=True, blank=True)  # set once, by repayment_reverse
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="repayment_amount_positive")]
@@ -51,3 +52,22 @@ class SweepRun(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["-started_at"], name="sweeprun_started_idx")]
+
+
+class RepaymentReversal(models.Model):
+    """A repayment taken back (a card chargeback, a failed collection found later): API.md §11.
+
+    At most one per repayment; its allocations are the repayment's, taken back in full.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    repayment = models.OneToOneField(Repayment, on_delete=models.PROTECT, related_name="reversal")
+    user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="+")
+    amount = MoneyModelField()
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey("bnpl.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="reversal_amount_positive")]

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import struct
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -25,6 +26,7 @@ from bnpl.models import ApiKey
 from bnpl.money import format_minor
 from debt.models import Repayment, RepaymentAllocation, SweepRun
 from debt.selectors import allocation_key
+from ledger.services import journal_repayment
 from plans.installments import (
     debt_status_refresh,
     installments_settle,
@@ -98,11 +100,15 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
         for installment, part in allocations:
             installment.paid_amount += part
             installment.paid_at = now
-        installments_settle(installments=[i for i, _ in allocations])
+        # The journal, from the plans as they stood before (one journal transaction per plan).
+        repayment_id = uuid.uuid4()
+        journal_repayment(repayment_id=repayment_id, parts=allocations, plans=plans)
+        installments_settle(installments=[i for i, _ in allocations],
+                            plans_before={pk: plan.status for pk, plan in plans.items()})
         in_debt = debt_status_refresh(user=user, today=today)
 
         # 4. Record the repayment and where it went.
-        repayment = Repayment.objects.create(user=user, amount=sum(part for _, part in allocations),
+        repayment = Repayment.objects.create(id=repayment_id, user=user, amount=sum(part for _, part in allocations),
                                              created_by=created_by)
         rows = RepaymentAllocation.objects.bulk_create(
             RepaymentAllocation(repayment=repayment, installment=installment, plan_id=installment.plan_id,

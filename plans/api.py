@@ -1,6 +1,6 @@
 """HTTP for plans (API.md §5): validate, call ``plan_create``, shape the output."""
 from drf_yasg.utils import swagger_auto_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from bnpl.api_fields import CurrencyField, MoneyField
@@ -9,8 +9,11 @@ from bnpl.filters import status_and_ids_filterset
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.permissions import merchant_scope
+from bnpl.schema import problem_response
+from ledger.params import AS_OF_PARAMETER, as_of_param
 from merchants.models import Merchant
 from plans import services
+from plans.as_of import plan_as_of
 from plans.models import Installment, Plan, PlanStatus
 from plans.selectors import plans_visible_to
 from users.selectors import user_queryset
@@ -88,6 +91,24 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Plan.objects.none()
         return plans_visible_to(api_key=self.request.auth)
+
+    @swagger_auto_schema(
+        operation_description=(
+            "A plan within the caller's reach (else 404). With `?as_of=YYYY-MM-DD` (not after today): every "
+            "amount as it stood at the end of that business day, rebuilt from the journal, and the statuses that "
+            "follow on that day (the overdue rule applied as of then); a plan that owed nothing yet on that day "
+            "(opened later, or pending confirmation) is 404. A malformed or future `as_of`: 400."),
+        manual_parameters=[AS_OF_PARAMETER],
+        responses={200: PlanSerializer,
+                   400: problem_response("`validation_error` on `as_of`: not a date YYYY-MM-DD, or after today.")})
+    def retrieve(self, request, *args, **kwargs):
+        plan = self.get_object()
+        as_of = as_of_param(request)
+        if as_of is not None:
+            plan = plan_as_of(plan=plan, as_of=as_of)
+            if plan is None:
+                raise exceptions.NotFound("The plan owed nothing yet at the end of that day.")
+        return Response(PlanSerializer(plan).data)
 
     @swagger_auto_schema(
         request_body=PlanCreateSerializer,

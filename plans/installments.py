@@ -16,8 +16,10 @@ from typing import Any
 from uuid import UUID
 
 from django.db import OperationalError, connection, transaction
-from django.db.models import Case, Q, Subquery, Value, When
+from django.db.models import Subquery
 
+from audit.models import ObjectType
+from audit.services import StatusChange, status_changes_record
 from bnpl import dates
 from plans.models import Installment, InstallmentStatus, Plan, PlanStatus
 from users.models import Customer, UserStatus
@@ -34,10 +36,12 @@ _PLAN_TOTALS_SQL = """
       FROM (SELECT plan_id, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded
               FROM plans_installment WHERE plan_id IN ({ids}) GROUP BY plan_id) AS s
      WHERE p.id = s.plan_id
+ RETURNING id, status
 """
 
 
-def installments_settle(*, installments: Iterable[Installment]) -> set[UUID]:
+def installments_settle(*, installments: Iterable[Installment], plans_before: dict[UUID, str] | None = None,
+                        installments_before: dict[UUID, str] | None = None) -> set[UUID]:
     """Persist installments whose ``paid_amount``/``refunded_amount`` the caller changed.
 
     Sets each installment's status (``Installment.settle_status``), then recomputes each
@@ -45,20 +49,36 @@ def installments_settle(*, installments: Iterable[Installment]) -> set[UUID]:
     status, in one UPDATE. ``paid_at`` is the caller's to set (a customer payment sets it, a
     refund never does). The caller holds the locks: user, then the plans, then the
     installments. Returns the touched plans' ids.
+
+    Every installment and plan status that changed goes to the status history (one INSERT, only
+    if any did). ``plans_before``/``installments_before``: the statuses before the caller's change
+    (the plans' are read here if the caller has not loaded them; the installments' default to
+    their status on entry).
     """
     assert connection.in_atomic_block, "installments_settle needs the caller's locks"
     installments = list(installments)
+    if installments_before is None:
+        installments_before = {i.pk: i.status for i in installments}
     for installment in installments:
         installment.settle_status()
     # One statement whatever the count (a repayment may touch dozens of installments).
     Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "status", "paid_at"])
     plan_ids = {installment.plan_id for installment in installments}
+    plans_after: dict[UUID, str] = {}
     if plan_ids:
+        if plans_before is None:
+            plans_before = dict(Plan.objects.filter(pk__in=plan_ids).values_list("pk", "status"))
         prep = Plan._meta.pk.get_db_prep_value
         with connection.cursor() as cursor:
             cursor.execute(_PLAN_TOTALS_SQL.format(ids=", ".join(["%s"] * len(plan_ids))),
                            [PlanStatus.COMPLETED, PlanStatus.ACTIVE]
                            + [prep(pk, connection) for pk in sorted(plan_ids)])
+            plans_after = {Plan._meta.pk.to_python(pk): status for pk, status in cursor.fetchall()}
+    status_changes_record(changes=[
+        *(StatusChange(ObjectType.INSTALLMENT, i.pk, installments_before.get(i.pk, ""), i.status)
+          for i in installments),
+        *(StatusChange(ObjectType.PLAN, pk, plans_before.get(pk, ""), status) for pk, status in plans_after.items()),
+    ])
     return plan_ids
 
 
@@ -75,15 +95,36 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     # Two statements, on purpose: if the UPDATE waits for a sweep that then commits, only a new
     # statement's snapshot sees the rows that sweep marked (one CTE statement would miss them
     # and let a plan through; debt/tests/test_concurrency.py catches exactly that).
-    Installment.objects.filter(
-        Q(status=InstallmentStatus.UPCOMING, due_date__lt=cutoff)
-        | Q(status=InstallmentStatus.OVERDUE, due_date__gte=cutoff),
-        user=user,
-    ).update(status=Case(When(due_date__lt=cutoff, then=Value(InstallmentStatus.OVERDUE)),
-                         default=Value(InstallmentStatus.UPCOMING)))
+    changed = _overdue_rule_apply(user=user, cutoff=cutoff)
+    moved = [StatusChange(ObjectType.INSTALLMENT, pk,
+                          InstallmentStatus.UPCOMING if new == InstallmentStatus.OVERDUE else InstallmentStatus.OVERDUE,
+                          new) for pk, new in changed]
     in_debt = Installment.objects.filter(user=user, status=InstallmentStatus.OVERDUE).exists()
+    before = user.status
     user_status_set(user=user, status=UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL)
+    # Status history, one INSERT only if anything moved: the installments the rule moved and the
+    # user's change (audit sits below users, so the user's is recorded here, by the rule).
+    status_changes_record(changes=[*moved, StatusChange(ObjectType.USER, user.pk, before, user.status)])
     return in_debt
+
+
+_OVERDUE_RULE_SQL = """
+    UPDATE plans_installment
+       SET status = CASE WHEN due_date < %s THEN 'OVERDUE' ELSE 'UPCOMING' END
+     WHERE user_id = %s
+       AND ((status = 'UPCOMING' AND due_date < %s) OR (status = 'OVERDUE' AND due_date >= %s))
+ RETURNING id, status
+"""
+
+
+def _overdue_rule_apply(*, user: Customer, cutoff: date) -> list[tuple[UUID, str]]:
+    """The rule both ways on ``user``'s installments, one statement; ``(id, new status)`` of each
+    one it moved (RETURNING: PostgreSQL, and SQLite >= 3.35), for the status history."""
+    day = Installment._meta.get_field("due_date").get_db_prep_value(cutoff, connection)
+    user_id = Customer._meta.pk.get_db_prep_value(user.pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_OVERDUE_RULE_SQL, [day, user_id, day, day])
+        return [(Installment._meta.pk.to_python(pk), status) for pk, status in cursor.fetchall()]
 
 
 # --- The overdue rule, for everyone: the sweep's installment passes -----------------------------

@@ -7,6 +7,7 @@ from django.db import transaction
 from bnpl import dates
 from bnpl.errors import UserInDebt, ValidationFailed
 from bnpl.money import format_minor
+from ledger.services import journal_plan_opened
 from merchants.models import Merchant
 from plans.installments import debt_status_refresh
 from plans.models import Installment, Plan
@@ -60,6 +61,8 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: int, instal
             for k, (due, amount) in enumerate(zip(dues, split_amount(total_amount, installment_count),
                                                   strict=True), start=1)
         )
+        # The journal: the customer owes the total, on the plan's value date (its start date).
+        journal_plan_opened(plan=plan, installments=installments, business_date=start_date)
         # A back-dated plan may already have installments past due: the same rule marks them.
         if dues[0] < dates.overdue_cutoff(today) and debt_status_refresh(user=user, today=today):
             installments = list(plan.installments.order_by("sequence"))

@@ -11,6 +11,7 @@ from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.schema import problem_response
 from refunds import services
+from refunds.ledger_fields import RefundLedgerFields, RefundLedgerListSerializer
 from refunds.models import Refund, RefundStatus
 from refunds.selectors import plan_for_refund, refunds_visible_to
 
@@ -19,7 +20,7 @@ ALL_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
 DECIDERS = {Role.MERCHANT, Role.OPERATOR}
 
 
-class RefundSerializer(serializers.ModelSerializer):
+class RefundSerializer(RefundLedgerFields, serializers.ModelSerializer):
     plan_id = serializers.UUIDField(read_only=True)
     user_id = serializers.UUIDField(read_only=True)
     merchant_id = serializers.UUIDField(read_only=True)
@@ -36,8 +37,10 @@ class RefundSerializer(serializers.ModelSerializer):
     class Meta:
         model = Refund
         fields = ["id", "plan_id", "user_id", "merchant_id", "transaction_id", "amount", "currency", "reason",
-                  "status", "applied_amount", "payout_amount", "created_at", "decided_at"]
+                  "status", "applied_amount", "payout_amount", "allocations", "payout_id", "created_at",
+                  "decided_at"]
         read_only_fields = fields
+        list_serializer_class = RefundLedgerListSerializer
 
 
 class RefundCreateSerializer(serializers.Serializer):

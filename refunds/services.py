@@ -9,10 +9,13 @@ the plan's row lock, so the refundable amount read under that lock is exact.
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
+from audit.models import ObjectType
+from audit.services import status_change_record
 from bnpl import dates
 from bnpl.errors import DuplicateTransaction, InvalidState, RefundExceedsRefundable
 from bnpl.money import format_minor
 from debt.services import debt_status_refresh
+from ledger.services import journal_refund
 from plans.installments import installments_settle
 from plans.locks import installments_lock, plan_lock
 from plans.models import Installment, Plan
@@ -83,13 +86,14 @@ def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
     """
     with transaction.atomic():
         user = user_lock(refund.user_id)
-        plan_lock(refund.plan_id)
+        plan = plan_lock(refund.plan_id)
         installments = installments_lock(Installment.objects.filter(plan_id=refund.plan_id))
         refund = refund_lock(refund.pk)
         _check_transition(refund, RefundStatus.APPROVED)
 
         remaining = refund.amount
         changed: list[Installment] = []
+        parts: list[tuple[Installment, int]] = []
         for installment in sorted(installments, key=lambda i: i.sequence, reverse=True):
             if remaining == 0:
                 break
@@ -98,17 +102,24 @@ def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
                 installment.refunded_amount += reduction
                 remaining -= reduction
                 changed.append(installment)
+                parts.append((installment, reduction))
         now = dates.now()
-        if changed:
-            installments_settle(installments=changed)  # paid_at stays the last customer payment's
-        debt_status_refresh(user=user)
-
         refund.status = RefundStatus.APPROVED
         refund.applied_amount = refund.amount - remaining
         refund.payout_amount = remaining
+        # The journal (refund_applied per installment, refund_payout for the rest) and the payout,
+        # from the plan as it stood before; the allocations shown on the refund are these lines.
+        journal_refund(refund=refund, parts=parts, plan=plan)
+        if changed:
+            # paid_at stays the last customer payment's
+            installments_settle(installments=changed, plans_before={plan.pk: plan.status})
+        debt_status_refresh(user=user)
+
         refund.decided_by = decided_by
         refund.decided_at = now
         refund.save(update_fields=["status", "applied_amount", "payout_amount", "decided_by", "decided_at"])
+        status_change_record(object_type=ObjectType.REFUND, object_id=refund.pk, old=RefundStatus.PENDING,
+                             new=refund.status)
     return refund
 
 
@@ -123,6 +134,7 @@ def _decide_without_effect(*, refund: Refund, to: str, decided_by: str, reason: 
         refund.decided_at = dates.now()
         refund.decision_reason = reason
         refund.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+        status_change_record(object_type=ObjectType.REFUND, object_id=refund.pk, old=RefundStatus.PENDING, new=to)
     return refund
 
 

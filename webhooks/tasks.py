@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from bnpl.actor import WEBHOOK, acting_as
 from webhooks import services
 from webhooks.selectors import pending_event_ids
 
@@ -18,7 +19,8 @@ MAX_RETRIES = 5
 @shared_task(bind=True, name="webhooks.tasks.process_webhook_event", acks_late=True, max_retries=MAX_RETRIES)
 def process_webhook_event(self, event_id: str) -> str:
     try:
-        return services.webhook_event_process(event_id=event_id)
+        with acting_as(WEBHOOK, str(event_id)):  # the status history names the webhook event
+            return services.webhook_event_process(event_id=event_id)
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= MAX_RETRIES:
             # Still RECEIVED: the beat re-drive tries again later, up to services.MAX_ATTEMPTS.

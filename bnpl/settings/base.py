@@ -3,6 +3,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 
 from bnpl.settings.env import env_bool, env_int, env_list, env_str, redis_reachable
 
@@ -26,6 +27,8 @@ INSTALLED_APPS = [
     "bnpl",
     "users",
     "merchants",
+    "audit",
+    "ledger",
     "plans",
     "debt",
     "refunds",
@@ -136,6 +139,16 @@ CELERY_BEAT_SCHEDULE = {
     "overdue-sweep": {"task": "debt.tasks.sweep_overdue", "schedule": BNPL_OVERDUE_SWEEP_SECONDS},
     "webhook-redrive": {"task": "webhooks.tasks.redrive_pending_events", "schedule": 30},
     "idempotency-cleanup": {"task": "bnpl.tasks.purge_expired_idempotency_records", "schedule": 3600},
+}
+
+# --- Ledger (the journal's daily reconciliation) ---------------------------------
+# Hour and minute (UTC) of the daily `manage.py reconcile` run by beat; default 21:30 UTC,
+# 02:30 in Asia/Tashkent, when the traffic is lowest.
+BNPL_RECONCILE_HOUR_UTC = env_int("BNPL_RECONCILE_HOUR_UTC", 21)
+BNPL_RECONCILE_MINUTE_UTC = env_int("BNPL_RECONCILE_MINUTE_UTC", 30)
+CELERY_BEAT_SCHEDULE["ledger-reconcile"] = {
+    "task": "ledger.tasks.reconcile",
+    "schedule": crontab(hour=BNPL_RECONCILE_HOUR_UTC, minute=BNPL_RECONCILE_MINUTE_UTC),
 }
 
 # --- Business configuration -----------------------------------------------------

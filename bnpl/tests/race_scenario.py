@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from rest_framework.test import APIClient
 
 from bnpl import dates
@@ -51,6 +51,13 @@ EXPECTED: dict[str, set[tuple[int, str | None]]] = {
     "plan_read": {(200, None)},
     # A key sent again with another body: 422, or 409 while the first still runs.
     "key_misuse": {(422, "idempotency_key_reused"), IN_USE},
+    # The ledger's operator actions (API.md §11): of racing ones exactly one wins, the rest 409.
+    "repay_reverse": {(201, None), (409, "invalid_state"), IN_USE},
+    "payout_mark_sent": {(200, None), (409, "invalid_state"), IN_USE},
+    "payout_mark_settled": {(200, None), (409, "invalid_state"), IN_USE},
+    "payout_mark_failed": {(200, None), (409, "invalid_state"), IN_USE},
+    "payout_retry": {(200, None), (409, "invalid_state"), IN_USE},
+    "transactions_read": {(200, None)},
 }
 # The second sending of a keyed request answers like the first one, or 409 while it runs.
 for _op in list(EXPECTED):
@@ -58,7 +65,7 @@ for _op in list(EXPECTED):
 
 # Which created object a 2xx response is about, per operation, for the exactly-once checks.
 CREATES = {"repay_amount": "repayment", "repay_ids": "repayment", "refund_create": "refund",
-           "plan_create": "plan"}
+           "plan_create": "plan", "repay_reverse": "reversal"}
 
 
 @dataclass
@@ -74,7 +81,15 @@ class World:
     plan_user: dict[str, str] = field(default_factory=dict)
     user_installments: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     refunds: list[tuple[str, str]] = field(default_factory=list)  # (refund id, merchant id)
+    repayments: list[str] = field(default_factory=list)
+    payouts: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, value: str) -> None:
+        with self.lock:
+            items = getattr(self, name)
+            if value not in items:
+                items.append(value)
 
     def add_plan(self, body: dict) -> None:
         with self.lock:
@@ -197,6 +212,10 @@ class _Worker:
             self.world.add_plan(data)
         if response.status_code in (200, 201) and op == "refund_create":
             self.world.add_refund(data)
+        if response.status_code == 201 and op.removesuffix("+again") in ("repay_amount", "repay_ids"):
+            self.world.add("repayments", data["id"])
+        if response.status_code == 200 and op.removesuffix("+again") == "refund_approve" and data.get("payout_id"):
+            self.world.add("payouts", data["payout_id"])
         return outcome
 
     # --- requests: (op, raw key, method, path, body) ---------------------------------
@@ -208,7 +227,24 @@ class _Worker:
             plans = list(w.plan_user)
             refunds = list(w.refunds)
             installments = list(w.user_installments[user])
+            repayments, payouts = list(w.repayments), list(w.payouts)
         roll = rng.random()
+        # The ledger's operator actions, a tenth of the traffic: reversals, payout actions, journal reads.
+        if roll < 0.10:
+            pick = rng.random()
+            if pick < 0.3 and repayments:
+                repayment = rng.choice(repayments)
+                return ("repay_reverse", w.operator_key, "POST", f"/api/v1/repayments/{repayment}/reverse/",
+                        {"reason": "race chargeback"})
+            if pick < 0.8 and payouts:
+                action = rng.choice(("mark-sent", "mark-sent", "mark-settled", "mark-failed", "retry"))
+                body = {"mark-sent": {"reference": f"race-{rng.randrange(1000)}"},
+                        "mark-failed": {"reason": "race bounce"}}.get(action, {})
+                return (f"payout_{action.replace('-', '_')}", w.operator_key, "POST",
+                        f"/api/v1/payouts/{rng.choice(payouts)}/{action}/", body)
+            raw = rng.choice((w.client_key, w.operator_key))
+            return "transactions_read", raw, "GET", f"/api/v1/plans/{rng.choice(plans)}/transactions/", None
+        roll = rng.random()  # the usual mix below, unchanged
         if roll < 0.18:
             return "repay_amount", w.client_key, "POST", f"/api/v1/debt/{user}/", {"amount": _money(rng, 1, 400)}
         if roll < 0.32:
@@ -339,8 +375,10 @@ def check_invariants(report: Report, *, seeded_plans: int) -> list[str]:
     bad: list[str] = []
     today = dates.business_today()
     cutoff = dates.overdue_cutoff(today)
+    # A reversed repayment's allocations were taken back (API.md §11).
     allocated = {row["installment_id"]: row["total"] for row in
-                 RepaymentAllocation.objects.values("installment_id").annotate(total=Sum("amount"))}
+                 RepaymentAllocation.objects.filter(repayment__reversed_at__isnull=True)
+                 .values("installment_id").annotate(total=Sum("amount"))}
 
     installments_by_plan = defaultdict(list)
     for inst in Installment.objects.all():
@@ -410,7 +448,45 @@ def check_invariants(report: Report, *, seeded_plans: int) -> list[str]:
         if user.status != expected:
             bad.append(f"user {user.pk}: {user.status} after the final sweep, the installments say {expected}")
 
+    bad += _check_ledger()
     bad += _check_exactly_once(report, seeded_plans=seeded_plans)
+    return bad
+
+
+def _check_ledger() -> list[str]:
+    """The journal: every transaction balances and every cache equals it (the reconciliation itself),
+    payouts match their refunds and the books, a repayment is reversed at most once."""
+    from debt.models import RepaymentReversal
+    from ledger.models import JournalEntry, JournalTransaction, Kind, Payout, PayoutStatus
+    from ledger.reconcile import reconcile
+
+    result = reconcile()
+    bad = [f"ledger: {m}" for m in result["mismatches"]]
+    if result["mismatch_count"] != len(result["mismatches"]):
+        bad.append(f"ledger: {result['mismatch_count']} mismatches in all")
+    payouts = {p.refund_id: p for p in Payout.objects.all()}
+    for refund in Refund.objects.all():
+        payout = payouts.get(refund.pk)
+        wants_payout = refund.status == RefundStatus.APPROVED and refund.payout_amount > 0
+        if wants_payout != (payout is not None) or (payout is not None and payout.amount != refund.payout_amount):
+            bad.append(f"refund {refund.pk}: {refund.status}, payout_amount {refund.payout_amount}, payout {payout}")
+    settled = dict(JournalTransaction.objects.filter(kind=Kind.PAYOUT_SETTLED).values("source_id")
+                   .annotate(n=Count("id")).values_list("source_id", "n"))
+    for payout in payouts.values():
+        if settled.get(payout.pk, 0) != (1 if payout.status == PayoutStatus.SETTLED else 0):
+            bad.append(f"payout {payout.pk}: {payout.status} with {settled.get(payout.pk, 0)} payout_settled")
+    owed = -(JournalEntry.objects.filter(account="refunds_owed").aggregate(t=Sum("amount"))["t"] or 0)
+    unsettled = sum(p.amount for p in payouts.values() if p.status != PayoutStatus.SETTLED)
+    if owed != unsettled:
+        bad.append(f"refunds_owed {owed} in the journal, unsettled payouts {unsettled}")
+    reversals = Counter(RepaymentReversal.objects.values_list("repayment_id", flat=True))
+    for repayment in Repayment.objects.all():
+        if reversals.get(repayment.pk, 0) != (0 if repayment.reversed_at is None else 1):
+            bad.append(f"repayment {repayment.pk}: reversed_at {repayment.reversed_at}, "
+                       f"{reversals.get(repayment.pk, 0)} reversals")
+    reversed_tx = JournalTransaction.objects.filter(kind=Kind.REPAYMENT_REVERSED).values("source_id").distinct()
+    if reversed_tx.count() != len(reversals):
+        bad.append(f"{reversed_tx.count()} repayments reversed in the journal, {len(reversals)} reversals")
     return bad
 
 
@@ -444,8 +520,10 @@ def _check_exactly_once(report: Report, *, seeded_plans: int) -> list[str]:
         if answered and stored != 1:
             bad.append(f"key {key}: {stored} stored responses")
 
+    from debt.models import RepaymentReversal
+
     counts = {"repayment": Repayment.objects.count(), "refund": Refund.objects.count(),
-              "plan": Plan.objects.count() - seeded_plans}
+              "plan": Plan.objects.count() - seeded_plans, "reversal": RepaymentReversal.objects.count()}
     for kind, count in counts.items():
         if count != len(created[kind]):
             bad.append(f"{count} {kind}s in the database, {len(created[kind])} answered 201")

@@ -46,8 +46,10 @@ def test_seed_demo_twice_reuses_rows_and_issues_new_keys():
     from plans.models import Plan
     from refunds.models import Refund
 
-    assert Customer.objects.filter(full_name__endswith=" Demo").count() == len(USERS) == 4
-    assert Plan.objects.count() == 4 and Refund.objects.count() == 4
+    # The walkthrough's four users, plans and refunds, and the ledger step's (refunds/demo.py): two
+    # users (Erin, Frank), two plans, five refunds; nothing twice.
+    assert Customer.objects.filter(full_name__endswith=" Demo").count() == len(USERS) + 2 == 6
+    assert Plan.objects.count() == 4 + 2 and Refund.objects.count() == 4 + 5
     assert Merchant.objects.filter(name="Demo Electronics").count() == 1
     assert ApiKey.objects.filter(role=Role.CLIENT).count() == 2
     key = re.compile(r"client key:\s+(\S+)")
@@ -73,3 +75,18 @@ def test_seed_demo_refuses_production_settings(settings):
 
     with pytest.raises(CommandError, match="production"):
         call_command("seed_demo", stdout=io.StringIO())
+
+
+def test_seed_demo_shows_every_kind_of_journal_transaction_payout_state_and_a_reversal():
+    output = _seed()
+    from debt.models import Repayment
+    from ledger.models import JournalTransaction, Kind, Payout
+    from ledger.reconcile import reconcile
+
+    kinds = set(JournalTransaction.objects.values_list("kind", flat=True))
+    assert kinds == {Kind.PLAN_OPENED, Kind.REPAYMENT, Kind.REPAYMENT_REVERSED, Kind.REFUND_APPLIED,
+                     Kind.REFUND_PAYOUT, Kind.PAYOUT_SETTLED}  # fees come with section 13
+    assert set(Payout.objects.values_list("status", flat=True)) == {"PENDING", "SENT", "SETTLED", "FAILED"}
+    assert Repayment.objects.filter(reversed_at__isnull=False).count() == 1
+    assert "/transactions/" in output and "/payouts/" in output and "reconcile" in output
+    assert reconcile()["mismatch_count"] == 0

@@ -74,7 +74,8 @@ def test_repay_by_ids_returns_the_documented_body(client_api, indebted):
     assert r.status_code == 201, r.content
     body = r.json()
     assert set(body) == {"id", "user_id", "amount", "currency", "allocations", "user_status", "overdue_amount",
-                         "outstanding_amount", "created_at"}
+                         "outstanding_amount", "reversed_at", "created_at"}  # reversed_at: API.md §6 v1.1
+    assert body["reversed_at"] is None
     assert (body["user_id"], body["amount"], body["currency"]) == (str(user.pk), "533.33", "UZS")
     assert body["allocations"] == [
         {"installment_id": str(b1.pk), "plan_id": str(plan_b.pk), "amount": "200.00"},
@@ -175,8 +176,9 @@ def test_repayments_are_listed_newest_first_with_allocations(client_api, operato
         assert r.status_code == 200
         results = r.json()["results"]
         assert [x["id"] for x in results] == [second["id"], first["id"]]
-        assert results[1] == {key: first[key] for key in ("id", "user_id", "amount", "currency", "allocations",
-                                                           "created_at")}
+        keys = ("id", "user_id", "amount", "currency", "allocations", "created_at")
+        assert set(results[1]) == {*keys, "reversed_at"} and results[1]["reversed_at"] is None  # API.md §6 v1.1
+        assert {key: results[1][key] for key in keys} == {key: first[key] for key in keys}
         assert results[1]["allocations"] == [
             {"installment_id": str(inst(plan_a, 1).pk), "plan_id": str(plan_a.pk), "amount": "333.33"},
             {"installment_id": str(inst(plan_b, 1).pk), "plan_id": str(plan_b.pk), "amount": "66.67"}]

@@ -13,7 +13,8 @@ from refunds.tests.factories import make_refund
 pytestmark = [pytest.mark.django_db, pytest.mark.money]
 
 REFUND_FIELDS = {"id", "plan_id", "user_id", "merchant_id", "transaction_id", "amount", "currency", "reason",
-                 "status", "applied_amount", "payout_amount", "created_at", "decided_at"}
+                 "status", "applied_amount", "payout_amount", "allocations", "payout_id",  # API.md §7 v1.1
+                 "created_at", "decided_at"}
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from merchants.models import Merchant
 from merchants.services import merchant_create
 from plans.models import Plan
 from plans.services import plan_create
+from refunds.demo import seed_ledger_demo
 from refunds.models import Refund
 from refunds.services import refund_approve, refund_create, refund_reject
 from users.models import Customer
@@ -80,9 +81,13 @@ class Command(BaseCommand):
         if open_ids:
             repayment_apply(user=users["dave"], installment_ids=open_ids)
         sweep = sweep_overdue()
+        # The ledger's own demo data, a separate step: every kind of journal transaction, a payout in
+        # each state and a reversed repayment (refunds/demo.py).
+        ledger_demo = seed_ledger_demo(merchant=merchant)
 
         self._walkthrough(base, users, merchant, alice_plan, pending, sweep,
                           client_key=client_key, merchant_key=merchant_key, operator_key=operator_key)
+        self._ledger_walkthrough(base, ledger_demo, client_key=client_key, operator_key=operator_key)
 
     # --- data --------------------------------------------------------------------
 
@@ -158,4 +163,32 @@ class Command(BaseCommand):
             f"curl -s {base}/metrics | grep bnpl_",
         ]
         lines += ["", f"Overdue sweep: {sweep}"]
+        self.stdout.write("\n".join(lines))
+
+    def _ledger_walkthrough(self, base, demo, *, client_key, operator_key):
+        auth = 'curl -s -H "Authorization: Bearer {}"'.format
+        post = ('curl -s -X POST -H "Authorization: Bearer {}" -H "Content-Type: application/json" '
+                '-H "Idempotency-Key: {}"').format
+        pending = demo["payouts"].get("PENDING")
+        lines = [
+            "",
+            "# Ledger: every money movement of a plan, oldest first (plan_opened, repayment, repayment_reversed,",
+            "# refund_applied, refund_payout, payout_settled), and the same for a user, newest first",
+            f"{auth(client_key)} {base}/api/v1/plans/{demo['erin_plan'].id}/transactions/",
+            f"{auth(client_key)} {base}/api/v1/plans/{demo['frank_plan'].id}/transactions/",
+            f"{auth(operator_key)} '{base}/api/v1/users/{demo['erin'].id}/transactions/?kind=repayment_reversed'",
+            "# The plan as it stood at the end of a business day, rebuilt from the journal",
+            f"{auth(client_key)} '{base}/api/v1/plans/{demo['erin_plan'].id}/?as_of={business_today().isoformat()}'",
+            "# Payouts in every state; an operator sends the pending one",
+            f"{auth(operator_key)} {base}/api/v1/payouts/",
+        ]
+        if pending is not None:
+            lines.append(f"{post(operator_key, 'demo-payout-1')} {base}/api/v1/payouts/{pending.id}/mark-sent/ "
+                         "-d '{\"reference\": \"BANK-42\"}'")
+        lines += [
+            "# Status history of a plan (operators)",
+            f"{auth(operator_key)} '{base}/api/v1/audit-events/?object_id={demo['erin_plan'].id}'",
+            "# The journal against the stored balances: one JSON line, exit 1 on a mismatch",
+            ".venv/bin/python manage.py reconcile",
+        ]
         self.stdout.write("\n".join(lines))

@@ -3,6 +3,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand
 
+from bnpl.actor import SYSTEM, acting_as
 from debt.services import sweep_overdue
 
 
@@ -14,5 +15,6 @@ class Command(BaseCommand):
                             help="Business date YYYY-MM-DD to sweep as of (default: today in BNPL_TIME_ZONE).")
 
     def handle(self, *args, today=None, **options):
-        result = sweep_overdue(today=date.fromisoformat(today) if today else None)
+        with acting_as(SYSTEM, "sweep"):
+            result = sweep_overdue(today=date.fromisoformat(today) if today else None)
         self.stdout.write(json.dumps(result, sort_keys=True))

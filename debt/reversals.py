@@ -1,0 +1,81 @@
+"""Repayment reversals (API.md §11): a chargeback or a failed collection found later.
+
+Every allocation of the repayment is taken back from its installment, which reopens as UPCOMING
+or OVERDUE by section 6's rule (on the reversal's business day); its plan becomes ACTIVE; the
+user's status follows at once. A repayment is reversed at most once. Earlier refunds are not
+re-allocated (no replay of later transactions, unlike Fineract's reprocessing): what a refund
+applied stays applied, a payout owed stays owed, and the reopened amount is what the customer
+owes again.
+
+Lock order, as everywhere: user -> plans (by id) -> installments (by id) -> the repayment.
+"""
+from datetime import date
+
+from django.db import transaction
+from django.db.models import Max
+
+from bnpl import dates
+from bnpl.dates import overdue_cutoff
+from bnpl.errors import InvalidState
+from bnpl.models import ApiKey
+from debt.locks import repayment_lock
+from debt.models import Repayment, RepaymentAllocation, RepaymentReversal
+from ledger.services import journal_repayment_reversed
+from plans.installments import debt_status_refresh, installments_settle
+from plans.locks import installments_lock, plans_lock
+from plans.models import OPEN_STATUSES, Installment, InstallmentStatus
+from users.locks import user_lock
+
+
+def repayment_reverse(*, repayment: Repayment, reason: str, created_by: ApiKey | None = None,
+                      today: date | None = None) -> RepaymentReversal:
+    """Undo ``repayment``; ``InvalidState`` if it was already reversed or if an installment's paid
+    amount would go below zero. The returned reversal carries ``allocation_rows`` and ``user_status``."""
+    today = today or dates.business_today()
+    now = dates.now()
+    with transaction.atomic():
+        user = user_lock(repayment.user_id)
+        allocations = list(RepaymentAllocation.objects.filter(repayment_id=repayment.pk).order_by("id"))
+        plan_ids = sorted({a.plan_id for a in allocations})
+        plans = plans_lock(plan_ids)
+        installments = {i.pk: i for i in installments_lock(
+            Installment.objects.filter(pk__in=[a.installment_id for a in allocations]))}
+        repayment = repayment_lock(repayment.pk)
+        if repayment.reversed_at is not None:
+            raise InvalidState("The repayment is already reversed.")
+
+        cutoff = overdue_cutoff(today)
+        before = {pk: i.status for pk, i in installments.items()}
+        parts = []
+        for allocation in allocations:
+            installment = installments[allocation.installment_id]
+            if installment.paid_amount < allocation.amount:
+                raise InvalidState(f"Reversing would leave installment {installment.pk} with a negative paid amount.")
+            installment.paid_amount -= allocation.amount
+            parts.append((installment, allocation.amount))
+        last_paid = dict(RepaymentAllocation.objects
+                         .filter(installment_id__in=list(installments), repayment__reversed_at__isnull=True)
+                         .exclude(repayment_id=repayment.pk)
+                         .values("installment_id").annotate(at=Max("repayment__created_at"))
+                         .values_list("installment_id", "at"))
+        for installment in installments.values():
+            # paid_at: the last customer payment that still stands (API.md §6).
+            installment.paid_at = last_paid.get(installment.pk) if installment.paid_amount > 0 else None
+            if installment.outstanding_amount > 0 and installment.status not in OPEN_STATUSES:
+                installment.status = (InstallmentStatus.OVERDUE if installment.due_date < cutoff
+                                      else InstallmentStatus.UPCOMING)
+
+        journal_repayment_reversed(repayment_id=repayment.pk, parts=parts, plans=plans)
+        plan_status_before = {pk: p.status for pk, p in plans.items()}
+        installments_settle(installments=list(installments.values()), plans_before=plan_status_before,
+                            installments_before=before)
+        debt_status_refresh(user=user, today=today)
+
+        repayment.reversed_at = now
+        repayment.save(update_fields=["reversed_at"])
+        reversal = RepaymentReversal.objects.create(repayment=repayment, user_id=user.pk, amount=repayment.amount,
+                                                    reason=reason, created_by=created_by)
+        # The status history: installments and plans by installments_settle, the user by debt_status_refresh.
+    reversal.allocation_rows = allocations
+    reversal.user_status = user.status
+    return reversal

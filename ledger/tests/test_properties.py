@@ -1,0 +1,167 @@
+"""Property test: random sequences of plans, repayments, refunds, payouts, reversals and days passing.
+
+After every step, on PostgreSQL and on SQLite (the ``money`` pass): every journal transaction
+balances; the stored plan and installment amounts equal the journal (``reconcile`` finds
+nothing); ``paid + refunded <= amount``; every status follows its rule.
+"""
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bnpl import dates
+from bnpl.errors import DomainError
+from debt.models import Repayment
+from debt.reversals import repayment_reverse
+from debt.services import repayment_apply, sweep_overdue
+from ledger import services as ledger_services
+from ledger.models import JournalEntry, Payout, PayoutStatus
+from ledger.reconcile import reconcile
+from merchants.tests.factories import MerchantFactory
+from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan, PlanStatus
+from plans.services import plan_create
+from refunds.models import Refund, RefundStatus
+from refunds.services import refund_approve, refund_cancel, refund_create, refund_reject
+from users.models import Customer, UserStatus
+from users.tests.factories import CustomerFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.money]
+START = dates.business_today()
+
+STEP = st.one_of(
+    st.tuples(st.just("plan"), st.integers(3, 150_00), st.integers(3, 6), st.integers(0, 3)),
+    st.tuples(st.just("repay_amount"), st.integers(1, 200_00)),
+    st.tuples(st.just("repay_ids"), st.integers(0, 20)),
+    st.tuples(st.just("refund"), st.integers(0, 5), st.integers(1, 150_00)),
+    st.tuples(st.just("decide"), st.integers(0, 10), st.sampled_from(["approve", "approve", "reject", "cancel"])),
+    st.tuples(st.just("payout"), st.integers(0, 10),
+              st.sampled_from(["sent", "settled", "failed", "retry"])),
+    st.tuples(st.just("reverse"), st.integers(0, 10)),
+    st.tuples(st.just("days"), st.integers(1, 45)),
+    st.tuples(st.just("sweep"),),
+)
+
+
+def _pick(items, index):
+    return items[index % len(items)] if items else None
+
+
+class Run:
+    def __init__(self, business_day):
+        self.set_day = business_day
+        self.today = business_day(START)
+        self.user = CustomerFactory()
+        self.merchant = MerchantFactory()
+        self.n = 0
+
+    def step(self, step) -> None:
+        kind, *args = step
+        try:
+            getattr(self, kind)(*args)
+        except DomainError:
+            pass  # a refusal changes nothing; the invariants below still hold
+
+    def plan(self, total, count, back):
+        if total < count:
+            return
+        created = plan_create(user=self.user, merchant=self.merchant, total_amount=total, installment_count=count,
+                              start_date=self.today - timedelta(days=back))
+        if created.refusal is not None:
+            raise created.refusal  # user_in_debt: refused, and the user is DEBT_USER (the rule)
+
+    def repay_amount(self, amount):
+        owed = sum(i.outstanding_amount for i in Installment.objects.filter(user=self.user, status__in=OPEN_STATUSES))
+        if owed:
+            repayment_apply(user=self.user, amount=min(amount, owed))
+
+    def repay_ids(self, index):
+        target = _pick(list(Installment.objects.filter(user=self.user).order_by("due_date", "id")), index)
+        if target is not None:
+            repayment_apply(user=self.user, installment_ids=[target.pk])
+
+    def refund(self, index, amount):
+        plan = _pick(list(Plan.objects.filter(user=self.user).order_by("created_at", "id")), index)
+        if plan is not None:
+            self.n += 1
+            refund_create(plan=plan, transaction_id=f"t{self.n}", amount=amount)
+
+    def decide(self, index, action):
+        refund = _pick(list(Refund.objects.order_by("created_at", "id")), index)
+        if refund is not None:
+            {"approve": refund_approve, "reject": refund_reject, "cancel": refund_cancel}[action](
+                refund=refund, decided_by="property")
+
+    def payout(self, index, action):
+        payout = _pick(list(Payout.objects.order_by("created_at", "id")), index)
+        if payout is None:
+            return
+        if action == "sent":
+            ledger_services.payout_mark_sent(payout_id=payout.pk, reference="ref")
+        elif action == "settled":
+            ledger_services.payout_mark_settled(payout_id=payout.pk)
+        elif action == "failed":
+            ledger_services.payout_mark_failed(payout_id=payout.pk, reason="bounced")
+        else:
+            ledger_services.payout_retry(payout_id=payout.pk)
+
+    def reverse(self, index):
+        repayment = _pick(list(Repayment.objects.order_by("created_at", "id")), index)
+        if repayment is not None:
+            repayment_reverse(repayment=repayment, reason="chargeback")
+
+    def days(self, n):
+        self.today += timedelta(days=n)
+        self.set_day(self.today)
+
+    def sweep(self):
+        sweep_overdue(today=self.today)
+
+
+def check(today) -> None:
+    result = reconcile()
+    assert result["mismatch_count"] == 0, result["mismatches"][:5]
+    cutoff = dates.overdue_cutoff(today)
+    for i in Installment.objects.all():
+        assert 0 <= i.paid_amount and 0 <= i.refunded_amount and i.paid_amount + i.refunded_amount <= i.amount
+        if i.outstanding_amount > 0:
+            assert i.status in OPEN_STATUSES
+            if i.status == InstallmentStatus.OVERDUE:
+                # Marked overdue by a live check or a sweep on some day up to now: the date rule held then.
+                assert i.due_date < cutoff
+        else:
+            assert i.status == (InstallmentStatus.PAID if i.paid_amount > 0 else InstallmentStatus.CANCELLED)
+            assert (i.paid_at is not None) == (i.paid_amount > 0)
+    for plan in Plan.objects.all():
+        assert plan.paid_amount + plan.refunded_amount <= plan.total_amount
+        assert plan.status == (PlanStatus.COMPLETED if plan.outstanding_amount == 0 else PlanStatus.ACTIVE)
+    for refund in Refund.objects.all():
+        payout = Payout.objects.filter(refund_id=refund.pk).first()
+        if refund.status == RefundStatus.APPROVED:
+            assert refund.applied_amount + refund.payout_amount == refund.amount
+            assert (payout is not None) == (refund.payout_amount > 0)
+            assert payout is None or payout.amount == refund.payout_amount
+        else:
+            assert payout is None
+    # What the customers are owed back is exactly the payouts not yet settled.
+    owed = -sum(JournalEntry.objects.filter(account="refunds_owed").values_list("amount", flat=True))
+    assert owed == sum(p.amount for p in Payout.objects.exclude(status=PayoutStatus.SETTLED))
+    # The user's status follows at once, both ways, after every service call.
+    user = Customer.objects.get()
+    overdue = Installment.objects.filter(user=user, status=InstallmentStatus.OVERDUE).exists()
+    assert user.status == (UserStatus.DEBT_USER if overdue else UserStatus.NORMAL)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(steps=st.lists(STEP, min_size=3, max_size=25))
+def test_random_sequences_keep_the_books_and_the_rules(business_day, steps):
+    with transaction.atomic():
+        run = Run(business_day)
+        run.plan(100_00, 3, 0)
+        check(run.today)
+        for step in steps:
+            run.step(step)
+            check(run.today)
+        transaction.set_rollback(True)
