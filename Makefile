@@ -1,4 +1,4 @@
-.PHONY: run test lint ruff typecheck imports architecture bench-sweep bench-api bench-race bench-fuzz
+.PHONY: run test lint ruff typecheck imports architecture docker-smoke bench-sweep bench-api bench-race bench-fuzz
 
 BIN := .venv/bin
 # Every app of this repository (a top-level package with an apps.py), so a new app is checked at once.
@@ -22,6 +22,9 @@ imports:  ## the apps' direction of dependency (import-linter contracts in pypro
 
 typecheck:  ## mypy with the Django and DRF plugins (about a minute cold, seconds with its cache)
 	$(BIN)/mypy $(APPS) bench scripts
+
+docker-smoke:  ## build the image, run docker-compose.yml, drive a journey through nginx, tear down (root; docs/DEPLOY.md)
+	scripts/docker-smoke.sh
 
 architecture:  ## redraw the dependency diagram and table of docs/ARCHITECTURE.md from the code
 	scripts/architecture.sh

@@ -52,6 +52,8 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
 
 # --- Static files: hashed names, served by whitenoise with far-future caching -----
 STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}  # noqa: F405
+# Pages link the hashed names only ({% static %}): the unhashed copies would double the image (docs/DEPLOY.md).
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 
 # --- /metrics: open to the internal network unless a token is set -----------------
 BNPL_METRICS_TOKEN = env_str("BNPL_METRICS_TOKEN")

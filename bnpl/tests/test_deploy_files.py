@@ -37,6 +37,17 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
+def default_of(value: str) -> str:
+    """``${NAME:-default}`` -> ``default`` (what compose uses when NAME is unset); plain values as they are."""
+    match = re.fullmatch(r"\$\{(\w+):-([^}]*)\}", value)
+    return match[2] if match else value
+
+
+def variable_of(value: str) -> str | None:
+    match = re.fullmatch(r"\$\{(\w+):-([^}]*)\}", value)
+    return match[1] if match else None
+
+
 def k8s_docs() -> list[dict]:
     docs = []
     for path in sorted(K8S.glob("*.yaml")):
@@ -112,8 +123,9 @@ def test_settings_modules_exist():
 def test_compose_services_healthchecks_and_order():
     services = compose()["services"]
     assert set(services) == {"db", "redis", "migrate", "web", "worker", "beat", "nginx", "certs"}
-    assert services["db"]["image"].startswith("postgres:15")
-    assert services["redis"]["image"].startswith("redis:7")
+    assert default_of(services["db"]["image"]).startswith("postgres:15")
+    assert default_of(services["redis"]["image"]).startswith("redis:7")
+    assert default_of(services["nginx"]["image"]).startswith("nginx:")
     for name in ("db", "redis", "web", "worker", "beat", "nginx"):
         assert services[name]["healthcheck"]["test"], name
     for name in ("web", "worker", "beat"):
@@ -121,11 +133,31 @@ def test_compose_services_healthchecks_and_order():
         assert depends["migrate"] == {"condition": "service_completed_successfully"}, name
         assert depends["db"]["condition"] == "service_healthy"
         assert depends["redis"]["condition"] == "service_healthy"
-        assert services[name]["env_file"] == ".env"
+        assert default_of(services[name]["env_file"]) == ".env"
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert services["migrate"]["restart"] == "no"
     assert services["nginx"]["depends_on"]["web"]["condition"] == "service_healthy"
     assert services["web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert services["migrate"]["healthcheck"] == {"disable": True}, "a one-shot is not a web server"
+    assert services["certs"]["healthcheck"] == {"disable": True}
+
+
+def test_prometheus_multiprocess_only_where_gunicorn_runs():
+    """prometheus_client turns multi-process mode on when the variable exists at all, even empty: a
+    celery or manage.py process with it (and no writable directory) dies at import."""
+    services = compose()["services"]
+    assert services["web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    for name in ("migrate", "worker", "beat", "certs"):
+        assert "PROMETHEUS_MULTIPROC_DIR" not in (services[name].get("environment") or {}), name
+    assert "PROMETHEUS_MULTIPROC_DIR=" not in (ROOT / "Dockerfile").read_text(), "not in the image's environment"
+    assert "PROMETHEUS_MULTIPROC_DIR" not in json.dumps(k8s_one("ConfigMap", "bnpl-config"))
+    for doc in (d for d in k8s_docs() if d["kind"] in ("Deployment", "Job")):
+        for container in pod_containers(doc):
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            if container["command"][0] == "gunicorn":
+                assert env["PROMETHEUS_MULTIPROC_DIR"], doc["metadata"]["name"]
+            else:
+                assert "PROMETHEUS_MULTIPROC_DIR" not in env, (doc["metadata"]["name"], container["name"])
 
 
 def test_compose_named_volumes_are_declared():
@@ -167,7 +199,21 @@ def test_dockerfile():
     assert len(stages) >= 2, "multi-stage"
     assert re.search(r"ARG PYTHON_IMAGE=python:3\.11-slim", text)
     final = stages[-1]
-    assert "build-essential" in stages[0] and "build-essential" not in final and "gcc" not in final
+    build = stages[0]
+    # Wheels only: no stage installs a compiler, so none can leak into the runtime image.
+    assert "pip install --only-binary=:all: -r /tmp/requirements.txt" in build
+    for tool in ("build-essential", "gcc", "apt-get install"):
+        assert tool not in text, tool
+    # The build's CA and pip config are BuildKit secrets: mounted for one step, never an ARG or a COPY.
+    assert "--mount=type=secret,id=ca.crt" in build and "--mount=type=secret,id=pip.conf" in build
+    assert not re.search(r"^(ARG|ENV|COPY|ADD) .*(ca-certificates|\.crt|\.pem|pip\.conf|CERT)", text,
+                         re.MULTILINE | re.IGNORECASE)
+    # No `# syntax=` line: it would make BuildKit pull a frontend image from a registry.
+    assert not re.search(r"^#\s*syntax=", text, re.MULTILINE)
+    # collectstatic's throwaway settings are made inside the step: no literal key in the history.
+    collect = re.search(r"^RUN DJANGO_SECRET_KEY=.*?collectstatic --noinput", final, re.MULTILINE | re.DOTALL)[0]
+    for name in ("DJANGO_SECRET_KEY", "BNPL_FIELD_ENCRYPTION_KEYS", "BNPL_LOOKUP_HASH_KEY"):
+        assert re.search(rf'{name}="\$\(python -c ', collect), name
     assert "COPY --from=build /opt/venv /opt/venv" in final
     user = re.findall(r"^USER (\S+)", final, re.MULTILINE)
     assert user and not user[-1].startswith(("root", "0"))
@@ -176,9 +222,18 @@ def test_dockerfile():
     cmd = json.loads(re.search(r"^CMD (\[.*\])", final, re.MULTILINE)[1])
     assert cmd == ["gunicorn", "bnpl.wsgi:application", "-c", "gunicorn.conf.py"]
     assert_command_exists(cmd)
-    assert "PROMETHEUS_MULTIPROC_DIR=" in final
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".env", ".git", ".venv"} <= set(ignored)
+    assert {".env", ".git", ".venv", "**/tests", "conftest.py"} <= set(ignored)
+    # Every tool cache the repository's .gitignore knows of stays out of the image too (mypy's is 90 MB).
+    caches = {line.strip("/") for line in (ROOT / ".gitignore").read_text().split() if "cache" in line}
+    caches = {f"**/{c}" if c == "__pycache__" else c for c in caches}
+    assert caches <= set(ignored), caches - set(ignored)
+
+
+def test_test_tools_are_not_runtime_requirements():
+    runtime = {re.split(r"[=<>\[ ]", line)[0].lower() for line in (ROOT / "requirements.txt").read_text().splitlines()
+               if line and not line.startswith(("#", "-"))}
+    assert not runtime & {"pytest", "pytest-django", "factory-boy", "hypothesis", "ruff", "schemathesis"}
 
 
 def _gunicorn_conf() -> dict:
@@ -315,9 +370,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _nginx_sandbox(tmp_path: Path, upstream_port: int, http_port: int, https_port: int) -> Path:
-    """A copy of nginx/ runnable as an ordinary process: local paths, ports and a throwaway certificate."""
+def _nginx_sandbox(tmp_path: Path, upstream_port: int, http_port: int, https_port: int,
+                   api_rate: str | None = None) -> Path:
+    """A copy of nginx/ runnable as an ordinary process: local paths, ports and a throwaway certificate.
+
+    ``api_rate`` replaces the per-IP API rate (the burst stays): on a loaded machine a client may
+    not send faster than 20 r/s, and then the bucket never overflows.
+    """
     main, site = _nginx_texts()
+    if api_rate:
+        assert "zone=api_per_ip:10m rate=20r/s" in main
+        main = main.replace("zone=api_per_ip:10m rate=20r/s", f"zone=api_per_ip:10m rate={api_rate}")
     for d in ("conf.d", "certs", "logs", "cache"):
         (tmp_path / d).mkdir()
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",  # noqa: S603,S607
@@ -377,7 +440,7 @@ def test_nginx_proxies_as_configured(tmp_path):
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     http_port, https_port = _free_port(), _free_port()
-    conf = _nginx_sandbox(tmp_path, upstream.server_address[1], http_port, https_port)
+    conf = _nginx_sandbox(tmp_path, upstream.server_address[1], http_port, https_port, api_rate="1r/s")
     nginx = subprocess.Popen([*_nginx_cmd(conf), "-g", "daemon off; master_process off;"],  # noqa: S603
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     tls = ssl.create_default_context()
@@ -435,3 +498,114 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
 
+
+
+# --- the k8s manifests against the Kubernetes OpenAPI schemas ---------------------------------
+
+# The oldest Kubernetes minor still in wide support that the manifests promise to work on, and the
+# newest whose schemas kubernetes-validate ships (offline: the schemas are inside the package).
+K8S_VERSIONS = ("1.29.0", None)
+
+
+def test_k8s_manifests_match_the_kubernetes_openapi_schemas():
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    versions = [v or kubernetes_validate.latest_version() for v in K8S_VERSIONS]
+    checked = 0
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc["apiVersion"].startswith("kustomize.config.k8s.io/"):
+                continue  # not a cluster resource: test_kustomization_lists_every_manifest_but_the_secret_template
+            for version in versions:
+                # strict: an unknown or misspelt field is an error, not silently dropped by the API server.
+                kubernetes_validate.validate(doc, version, strict=True)
+                checked += 1
+    assert checked >= 2 * 12
+
+
+def test_k8s_validator_rejects_what_the_api_server_would():
+    """The validator in use does catch a wrong type and an unknown field (so a pass means something)."""
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    web = k8s_one("Deployment", "bnpl-web")
+    web.pop("_file")
+    kubernetes_validate.validate(web, K8S_VERSIONS[0], strict=True)
+    wrong_type = json.loads(json.dumps(web))
+    wrong_type["spec"]["replicas"] = "two"
+    misspelt = json.loads(json.dumps(web))
+    misspelt["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    for doc in (wrong_type, misspelt):
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(doc, K8S_VERSIONS[0], strict=True)
+
+
+# --- docker-compose.yml runs for real: scripts/docker-smoke.sh and its local stand-ins -------------
+
+STANDINS = {"db": ("POSTGRES_IMAGE", "postgres"), "redis": ("REDIS_IMAGE", "redis"), "nginx": ("NGINX_IMAGE", "nginx")}
+
+
+def test_compose_images_are_variables_with_the_official_defaults():
+    services = compose()["services"]
+    for service, (variable, standin) in STANDINS.items():
+        assert variable_of(services[service]["image"]) == variable, service
+        assert "/" not in default_of(services[service]["image"]), "the official (library) image by default"
+        assert (ROOT / "docker" / standin / "Dockerfile").is_file(), standin
+    for service in ("migrate", "web", "worker", "beat", "certs"):
+        assert services[service]["image"] == "${BNPL_IMAGE:-bnpl:latest}", service
+    script = (ROOT / "scripts" / "docker-smoke.sh").read_text()
+    for service, (variable, _standin) in STANDINS.items():
+        assert f"[{variable}]={default_of(services[service]['image'])}" in script, "the script tries the same image"
+
+
+def test_standins_provide_what_compose_uses_from_the_official_images():
+    """Each stand-in installs the tools the compose file's commands and healthchecks call."""
+    services = compose()["services"]
+    needs = {"db": ["pg_isready"], "redis": ["redis-server", "redis-cli"], "nginx": ["wget", "nginx"]}
+    packages = {"pg_isready": "postgresql-15", "redis-server": "redis-server", "redis-cli": "redis-server",
+                "wget": "wget", "nginx": "nginx-light"}
+    for service, tools in needs.items():
+        standin = ROOT / "docker" / STANDINS[service][1]
+        dockerfile = (standin / "Dockerfile").read_text()
+        used = json.dumps(services[service].get("healthcheck", {})) + json.dumps(services[service].get("command", []))
+        for tool in tools:
+            if service != "nginx" or tool != "nginx":
+                assert tool in used, (service, tool)
+            assert re.search(rf"apt-get install .*\b{re.escape(packages[tool])}\b", dockerfile), (service, tool)
+        assert re.search(r"^ARG BASE_IMAGE=", dockerfile, re.MULTILINE)
+        assert re.search(r"^FROM \$\{BASE_IMAGE\}", dockerfile, re.MULTILINE)
+        for script in standin.glob("*.sh"):
+            assert script.stat().st_mode & 0o111, f"{script.name} must be executable"
+            subprocess.run(["sh", "-n", str(script)], check=True)  # noqa: S603,S607
+    postgres = (ROOT / "docker" / "postgres" / "Dockerfile").read_text()
+    assert "VOLUME /var/lib/postgresql/data" in postgres  # where the compose file mounts pgdata
+    assert "/var/lib/postgresql/data" in json.dumps(services["db"]["volumes"])
+    assert "USER postgres" in postgres and "USER redis" in (ROOT / "docker" / "redis" / "Dockerfile").read_text()
+
+
+def test_docker_smoke_script_is_wired_in():
+    script = ROOT / "scripts" / "docker-smoke.sh"
+    assert script.stat().st_mode & 0o111
+    subprocess.run(["bash", "-n", str(script)], check=True)  # noqa: S603,S607
+    text = script.read_text()
+    # It waits for every service the compose file defines and tears down volumes whatever happened.
+    waited = re.search(r"for service in (migrate certs [\w ]+); do", text)[1].split()
+    assert set(waited) == set(compose()["services"])
+    assert "trap on_exit EXIT" in text and "down -v --remove-orphans" in text
+    assert "--secret \"id=ca.crt,src=$CA_BUNDLE\"" in text
+    assert "scripts/docker-smoke.sh" in (ROOT / ".ci" / "run").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^docker-smoke:.*\n\tscripts/docker-smoke.sh", makefile, re.MULTILINE)
+    # The journey signs the webhook with the project's own code, in the web container.
+    journey = (ROOT / "scripts" / "docker_smoke_journey.py").read_text()
+    assert "from webhooks.signature import sign" in journey
+    compile(journey, "docker_smoke_journey.py", "exec")
+
+
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose not installed")
+def test_compose_file_passes_docker_compose_config(tmp_path):
+    """Debian's docker-compose (v1) accepts the file: no keys only the newer `docker compose` knows."""
+    env = tmp_path / "env"
+    env.write_text((ROOT / ".env.example").read_text())
+    result = subprocess.run(  # noqa: S603
+        [shutil.which("docker-compose"), "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"),
+         "--env-file", str(env), "config", "--quiet"],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "BNPL_ENV_FILE": str(env)})
+    assert result.returncode == 0, result.stderr
