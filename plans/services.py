@@ -15,7 +15,7 @@ from bnpl.money import currency, format_minor
 from ledger.services import journal_plan_opened
 from merchants.models import Merchant
 from plans.installments import debt_status_refresh
-from plans.locks import plan_lock
+from plans.locks import lapsed_checkouts_lock, plan_lock
 from plans.models import Installment, Plan, PlanStatus
 from plans.schedule import due_dates, split_amount
 from plans.selectors import plan_standing
@@ -187,9 +187,7 @@ def plans_expire(*, now: datetime | None = None) -> int:
     run (the confirmation itself refuses it if it has lapsed), so beat never waits on a customer.
     """
     with transaction.atomic():
-        ids = list(Plan.objects.select_for_update(skip_locked=True)
-                   .filter(status=PlanStatus.PENDING_CONFIRMATION, expires_at__lte=now or timezone.now())
-                   .values_list("pk", flat=True))
+        ids = lapsed_checkouts_lock(now=now or timezone.now())
         Plan.objects.filter(pk__in=ids).update(status=PlanStatus.EXPIRED)
         status_changes_record(changes=[StatusChange(ObjectType.PLAN, pk, PlanStatus.PENDING_CONFIRMATION,
                                                     PlanStatus.EXPIRED) for pk in ids])
