@@ -2,17 +2,15 @@
 import django_filters
 from drf_yasg.utils import swagger_auto_schema
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.pagination import CursorPagination
 
 from audit.models import AuditEvent, ObjectType
 from audit.selectors import audit_events
 from bnpl.models import Role
+from bnpl.pagination import CreatedCursorPagination
 
 
-class OldestFirstCursorPagination(CursorPagination):
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
+class OldestFirstCursorPagination(CreatedCursorPagination):
+    # The same limits and cursor validation as every list (bnpl.pagination), oldest first.
     ordering = ("created_at", "id")
 
 

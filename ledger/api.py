@@ -6,12 +6,12 @@ from drf_yasg.utils import swagger_auto_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
+from bnpl.pagination import CreatedCursorPagination
 from bnpl.schema import problem_response
 from ledger import services
 from ledger.models import JournalTransaction, Kind, Payout, PayoutStatus
@@ -21,10 +21,8 @@ from users.selectors import user_queryset
 REASON_MAX_LENGTH = 500
 
 
-class OldestFirstPagination(CursorPagination):
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
+class OldestFirstPagination(CreatedCursorPagination):
+    # The same limits and cursor validation as every list (bnpl.pagination), oldest first.
     ordering = ("created_at", "id")
 
 

@@ -74,7 +74,8 @@ SELECT 'plan', x.id, CASE WHEN x.status IN ({_NOT_OPENED}) THEN 0 ELSE x.total_a
   FROM plans_plan AS x
   LEFT JOIN (SELECT plan_id, SUM(amount) AS amount, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded
                FROM plans_installment GROUP BY plan_id) AS s ON s.plan_id = x.id
- WHERE x.total_amount <> COALESCE(s.amount, 0) OR x.paid_amount <> COALESCE(s.paid, 0)
+ WHERE CASE WHEN x.status IN ({_NOT_OPENED}) THEN 0 ELSE x.total_amount END <> COALESCE(s.amount, 0)
+    OR x.paid_amount <> COALESCE(s.paid, 0)
     OR x.refunded_amount <> COALESCE(s.refunded, 0)
  LIMIT {MAX_REPORTED}
 """  # noqa: S608 - constants only
