@@ -3,6 +3,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpResponsePermanentRedirect, HttpResponseRedirect, JsonResponse
 from django.urls import Resolver404, resolve, reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_yasg import openapi
 from drf_yasg.utils import swagger_auto_schema
 from rest_framework import exceptions
@@ -198,6 +199,7 @@ def root_redirect(request):
     return HttpResponseRedirect(reverse("api-index"))
 
 
+@csrf_exempt  # an unknown path is a 404 for any method; CSRF's 403 HTML page would hide it
 def api_not_found(request, rest=""):
     """Any unknown path under ``/api/`` or ``/webhook/``: problem+json 404, also with ``DEBUG`` on.
 

@@ -35,6 +35,9 @@ def test_unknown_api_and_webhook_paths_are_problem_404(path, debug):
             assert "URLconf" not in r.content.decode() and "users/" not in body["detail"]
         post = Client().post(path, data="{}", content_type="application/json")
         assert post.status_code == 404 and post["Content-Type"] == PROBLEM
+        # With CSRF enforced (as for a browser): still the 404 problem, never CSRF's 403 HTML page.
+        checked = Client(enforce_csrf_checks=True).post(path, data="{}", content_type="application/json")
+        assert checked.status_code == 404 and checked["Content-Type"] == PROBLEM
 
 
 @pytest.mark.django_db
