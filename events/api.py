@@ -6,7 +6,7 @@ from drf_yasg import openapi
 from drf_yasg.utils import no_body, swagger_auto_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -26,13 +26,21 @@ ENDPOINT_ROLES = {Role.MERCHANT, Role.OPERATOR}
 EVENT_ID = re.compile(r"^evt_[0-9A-HJKMNP-TV-Z]{26}$")
 
 
-class EventCursorPagination(CursorPagination):
-    """Oldest first. Event ids sort by creation time (a ULID), so the cursor is the id itself."""
+class EventCursorPagination(CreatedCursorPagination):
+    """Oldest first. Event ids sort by creation time (a ULID), so the cursor is the id itself.
+    The limits are every list's; a cursor this API did not issue is a 400, as on every list."""
 
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
     ordering = ("id",)
+
+    def decode_cursor(self, request):
+        error = ValidationError({"cursor": ["Not a cursor this API issued; follow `next` or `previous`."]})
+        try:
+            cursor = CursorPagination.decode_cursor(self, request)
+        except NotFound:
+            raise error from None
+        if cursor is not None and cursor.position is not None and not EVENT_ID.match(str(cursor.position)):
+            raise error
+        return cursor
 
 
 class EventFilter(django_filters.FilterSet):
