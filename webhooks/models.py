@@ -4,6 +4,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+WEBHOOK_ID_MAX_LENGTH = 255
+
 
 class EventStatus(models.TextChoices):
     RECEIVED = "RECEIVED"    # stored, not yet applied (the re-drive picks these up)
@@ -15,7 +17,7 @@ class EventStatus(models.TextChoices):
 class WebhookEvent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="webhook_events")
-    webhook_id = models.CharField(max_length=255)
+    webhook_id = models.CharField(max_length=WEBHOOK_ID_MAX_LENGTH)
     event_type = models.CharField(max_length=64)
     payload = models.JSONField()
     refund = models.ForeignKey("refunds.Refund", null=True, blank=True, on_delete=models.PROTECT,

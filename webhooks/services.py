@@ -4,29 +4,37 @@ A verified event is stored first (the durable part), then applied by a Celery ta
 through the refund services. The task and the beat re-drive may run it any number of
 times: the event row's lock and its status make the effect happen once.
 """
-import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from uuid import UUID
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from bnpl.errors import InvalidState, ObjectNotFound, ValidationFailed
-from bnpl.redis_policy import publish
 from merchants.models import Merchant
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_approve, refund_reject
-from webhooks.models import EventStatus, WebhookEvent
+from webhooks.models import WEBHOOK_ID_MAX_LENGTH, EventStatus, WebhookEvent
 from webhooks.selectors import merchant_refund
-
-logger = logging.getLogger(__name__)
 
 # Runs of one event (first delivery, task retries, re-drives) before it is marked FAILED.
 MAX_ATTEMPTS = 10
 REFUND_STATUS_CHANGED = "refund.status_changed"
-WEBHOOK_ID_MAX_LENGTH = WebhookEvent._meta.get_field("webhook_id").max_length
+
+
+# What enqueues an event's processing once its row is committed: ``tasks.enqueue_event_processing``,
+# registered by ``WebhooksConfig.ready()`` (the tasks module imports this one, so not the other way).
+_enqueue_processing: Callable[[UUID], bool] | None = None
+
+
+def register_event_processing(enqueue: Callable[[UUID], bool]) -> None:
+    """Called from ``WebhooksConfig.ready()``. Registering twice replaces (autoreload)."""
+    global _enqueue_processing
+    _enqueue_processing = enqueue
 
 
 class RefundNotFound(ObjectNotFound):
@@ -75,22 +83,13 @@ def webhook_event_receive(*, merchant: Merchant, webhook_id: str, event_type: st
         with transaction.atomic():
             event = WebhookEvent.objects.create(merchant=merchant, webhook_id=webhook_id, event_type=event_type,
                                                 payload=payload, refund=refund)
-            transaction.on_commit(partial(enqueue_event_processing, event.pk))
+            if _enqueue_processing is None:
+                raise ImproperlyConfigured("webhooks: no event processing registered (WebhooksConfig.ready)")
+            transaction.on_commit(partial(_enqueue_processing, event.pk))
     except IntegrityError:
         # The unique (merchant, webhook_id) constraint decides between concurrent deliveries.
         return WebhookEvent.objects.get(merchant=merchant, webhook_id=webhook_id), False
     return event, True
-
-
-def enqueue_event_processing(event_id) -> bool:
-    """Publish the processing task; False (logged, nothing raised) when the broker is unreachable."""
-    from webhooks.tasks import process_webhook_event  # tasks import this module
-
-    # Fails open (bnpl.redis_policy): counted and logged there; the beat re-drive retries.
-    if not publish(process_webhook_event, args=[str(event_id)]):
-        logger.warning("webhook event %s not enqueued; left for the re-drive", event_id)
-        return False
-    return True
 
 
 def webhook_event_process(*, event_id) -> str:
@@ -113,15 +112,18 @@ def webhook_event_process(*, event_id) -> str:
             return event.status
         if event.attempts > MAX_ATTEMPTS:
             return _finish(event, EventStatus.FAILED, f"gave up after {event.attempts - 1} attempts")
+        refund = event.refund
+        if refund is None:  # webhook_event_receive always names one
+            return _finish(event, EventStatus.FAILED, "no refund to apply it to")
         data = event.payload["data"]
         decided_by = f"webhook:{event.pk}"
         try:
             if data["status"] == RefundStatus.APPROVED:
-                refund_approve(refund=event.refund, decided_by=decided_by)
+                refund_approve(refund=refund, decided_by=decided_by)
             else:
-                refund_reject(refund=event.refund, decided_by=decided_by, reason=data.get("reason", ""))
+                refund_reject(refund=refund, decided_by=decided_by, reason=data.get("reason", ""))
         except InvalidState:
-            current = Refund.objects.values_list("status", flat=True).get(pk=event.refund_id)
+            current = Refund.objects.values_list("status", flat=True).get(pk=refund.pk)
             return _finish(event, EventStatus.IGNORED, f"refund already {current}")
         return _finish(event, EventStatus.PROCESSED, "")
 

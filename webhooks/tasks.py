@@ -1,12 +1,14 @@
 """Thin tasks: load by id, call the service. Safe to run any number of times."""
 import logging
 from datetime import timedelta
+from uuid import UUID
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from bnpl.actor import WEBHOOK, acting_as
+from bnpl.redis_policy import publish
 from webhooks import services
 from webhooks.selectors import pending_event_ids
 
@@ -33,6 +35,19 @@ def process_webhook_event(self, event_id: str) -> str:
         return "FAILED"
 
 
+def enqueue_event_processing(event_id: UUID | str) -> bool:
+    """Publish the processing task; False (logged, nothing raised) when the broker is unreachable.
+
+    ``services.webhook_event_receive`` calls it once a new event is committed (registered by
+    ``WebhooksConfig.ready()``), the re-drive below for events still waiting.
+    """
+    # Fails open (bnpl.redis_policy): counted and logged there; the beat re-drive retries.
+    if not publish(process_webhook_event, args=[str(event_id)]):
+        logger.warning("webhook event %s not enqueued; left for the re-drive", event_id)
+        return False
+    return True
+
+
 REDRIVE_MIN_AGE_SECONDS = 10
 REDRIVE_BATCH_SIZE = 200
 
@@ -44,7 +59,7 @@ def redrive_pending_events(min_age_seconds: int = REDRIVE_MIN_AGE_SECONDS,
     received_before = timezone.now() - timedelta(seconds=min_age_seconds)
     sent = 0
     for event_id in pending_event_ids(received_before=received_before, limit=batch_size):
-        if not services.enqueue_event_processing(event_id):
+        if not enqueue_event_processing(event_id):
             break  # the broker is still down: the next beat tick tries again
         sent += 1
     return sent

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from bnpl import redis_policy
 from bnpl.testing.processes import free_port, redis_server
 from ops import health
-from webhooks import services as webhook_services
+from webhooks import tasks as webhook_tasks
 
 JSON = {"HTTP_ACCEPT": "application/json"}
 
@@ -102,8 +102,8 @@ def test_task_publishing_fails_open_and_is_counted_while_the_broker_is_down(merc
 
     before = _fail_open("task_publish")
     with celery_broker(_closed_redis_url()):
-        assert webhook_services.enqueue_event_processing("00000000-0000-0000-0000-000000000001") is False
-        assert webhook_services.enqueue_event_processing("00000000-0000-0000-0000-000000000002") is False
+        assert webhook_tasks.enqueue_event_processing("00000000-0000-0000-0000-000000000001") is False
+        assert webhook_tasks.enqueue_event_processing("00000000-0000-0000-0000-000000000002") is False
     assert _fail_open("task_publish") == before + 2
 
 
