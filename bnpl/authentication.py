@@ -62,11 +62,12 @@ def _record(api_key: ApiKey) -> str:
 
 def _from_record(record: str, key_hash: str) -> ApiKey:
     data = json.loads(record)
-    api_key = ApiKey(id=uuid.UUID(data["id"]), name=data["name"], role=data["role"], prefix=data["prefix"],
-                     merchant_id=uuid.UUID(data["merchant_id"]) if data["merchant_id"] else None,
-                     key_hash=key_hash, revoked_at=None)
-    api_key._state.adding, api_key._state.db = False, "default"
-    return api_key
+    values = {"id": uuid.UUID(data["id"]), "name": data["name"], "role": data["role"], "prefix": data["prefix"],
+              "merchant_id": uuid.UUID(data["merchant_id"]) if data["merchant_id"] else None,
+              "key_hash": key_hash, "created_at": None, "revoked_at": None}
+    # As a row loaded from the database (Model.from_db): a key read from the cache is not a new one.
+    field_names = [field.attname for field in ApiKey._meta.concrete_fields]
+    return ApiKey.from_db("default", field_names, [values[name] for name in field_names])
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

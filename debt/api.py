@@ -89,28 +89,37 @@ class RepaymentPageSerializer(serializers.Serializer):
     results = RepaymentSerializer(many=True)
 
 
-class RepaymentResultSerializer(CurrencyMixin):
-    """The 201 answer: the repayment (``RepaymentResult``) and the user's standing right after it
-    (``DebtSummary``), given as ``{"result", "summary"}``."""
+class RepaymentCreatedSerializer(CurrencyMixin):
+    """``repayment.created``'s data: a new repayment as GET /debt/{user_id}/repayments/ lists it, read
+    from ``repayment_apply``'s ``RepaymentResult`` (its allocations as just written, no query)."""
 
-    id = serializers.UUIDField(source="result.repayment.id")
-    user_id = serializers.UUIDField(source="result.repayment.user_id")
-    amount = MoneyField(source="result.repayment.amount")
-    allocations = AllocationSerializer(source="result.allocations", many=True)
-    user_status = serializers.CharField(source="result.user_status")
-    overdue_amount = MoneyField(source="summary.overdue_amount")
-    outstanding_amount = MoneyField(source="summary.outstanding_amount")
-    created_at = serializers.DateTimeField(source="result.repayment.created_at")
-    reversed_at = serializers.DateTimeField(source="result.repayment.reversed_at", allow_null=True,
+    id = serializers.UUIDField(source="repayment.id")
+    user_id = serializers.UUIDField(source="repayment.user_id")
+    amount = MoneyField(source="repayment.amount")
+    allocations = AllocationSerializer(many=True)
+    created_at = serializers.DateTimeField(source="repayment.created_at")
+    reversed_at = serializers.DateTimeField(source="repayment.reversed_at", allow_null=True,
                                             help_text="Null: a new repayment is never reversed yet.")
 
     class Meta:
-        fields = ["id", "user_id", "amount", "currency", "allocations", "user_status", "overdue_amount",
-                  "outstanding_amount", "reversed_at", "created_at"]
+        fields = ["id", "user_id", "amount", "currency", "allocations", "reversed_at", "created_at"]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
         return {field: data[field] for field in self.Meta.fields}
+
+
+class RepaymentResultSerializer(RepaymentCreatedSerializer):
+    """The 201 answer: the repayment (``RepaymentResult``'s fields) and the user's standing right
+    after it (``DebtSummary``), given as ``{"repayment", "allocations", "user_status", "summary"}``."""
+
+    user_status = serializers.CharField()
+    overdue_amount = MoneyField(source="summary.overdue_amount")
+    outstanding_amount = MoneyField(source="summary.outstanding_amount")
+
+    class Meta:
+        fields = ["id", "user_id", "amount", "currency", "allocations", "user_status", "overdue_amount",
+                  "outstanding_amount", "reversed_at", "created_at"]
 
 
 class RepaymentRequestSerializer(serializers.Serializer):
@@ -171,7 +180,7 @@ class DebtViewSet(viewsets.GenericViewSet):
         result = services.repayment_apply(user=user, created_by=request.auth,
                                           installment_ids=data.validated_data.get("installment_ids"),
                                           amount=data.validated_data.get("amount"))
-        answer = {"result": result, "summary": debt_summary(user_id=user.pk)}
+        answer = {**vars(result), "summary": debt_summary(user_id=user.pk)}
         return Response(RepaymentResultSerializer(answer).data, status=status.HTTP_201_CREATED)
 
     @swagger_auto_schema(

@@ -8,8 +8,8 @@ class DebtConfig(AppConfig):
     def ready(self) -> None:
         from events.types import register_representer, serializer_representer
 
-        # repayment.created: a repayment as GET /debt/{user_id}/repayments/ lists it.
-        register_representer("repayment", serializer_representer("debt.api.RepaymentSerializer"))
+        # repayment.created: a repayment as GET /debt/{user_id}/repayments/ lists it (from its RepaymentResult).
+        register_representer("repayment", serializer_representer("debt.api.RepaymentCreatedSerializer"))
         # repayment.reversed: a reversal as POST /repayments/{id}/reverse/ answers it.
         register_representer("repayment_reversal", serializer_representer("debt.reversal_api.ReversalSerializer"))
         # user.status_changed: a user as GET /users/{id}/ shows it (masked). Registered here, not in

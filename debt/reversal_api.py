@@ -9,7 +9,7 @@ from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.schema import problem_response
 from debt.api import AllocationSerializer, CurrencyMixin
-from debt.models import Repayment, RepaymentReversal
+from debt.models import Repayment
 from debt.reversals import repayment_reverse
 
 REASON_MAX_LENGTH = 500
@@ -20,17 +20,24 @@ class ReversalRequestSerializer(serializers.Serializer):
                                    help_text="Why (a card chargeback, a failed collection found later).")
 
 
-class ReversalSerializer(CurrencyMixin, serializers.ModelSerializer):
-    repayment_id = serializers.UUIDField()
-    amount = MoneyField()
-    allocations = AllocationSerializer(source="allocation_rows", many=True,
+class ReversalSerializer(CurrencyMixin):
+    """A reversal (``ReversalResult``): the 201 answer and the ``repayment.reversed`` event's data."""
+
+    id = serializers.UUIDField(source="reversal.id", read_only=True)
+    repayment_id = serializers.UUIDField(source="reversal.repayment_id", read_only=True)
+    amount = MoneyField(source="reversal.amount", read_only=True)
+    allocations = AllocationSerializer(many=True, read_only=True,
                                        help_text="What was taken back from each installment.")
-    user_status = serializers.CharField(help_text="The user's status right after the reversal.")
+    user_status = serializers.CharField(read_only=True, help_text="The user's status right after the reversal.")
+    reason = serializers.CharField(source="reversal.reason", read_only=True)
+    created_at = serializers.DateTimeField(source="reversal.created_at", read_only=True)
 
     class Meta:
-        model = RepaymentReversal
         fields = ["id", "repayment_id", "amount", "currency", "allocations", "user_status", "reason", "created_at"]
-        read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        return {field: data[field] for field in self.Meta.fields}
 
 
 class RepaymentReversalViewSet(viewsets.GenericViewSet):
@@ -55,6 +62,6 @@ class RepaymentReversalViewSet(viewsets.GenericViewSet):
         repayment = get_object_or_404(self.get_queryset(), pk=repayment_id)
         data = ReversalRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        reversal = repayment_reverse(repayment=repayment, reason=data.validated_data["reason"],
-                                     created_by=request.auth)
-        return Response(ReversalSerializer(reversal).data, status=status.HTTP_201_CREATED)
+        result = repayment_reverse(repayment=repayment, reason=data.validated_data["reason"],
+                                   created_by=request.auth)
+        return Response(ReversalSerializer(result).data, status=status.HTTP_201_CREATED)

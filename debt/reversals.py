@@ -9,6 +9,7 @@ owes again.
 
 Lock order, as everywhere: user -> plans (by id) -> installments (by id) -> the repayment.
 """
+from dataclasses import dataclass
 from datetime import date
 
 from django.db import transaction
@@ -28,10 +29,20 @@ from plans.models import OPEN_STATUSES, Installment, InstallmentStatus
 from users.locks import user_lock
 
 
+@dataclass(frozen=True)
+class ReversalResult:
+    """What ``repayment_reverse`` did: the reversal, the allocations it took back (in order), and
+    the user's status right after it."""
+
+    reversal: RepaymentReversal
+    allocations: list[RepaymentAllocation]
+    user_status: str
+
+
 def repayment_reverse(*, repayment: Repayment, reason: str, created_by: ApiKey | None = None,
-                      today: date | None = None) -> RepaymentReversal:
+                      today: date | None = None) -> ReversalResult:
     """Undo ``repayment``; ``InvalidState`` if it was already reversed or if an installment's paid
-    amount would go below zero. The returned reversal carries ``allocation_rows`` and ``user_status``."""
+    amount would go below zero."""
     today = today or dates.business_today()
     now = dates.now()
     with transaction.atomic():
@@ -77,8 +88,7 @@ def repayment_reverse(*, repayment: Repayment, reason: str, created_by: ApiKey |
         reversal = RepaymentReversal.objects.create(repayment=repayment, user_id=user.pk, amount=repayment.amount,
                                                     reason=reason, created_by=created_by)
         # The status history: installments and plans by installments_settle, the user by debt_status_refresh.
-        reversal.allocation_rows = allocations
-        reversal.user_status = user.status
+        result = ReversalResult(reversal=reversal, allocations=allocations, user_status=user.status)
         # Client apps only (the customer's money): no merchant sees it (API.md §14).
-        event_record(type="repayment.reversed", obj=reversal)
-    return reversal
+        event_record(type="repayment.reversed", obj=result)
+    return result

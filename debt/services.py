@@ -25,7 +25,7 @@ from bnpl.metrics import observe_sweep
 from bnpl.models import ApiKey
 from bnpl.money import format_minor, max_minor
 from debt.models import Repayment, RepaymentAllocation, SweepRun
-from debt.selectors import allocation_key
+from debt.selectors import allocation_order
 from events.services import event_record, event_record_many
 from ledger.services import journal_repayment
 from plans.installments import (
@@ -69,7 +69,7 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
     """Repay ``user``'s installments, all or nothing, with exactly one of:
 
     - ``installment_ids``: each paid in full. Not this user's: 400; already settled: 409 ``invalid_state``.
-    - ``amount`` (minor units): oldest due date first (``debt.selectors.allocation_key``), partly
+    - ``amount`` (minor units): oldest due date first (``debt.selectors.allocation_order``), partly
       on the last one reached. Above what the user owes in total: 400.
 
     Locks the user, then the plans involved (by id), then the installments (by id); settles
@@ -95,6 +95,7 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
         if installment_ids is not None:
             allocations = _allocate_ids(installment_ids, installments)
         else:
+            assert amount is not None  # _check_request: exactly one of installment_ids and amount
             allocations = _allocate_amount(amount, installments, plans)
 
         # 3. Move the money: the customer paid now.
@@ -116,11 +117,10 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
                                 amount=part)
             for installment, part in allocations
         )
-        # The rows just written, as prefetch_related would have them, for the event's representation.
-        repayment._prefetched_objects_cache = {"allocations": rows}
-        event_record(type="repayment.created", obj=repayment)
-    return RepaymentResult(repayment=repayment, allocations=rows,
-                           user_status=UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL)
+        result = RepaymentResult(repayment=repayment, allocations=rows,
+                                 user_status=UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL)
+        event_record(type="repayment.created", obj=result)
+    return result
 
 
 def _check_request(installment_ids: Sequence[UUID] | None, amount: int | None) -> list[UUID] | None:
@@ -163,10 +163,10 @@ def _allocate_amount(amount: int, installments: list[Installment],
     if amount > owed:
         raise ValidationFailed("amount", f"Above what the user owes in total ({format_minor(owed)}).",
                                "exceeds_outstanding")
-    for installment in installments:
-        installment.plan_created_at = plans[installment.plan_id].created_at
     allocations, left = [], amount
-    for installment in sorted(installments, key=allocation_key):
+    ordered = allocation_order(installments=installments,
+                               plan_created_at={pk: plan.created_at for pk, plan in plans.items()})
+    for installment in ordered:
         if left <= 0:
             break
         part = min(left, installment.outstanding_amount)

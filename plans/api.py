@@ -25,8 +25,8 @@ CREATE_ROLES = {Role.CLIENT, Role.MERCHANT}
 
 
 class InstallmentListSerializer(serializers.ListSerializer):
-    """A plan's installments: those just written by ``plan_create`` when the view passes them in
-    ``context["installments"]``, else the plan's own (prefetched by the selectors)."""
+    """A plan's installments: those the view passes in ``context["installments"]`` (just written by
+    ``plan_create``, or rebuilt as of a day by ``plan_as_of``), else the plan's own (prefetched by the selectors)."""
 
     def get_attribute(self, instance):
         written = self.context.get("installments")
@@ -135,9 +135,10 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         plan = self.get_object()
         as_of = as_of_param(request)
         if as_of is not None:
-            plan = plan_as_of(plan=plan, as_of=as_of)
-            if plan is None:
+            then = plan_as_of(plan=plan, as_of=as_of)
+            if then is None:
                 raise exceptions.NotFound("The plan owed nothing yet at the end of that day.")
+            return Response(PlanSerializer(then.plan, context={"installments": then.installments}).data)
         return Response(PlanSerializer(plan).data)
 
     @swagger_auto_schema(

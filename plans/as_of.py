@@ -3,9 +3,10 @@
 The amounts come from the journal alone; the statuses follow from them and from section 6's rule
 applied on that day (an installment with something outstanding and due before that day minus the
 grace days is OVERDUE). The objects returned are unsaved copies, shaped like the stored ones, so
-the same serializers render them.
+the same serializers render them (a plan's installments handed to ``PlanSerializer`` in its context).
 """
 import copy
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -36,7 +37,15 @@ def installment_as_of(installment: Installment, balance: dict[str, int], as_of: 
     return then
 
 
-def plan_as_of(*, plan: Plan, as_of: date) -> Plan | None:
+@dataclass(frozen=True)
+class PlanAsOf:
+    """A plan and its installments as they stood at the end of a day (unsaved copies)."""
+
+    plan: Plan
+    installments: list[Installment]
+
+
+def plan_as_of(*, plan: Plan, as_of: date) -> PlanAsOf | None:
     """``plan`` at the end of ``as_of``; None if it owed nothing yet then (not opened by that day)."""
     opened = plan_opened_on(plan_id=plan.pk)
     if opened is None or as_of < opened:
@@ -47,7 +56,4 @@ def plan_as_of(*, plan: Plan, as_of: date) -> Plan | None:
     then.paid_amount = sum(i.paid_amount for i in installments)
     then.refunded_amount = sum(i.refunded_amount for i in installments)
     then.status = PlanStatus.COMPLETED if then.outstanding_amount == 0 else PlanStatus.ACTIVE
-    queryset = Installment.objects.none()
-    queryset._result_cache, queryset._prefetch_done = installments, True
-    then._prefetched_objects_cache = {"installments": queryset}
-    return then
+    return PlanAsOf(plan=then, installments=installments)
