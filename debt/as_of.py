@@ -8,36 +8,21 @@ from uuid import UUID
 
 from django.db.models import F
 
-from bnpl.dates import overdue_cutoff
-from debt.selectors import DebtSummary, OverdueInstallment, allocation_key
+from debt.selectors import DebtSummary, allocation_order, debt_summary_of
 from ledger.selectors import installment_balances_as_of, plans_opened_by
 from plans.as_of import installment_as_of
 from plans.models import Installment
-from users.models import UserStatus
 
 
 def debt_summary_as_of(*, user_id: UUID, as_of: date) -> DebtSummary:
     plan_ids = plans_opened_by(user_id=user_id, as_of=as_of)
     balances = installment_balances_as_of(plan_ids=plan_ids, as_of=as_of) if plan_ids else {}
-    cutoff = overdue_cutoff(as_of)
-    overdue: list[OverdueInstallment] = []
-    next_due = None
-    outstanding = overdue_amount = 0
-    installments = sorted(Installment.objects.filter(plan_id__in=plan_ids)
-                          .annotate(plan_created_at=F("plan__created_at")), key=allocation_key) if plan_ids else []
-    for stored in installments:
-        installment = installment_as_of(stored, balances.get(stored.pk, _zero()), as_of)
-        if installment.outstanding_amount <= 0:
-            continue
-        outstanding += installment.outstanding_amount
-        if installment.due_date < cutoff:
-            overdue.append(OverdueInstallment(installment, (as_of - installment.due_date).days))
-            overdue_amount += installment.outstanding_amount
-        elif next_due is None:
-            next_due = installment
-    return DebtSummary(user_id=user_id, status=UserStatus.DEBT_USER if overdue else UserStatus.NORMAL,
-                       overdue=overdue, overdue_amount=overdue_amount, outstanding_amount=outstanding,
-                       next_due=next_due)
+    stored_rows = list(Installment.objects.filter(plan_id__in=plan_ids)
+                       .annotate(plan_created_at=F("plan__created_at"))) if plan_ids else []
+    stored = allocation_order(installments=stored_rows,
+                              plan_created_at={i.plan_id: i.plan_created_at for i in stored_rows})
+    then = (installment_as_of(i, balances.get(i.pk, _zero()), as_of) for i in stored)
+    return debt_summary_of(user_id=user_id, installments=[i for i in then if i.outstanding_amount > 0], today=as_of)
 
 
 def _zero() -> dict[str, int]:

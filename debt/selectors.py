@@ -1,6 +1,7 @@
 """Reads of a user's debt: the date rule applied live, one query over the open installments."""
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 from django.db.models import F, Prefetch, QuerySet, Sum
@@ -11,11 +12,12 @@ from plans.models import OPEN_STATUSES, Installment, InstallmentStatus
 from users.models import Customer, UserStatus
 
 
-def allocation_key(installment: Installment) -> tuple:
-    """The order in which a repayment by amount reaches installments (API.md §6: oldest due date
-    first), then the older plan, then the sequence. ``installment`` carries ``plan_created_at``
-    (``open_installments`` annotates it; ``debt.services`` sets it from the locked plans)."""
-    return installment.due_date, installment.plan_created_at, installment.sequence, installment.plan_id
+def allocation_order(*, installments: Iterable[Installment],
+                     plan_created_at: Mapping[UUID, datetime]) -> list[Installment]:
+    """``installments`` in the order a repayment by amount reaches them (API.md §6: oldest due date
+    first), then the older plan (``plan_created_at``: each plan's creation time, by plan id), then
+    the sequence."""
+    return sorted(installments, key=lambda i: (i.due_date, plan_created_at[i.plan_id], i.sequence, i.plan_id))
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,9 @@ class DebtSummary:
 
 def open_installments(*, user_id: UUID) -> list[Installment]:
     """The user's outstanding installments in allocation order (partial index installment_user_open_idx)."""
-    rows = (Installment.objects.filter(user_id=user_id, status__in=OPEN_STATUSES)
-            .annotate(plan_created_at=F("plan__created_at")))
-    return sorted(rows, key=allocation_key)
+    rows = list(Installment.objects.filter(user_id=user_id, status__in=OPEN_STATUSES)
+                .annotate(plan_created_at=F("plan__created_at")))
+    return allocation_order(installments=rows, plan_created_at={i.plan_id: i.plan_created_at for i in rows})
 
 
 def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
@@ -50,12 +52,20 @@ def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
     no sweep has marked yet is overdue here too (and one no longer past due is not, whatever its
     stored status); ``status`` is that same rule (DEBT_USER exactly when something is overdue),
     which the stored user status matches after the next sweep or write for the user."""
-    today = today or dates.business_today()
+    return debt_summary_of(user_id=user_id, installments=open_installments(user_id=user_id),
+                           today=today or dates.business_today())
+
+
+def debt_summary_of(*, user_id: UUID, installments: Iterable[Installment], today: date) -> DebtSummary:
+    """The debt rule over ``installments`` (each with something outstanding, in allocation order)
+    on ``today``: overdue when due before ``today`` minus the grace days, ``next_due`` the first
+    that is not, DEBT_USER exactly when something is overdue. Its one place: live (``debt_summary``)
+    and as of a past day (``debt.as_of``)."""
     cutoff = dates.overdue_cutoff(today)
     overdue: list[OverdueInstallment] = []
     next_due: Installment | None = None
     outstanding = overdue_amount = 0
-    for installment in open_installments(user_id=user_id):
+    for installment in installments:
         outstanding += installment.outstanding_amount
         if installment.due_date < cutoff:
             overdue.append(OverdueInstallment(installment, (today - installment.due_date).days))
