@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
-from bnpl.models import Role
+from bnpl.models import ApiKey, Role
 from bnpl.services import api_key_create
 from merchants.tests.factories import MerchantFactory
 
@@ -25,6 +25,10 @@ def pytest_collection_modifyitems(config, items):
 
 class ApiClient(APIClient):
     """An APIClient that speaks JSON by default and checks every error body's shape."""
+
+    # The key a role fixture's client authenticates with (set by ``_client_for``).
+    api_key: ApiKey
+    raw_key: str
 
     def generic(self, method, path, data="", content_type="application/json", **extra):
         response = super().generic(method, path, data, content_type, **extra)

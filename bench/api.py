@@ -31,6 +31,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
@@ -303,7 +304,7 @@ def main() -> None:
             server.wait(timeout=30)
     load_after = loadavg()
 
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for name in names:
         parts = [r[name] for r in rounds]
         to_a = [r[name]["rps"] / r[FLOOR_A]["rps"] for r in rounds]

@@ -16,6 +16,7 @@ import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import bench_env, migrate, recreate_database, setup_django  # noqa: E402
@@ -70,7 +71,8 @@ def main() -> None:
         debt_services.repayment_apply(user=user, amount=TOTAL)
         return time.perf_counter() - started
 
-    real = {m: (m.event_record, getattr(m, "event_record_many", None))
+    # Modules patched in place (typed Any: mypy cannot follow attributes set on a module).
+    real: dict[Any, tuple[Any, Any]] = {m: (m.event_record, getattr(m, "event_record_many", None))
             for m in (plan_services, debt_services, refund_services)}
 
     def events(on: bool) -> None:
@@ -79,7 +81,8 @@ def main() -> None:
             if many is not None:
                 module.event_record_many = many if on else (lambda **kwargs: 0)
 
-    timings = {(name, on): [] for name in ("plan_create", "refund_create", "repayment_apply") for on in (True, False)}
+    timings: dict[tuple[str, bool], list[float]] = {
+        (name, on): [] for name in ("plan_create", "refund_create", "repayment_apply") for on in (True, False)}
     for _ in range(args.rounds):
         for on in (False, True):
             events(on)
@@ -87,7 +90,7 @@ def main() -> None:
                               ("repayment_apply", repayment)):
                 timings[(name, on)] += [run() for _ in range(args.per_round)]
     events(True)
-    out = {}
+    out: dict[str, Any] = {}
     for name in ("plan_create", "refund_create", "repayment_apply"):
         without = statistics.median(timings[(name, False)]) * 1000
         with_ = statistics.median(timings[(name, True)]) * 1000

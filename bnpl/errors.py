@@ -209,7 +209,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         set_rollback()
         return domain_problem_response(exc)
     if isinstance(exc, exceptions.ValidationError):
-        status_code = status.HTTP_400_BAD_REQUEST
+        status_code: int = status.HTTP_400_BAD_REQUEST
         body = problem(status_code, "validation_error", "Invalid request",
                        "One or more fields are invalid.", _flatten(exc.detail))
     elif isinstance(exc, exceptions.APIException):
@@ -218,10 +218,13 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         status_code = exc.status_code
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.default_detail)
         body = problem(status_code, code, title, str(detail))
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None) is not None:
-            headers["Retry-After"] = str(math.ceil(exc.wait))
+        # NotAuthenticated/AuthenticationFailed may carry ``auth_header``, Throttled carries ``wait``.
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+        wait = getattr(exc, "wait", None)
+        if wait is not None:
+            headers["Retry-After"] = str(math.ceil(wait))
     else:
         return None  # a real bug: let Django's handler500 answer (and log it)
 

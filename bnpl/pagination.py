@@ -27,7 +27,7 @@ class CreatedCursorPagination(CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 200
     # ``id`` breaks ties between rows created in the same microsecond.
-    ordering = ("-created_at", "-id")
+    ordering: tuple[str, ...] = ("-created_at", "-id")
 
     def get_page_size(self, request) -> int:
         raw = request.query_params.get(self.page_size_query_param)

@@ -16,14 +16,21 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from bnpl.errors import InvalidSignature
 from bnpl.parsers import loads_decimal
 
 Sender = TypeVar("Sender")
+Sender_co = TypeVar("Sender_co", covariant=True)
+
+
+class KeyLookup(Protocol[Sender_co]):
+    """``key_for(payload=...)``: the sender a parsed body claims and its current secret, or None."""
+
+    def __call__(self, *, payload: Any) -> tuple[Sender_co, str] | None: ...
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 VERSION = "v1"
@@ -81,11 +88,11 @@ class VerifiedMessage(Generic[Sender]):
 
 
 def verify_request(*, headers: Mapping[str, str], body: bytes,
-                   key_for: Callable[[Any], tuple[Sender, str] | None], tolerance_seconds: int,
+                   key_for: KeyLookup[Sender], tolerance_seconds: int,
                    now: float | None = None) -> VerifiedMessage[Sender]:
     """Verify a Standard Webhooks request, or raise :class:`InvalidSignature` (one answer for all).
 
-    ``key_for(payload)`` names the sender the parsed body claims and that sender's current
+    ``key_for(payload=...)`` names the sender the parsed body claims and that sender's current
     secret (``None``: no such sender). The body is parsed only to find the key, with the same
     bounded parser as the API (depth 32, no floats); a body that does not parse cannot be verified.
     """
@@ -98,7 +105,7 @@ def verify_request(*, headers: Mapping[str, str], body: bytes,
         payload = loads_decimal(body.decode())
     except (ValueError, UnicodeDecodeError):
         raise InvalidSignature() from None
-    claimed = key_for(payload)
+    claimed = key_for(payload=payload)
     if claimed is None:
         raise InvalidSignature()
     sender, secret = claimed

@@ -15,11 +15,14 @@ and counting it are a single round trip. Without Redis, in the embedded mode, DR
 cache-based throttle does the same job in process memory.
 """
 import logging
+import re
 import time
 import uuid
 from functools import lru_cache
+from typing import cast
 
 import redis
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
@@ -77,8 +80,12 @@ def _check_script(location: str):
 
 def redis_location() -> str | None:
     """The shared Redis behind the default cache, or None in the embedded mode."""
-    backend = caches["default"]
-    return backend._servers[0] if isinstance(backend, RedisCache) else None
+    if not isinstance(caches["default"], RedisCache):
+        return None
+    # Read as RedisCache reads it: one URL, several separated by ";" or ",", or a list; the first writes.
+    location = settings.CACHES["default"]["LOCATION"]
+    servers = re.split("[;,]", location) if isinstance(location, str) else list(location)
+    return servers[0]
 
 
 def run_check(location: str, *, window_key: str, record_key: str | None, limit: int, duration: float):
@@ -102,10 +109,14 @@ def run_check(location: str, *, window_key: str, record_key: str | None, limit: 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
     scope = "api_key"
+    # Set by SimpleRateThrottle.__init__ from the rate (the DRF stubs do not declare them).
+    num_requests: int
+    duration: int
 
     def get_rate(self) -> str | None:
         # Read at request time (DRF binds THROTTLE_RATES at import), so settings overrides apply.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # The stubs type the rates as numbers; DRF's are "N/period" strings (parse_rate splits them).
+        return cast("str | None", api_settings.DEFAULT_THROTTLE_RATES.get(self.scope))
 
     def get_cache_key(self, request, view):
         if request.auth is None:

@@ -71,7 +71,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Event.objects.none()
-        return events_visible_to(self.request.auth)
+        return events_visible_to(api_key=self.request.auth)
 
     @swagger_auto_schema(operation_description=(
         "Events for polling, oldest first. A merchant sees the events of its own plans and refunds (never "
@@ -161,7 +161,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return WebhookEndpoint.objects.none()
-        return endpoints_visible_to(self.request.auth)
+        return endpoints_visible_to(api_key=self.request.auth)
 
     @swagger_auto_schema(request_body=WebhookEndpointCreateSerializer,
                          responses={201: WebhookEndpointWithSecretSerializer}, operation_description=(
@@ -223,7 +223,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
             serializer_class=DeliverySerializer)
     def deliveries(self, request, pk=None):
         endpoint = self.get_object()
-        deliveries = DeliveryFilter(request.GET, queryset=deliveries_of(endpoint))
+        deliveries = DeliveryFilter(request.GET, queryset=deliveries_of(endpoint=endpoint))
         if not deliveries.is_valid():
             raise ValidationFailed(*next(
                 (attr, str(errors[0]), "invalid") for attr, errors in deliveries.errors.items()))

@@ -5,28 +5,25 @@ from django.db.models import Min, QuerySet
 from django.utils import timezone
 
 from bnpl.models import ApiKey, Role
+from bnpl.permissions import scoped_to_caller
 from events.models import DeliveryStatus, EndpointStatus, Event, WebhookDelivery, WebhookEndpoint
 
 
-def events_visible_to(api_key: ApiKey) -> QuerySet[Event]:
+def events_visible_to(*, api_key: ApiKey) -> QuerySet[Event]:
     """A merchant: the events of its own plans and refunds (never client-only ones, which carry no
     merchant). Client apps and operators: every event."""
-    events = Event.objects.all()
-    if api_key.role == Role.MERCHANT:
-        return events.filter(merchant_id=api_key.merchant_id)
-    return events
+    return scoped_to_caller(Event.objects.all(), api_key)
 
 
-def endpoints_visible_to(api_key: ApiKey) -> QuerySet[WebhookEndpoint]:
+def endpoints_visible_to(*, api_key: ApiKey) -> QuerySet[WebhookEndpoint]:
+    """A merchant: its own endpoints. Operators: every endpoint. Client apps: none."""
     endpoints = WebhookEndpoint.objects.exclude(status=EndpointStatus.DELETED)
-    if api_key.role == Role.MERCHANT:
-        return endpoints.filter(merchant_id=api_key.merchant_id)
-    if api_key.role == Role.OPERATOR:
-        return endpoints
-    return endpoints.none()
+    if api_key.role == Role.CLIENT:
+        return endpoints.none()
+    return scoped_to_caller(endpoints, api_key)
 
 
-def deliveries_of(endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+def deliveries_of(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
     return WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event").defer("event__data")
 
 

@@ -7,7 +7,7 @@ from events.models import Event
 class EventSerializer(serializers.ModelSerializer):
     """An event as listed, read and delivered: ``data`` is the resource as the API showed it then."""
 
-    data = serializers.JSONField(read_only=True)
+    data = serializers.JSONField(read_only=True)  # type: ignore[assignment]  # a field named like a Serializer attribute: DRF's metaclass moves declared fields off the class, the stubs cannot know
 
     class Meta:
         model = Event

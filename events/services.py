@@ -363,7 +363,7 @@ def deliveries_record(*, claim: uuid.UUID, deliveries: list[WebhookDelivery],
         disable_before = now - timedelta(days=settings.BNPL_WEBHOOK_DISABLE_AFTER_DAYS)
         disabled = {pk for pk in failed_endpoints
                     if endpoints[pk].status == EndpointStatus.ENABLED
-                    and endpoints[pk].failing_since is not None and endpoints[pk].failing_since <= disable_before}
+                    and (since := endpoints[pk].failing_since) is not None and since <= disable_before}
         if disabled:
             WebhookEndpoint.objects.filter(pk__in=disabled).update(status=EndpointStatus.DISABLED, disabled_at=now)
             logger.warning("events: %d webhook endpoint(s) disabled after %d days of failures", len(disabled),

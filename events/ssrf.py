@@ -65,8 +65,9 @@ def resolve(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     seen: list[str] = []
     for _family, _type, _proto, _name, sockaddr in infos:
-        if sockaddr[0] not in seen:
-            seen.append(sockaddr[0])
+        address = str(sockaddr[0])  # the host of an AF_INET/AF_INET6 address (its port is [1])
+        if address not in seen:
+            seen.append(address)
     return seen
 
 

@@ -1,10 +1,14 @@
 """Reads of the journal, payouts and reconciliation runs."""
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet, Sum
 
+from bnpl.models import ApiKey
+from bnpl.permissions import scoped_to_caller
 from ledger.models import (
     OWED_ACCOUNTS,
     Account,
@@ -41,15 +45,12 @@ def user_transactions(*, user_id: UUID, kind: str | None = None,
     return _with_split(qs)
 
 
-def payouts_visible_to(api_key) -> QuerySet[Payout]:
+def payouts_visible_to(*, api_key: ApiKey) -> QuerySet[Payout]:
     """A merchant key sees the payouts of its own plans; clients and operators see all."""
-    qs = Payout.objects.all()
-    if api_key.merchant_id is not None:
-        qs = qs.filter(merchant_id=api_key.merchant_id)
-    return qs
+    return scoped_to_caller(Payout.objects.all(), api_key)
 
 
-def payouts_of_refunds(*, refund_ids) -> dict[UUID, UUID]:
+def payouts_of_refunds(*, refund_ids: Iterable[UUID]) -> dict[UUID, UUID]:
     """``{refund_id: payout_id}`` for the refunds that have a payout (one query for a page)."""
     return dict(Payout.objects.filter(refund_id__in=list(refund_ids)).values_list("refund_id", "id"))
 
@@ -99,11 +100,12 @@ def owed_on_plans(*, plan_ids: list[UUID]) -> int:
 
 def plans_opened_by(*, user_id: UUID, as_of: date) -> list[UUID]:
     """The user's plans whose ``plan_opened`` counts on or before ``as_of``."""
-    return list(JournalTransaction.objects.filter(user_id=user_id, kind=Kind.PLAN_OPENED, business_date__lte=as_of)
-                .values_list("plan_id", flat=True))
+    return [plan_id for plan_id in JournalTransaction.objects
+            .filter(user_id=user_id, kind=Kind.PLAN_OPENED, business_date__lte=as_of).values_list("plan_id", flat=True)
+            if plan_id is not None]  # a plan_opened always names its plan
 
 
-def attach_refund_ledger(refunds) -> None:
+def attach_refund_ledger(*, refunds: list[Any]) -> None:
     """Set ``allocations`` (``[(installment_id, amount)]``, what an approved refund took off each
     installment: its ``refund_applied`` journal lines) and ``payout_id`` on each refund; two queries
     for any number of refunds."""
@@ -111,7 +113,7 @@ def attach_refund_ledger(refunds) -> None:
     if not refunds:
         return
     ids = [r.pk for r in refunds]
-    lines: dict[UUID, list[tuple[UUID, int]]] = defaultdict(list)
+    lines: dict[UUID, list[tuple[UUID | None, int]]] = defaultdict(list)  # (installment_id, amount)
     for source_id, installment_id, amount in (
             JournalEntry.objects.filter(kind=Kind.REFUND_APPLIED, transaction__source_id__in=ids,
                                         installment_id__isnull=False)

@@ -166,12 +166,14 @@ def check_overdue_sweep(now=None) -> dict:
         return {"status": DEGRADED if waited_long else OK, "last_run": None,
                 "detail": "The overdue sweep has not run yet." + (
                     "" if waited_long else " Beat runs one as it starts."), **details}
-    age = (now - last.finished_at).total_seconds()
+    finished_at = last.finished_at
+    assert finished_at is not None  # last_sweep_run() returns finished runs only
+    age = (now - finished_at).total_seconds()
     stale = age > interval * STALE_SWEEP_INTERVALS
     details.update({
         "last_run": {
             "started_at": last.started_at.isoformat(),
-            "finished_at": last.finished_at.isoformat(),
+            "finished_at": finished_at.isoformat(),
             "duration_ms": last.duration_ms,
             "cutoff_date": last.cutoff_date.isoformat(),
             "installments_marked_overdue": last.installments_marked_overdue,
@@ -212,10 +214,12 @@ def check_ledger(now=None) -> dict:
     run = last_reconciliation()
     if run is None:
         return {"status": OK, "last_run": None}
-    age = round((now - run.finished_at).total_seconds(), 1)
+    finished_at = run.finished_at
+    assert finished_at is not None  # last_reconciliation() returns finished runs only
+    age = round((now - finished_at).total_seconds(), 1)
     bad = bool(run.mismatch_count or run.error) or age > LEDGER_STALE_S
     return {"status": DEGRADED if bad else OK, "age_seconds": age, "stale": age > LEDGER_STALE_S,
-            "last_run": {"finished_at": run.finished_at.isoformat(), "duration_ms": run.duration_ms,
+            "last_run": {"finished_at": finished_at.isoformat(), "duration_ms": run.duration_ms,
                          "plans_checked": run.plans_checked, "installments_checked": run.installments_checked,
                          "mismatches": run.mismatch_count, "error": run.error or None}}
 

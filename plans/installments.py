@@ -79,7 +79,7 @@ def installments_settle(*, installments: Iterable[Installment], plans_before: di
     status_changes_record(changes=[
         *(StatusChange(ObjectType.INSTALLMENT, i.pk, installments_before.get(i.pk, ""), i.status)
           for i in installments),
-        *(StatusChange(ObjectType.PLAN, pk, plans_before.get(pk, ""), status)
+        *(StatusChange(ObjectType.PLAN, pk, (plans_before or {}).get(pk, ""), status)
           for pk, (_, status) in plans_after.items()),
     ])
     _record_settle_events(installments, was_open, plans_after)

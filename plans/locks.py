@@ -4,12 +4,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 
 from plans.models import Installment, Plan, PlanStatus
 
 
-def plans_lock(ids: Iterable[UUID] | QuerySet) -> dict[UUID, Plan]:
+def plans_lock(ids: Iterable[UUID] | QuerySet | Subquery) -> dict[UUID, Plan]:
     """Lock the plans ``ids`` (a list or a subquery of ids) in id order; returns them by id."""
     return {plan.pk: plan for plan in Plan.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
 

@@ -40,6 +40,7 @@ def _plan(user: Customer, merchant: Merchant, total: str, count: int) -> tuple[P
     created = plan_create(user=user, merchant=merchant, total_amount=to_minor(Decimal(total)), installment_count=count)
     if created.refusal is not None:
         raise created.refusal
+    assert created.plan is not None  # no refusal: the plan was opened
     return created.plan, True
 
 

@@ -18,7 +18,7 @@ class RefundAllocationSerializer(serializers.Serializer):
 class RefundLedgerListSerializer(serializers.ListSerializer):
     def to_representation(self, data):
         refunds = list(data.all() if hasattr(data, "all") else data)
-        attach_refund_ledger(refunds)
+        attach_refund_ledger(refunds=refunds)
         return super().to_representation(refunds)
 
 
@@ -29,12 +29,13 @@ class RefundLedgerFields(serializers.Serializer):
     @swagger_serializer_method(serializer_or_field=RefundAllocationSerializer(many=True))
     def get_allocations(self, refund) -> list:
         """What an approved refund took off each installment; empty before approval."""
-        attach_refund_ledger([refund])
-        return RefundAllocationSerializer(
-            [{"installment_id": i, "amount": a} for i, a in refund.ledger_allocations], many=True).data
+        attach_refund_ledger(refunds=[refund])
+        return serializers.ListSerializer(
+            [{"installment_id": i, "amount": a} for i, a in refund.ledger_allocations],
+            child=RefundAllocationSerializer()).data
 
     @swagger_serializer_method(serializer_or_field=serializers.UUIDField(allow_null=True))
     def get_payout_id(self, refund) -> str | None:
         """The payout of a refund with a ``payout_amount`` above zero; null otherwise."""
-        attach_refund_ledger([refund])
+        attach_refund_ledger(refunds=[refund])
         return str(refund.payout_id) if refund.payout_id else None

@@ -20,11 +20,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate, timeout: float, what: str) -> None:
+def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -60,7 +60,7 @@ def fetch(url: str, key: str | None = None, accept: str = "text/html") -> tuple[
 
 
 class Children:
-    def __init__(self):
+    def __init__(self) -> None:
         self.processes: list[subprocess.Popen] = []
 
     def start(self, args: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -113,7 +113,10 @@ def main() -> None:
                        capture_output=True)
         seeded = subprocess.run([PYTHON, "manage.py", "seed_demo"], cwd=ROOT, env=env, check=True,  # noqa: S603
                                 capture_output=True, text=True).stdout
-        operator_key = re.search(r"operator key:\s+(\S+)", seeded)[1]
+        found = re.search(r"operator key:\s+(\S+)", seeded)
+        if found is None:
+            raise SystemExit("seed_demo printed no operator key")
+        operator_key = found[1]
         children.start([PYTHON, "-m", "celery", "-A", "bnpl", "worker", "-P", "solo", "-l", "WARNING",
                         "--without-gossip", "--without-mingle", "-n", "screens@%h"], env, work / "worker.log")
         children.start([PYTHON, "-m", "gunicorn", "bnpl.wsgi:application", "--bind", f"127.0.0.1:{web_port}",
@@ -143,4 +146,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -137,7 +137,7 @@ class UserFilter(django_filters.FilterSet):
             e164 = normalize_phone(value)
         except ValidationError as exc:
             raise ValidationError({"phone_number": exc.detail}) from None
-        return with_phone(queryset, e164)
+        return with_phone(queryset=queryset, e164=e164)
 
 
 class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -148,7 +148,7 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
              "partial_update": {Role.CLIENT, Role.OPERATOR}}
 
     def get_queryset(self):
-        return with_credit(user_queryset())
+        return with_credit(queryset=user_queryset())
 
     def _shown(self, user: Customer) -> dict:
         return UserSerializer(self.get_queryset().get(pk=user.pk)).data

@@ -11,12 +11,12 @@ def user_queryset() -> QuerySet[Customer]:
     return Customer.objects.defer(*Customer.ENCRYPTED_FIELDS)
 
 
-def with_phone(queryset: QuerySet[Customer], e164: str) -> QuerySet[Customer]:
+def with_phone(*, queryset: QuerySet[Customer], e164: str) -> QuerySet[Customer]:
     """Exact phone match through the keyed hash (never plaintext)."""
     return queryset.filter(phone_hash=lookup_hash(e164))
 
 
-def with_credit(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+def with_credit(*, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
     """Annotates ``outstanding_amount`` (what the user owes on all its installments) for
     ``Customer.available_credit``. Settled installments owe 0, and only confirmed plans have
     installments, so a plain sum is the rule. Reached through the reverse relation: this

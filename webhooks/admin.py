@@ -13,6 +13,5 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_fields = ["=webhook_id"]
     ordering = ["-received_at"]
     list_select_related = ["merchant"]
-    fields = ["id", "merchant", "webhook_id", "event_type", "refund", "status", "status_reason", "attempts",
-              "received_at", "processed_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("id", "merchant", "webhook_id", "event_type", "refund", "status", "status_reason",
+                                "attempts", "received_at", "processed_at")

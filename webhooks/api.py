@@ -39,7 +39,7 @@ class WebhookDataSerializer(serializers.Serializer):
 class WebhookBodySerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=[services.REFUND_STATUS_CHANGED])
     timestamp = serializers.CharField(required=False, max_length=64, help_text="When the merchant decided.")
-    data = WebhookDataSerializer()
+    data = WebhookDataSerializer()  # type: ignore[assignment]  # a field named like a Serializer attribute: DRF's metaclass moves declared fields off the class, the stubs cannot know
 
 
 class WebhookAcceptedSerializer(serializers.Serializer):

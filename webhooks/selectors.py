@@ -1,6 +1,7 @@
 """Reads of the webhook inbox."""
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.db.models import Count, Min, QuerySet
@@ -22,7 +23,7 @@ def pending_event_ids(*, received_before: datetime, limit: int) -> list[UUID]:
                 .order_by("received_at").values_list("pk", flat=True)[:limit])
 
 
-def merchant_signing_key(payload) -> tuple[Merchant, str] | None:
+def merchant_signing_key(*, payload: Any) -> tuple[Merchant, str] | None:
     """The merchant a webhook body claims to come from (``data.merchant_id``) and its current secret.
 
     ``None`` when the body names no existing merchant. Nothing else in the body is trusted yet.

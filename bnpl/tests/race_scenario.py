@@ -18,6 +18,7 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -114,7 +115,7 @@ class Outcome:
     code: str | None
     key: str | None = None
     replayed: bool = False
-    body: dict | None = None
+    body: Any = None  # the JSON of a 2xx answer
 
 
 @dataclass
@@ -168,6 +169,7 @@ def seed(*, users: int = 4, today: date | None = None) -> World:
         for k, start in enumerate(starts):
             plan = plan_create(user=customer, merchant=merchants[(n + k) % 2], total_amount=120_000,
                                installment_count=4, start_date=start, bound_backdating=False).plan
+            assert plan is not None  # not refused: the user owes nothing overdue before its plans exist
             world.add_plan({"id": str(plan.pk), "merchant_id": str(plan.merchant_id), "user_id": str(customer.pk),
                             "installments": [{"id": str(i.pk)} for i in plan.installments.all()]})
     return world
@@ -191,7 +193,7 @@ class _Worker:
 
     def send(self, op: str, raw_key: str, method: str, path: str, body: dict | None = None,
              key: str | None = None) -> Outcome:
-        headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+        headers: dict[str, Any] = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
         api = self.client(raw_key)
         try:
             if method == "GET":
@@ -203,7 +205,7 @@ class _Worker:
             outcome = Outcome(op, 599, "unhandled_exception", key)
             self.outcomes.append(outcome)
             return outcome
-        data = json.loads(response.content) if response.content else None
+        data: Any = json.loads(response.content) if response.content else None
         code = data.get("code") if response.status_code >= 400 and isinstance(data, dict) else None
         if response.status_code >= 400 and not response["Content-Type"].startswith("application/problem+json"):
             self.shared.error(f"{op}: {response.status_code} is not problem+json ({response['Content-Type']})")
@@ -232,6 +234,7 @@ class _Worker:
             installments = list(w.user_installments[user])
             repayments, payouts = list(w.repayments), list(w.payouts)
         roll = rng.random()
+        body: dict[str, Any]
         # The ledger's operator actions, a tenth of the traffic: reversals, payout actions, journal reads.
         if roll < 0.10:
             pick = rng.random()
@@ -299,7 +302,7 @@ class _Worker:
                     if self.rng.random() < 0.5:  # and once more by this thread: usually a replay
                         self.send(f"{op}+again", raw, method, path, body, key)
                     if self.rng.random() < 0.4:
-                        self.send("key_misuse", raw, method, path, {**body, "misuse": self.index}, key)
+                        self.send("key_misuse", raw, method, path, {**(body or {}), "misuse": self.index}, key)
                 else:
                     self.send(op, raw, method, path, body)
         finally:
@@ -349,7 +352,7 @@ def run(world: World, *, seconds: float, threads: int, sweepers: int = 2, seed: 
     """Run ``threads`` API workers and ``sweepers`` sweep threads for ``seconds``; then one final sweep."""
     deadlocks_before = _deadlocks()
     deadline = time.monotonic() + seconds
-    shared, sweeps = _Shared(), Counter()
+    shared, sweeps = _Shared(), Counter[str]()
     workers = [_Worker(world, i, seed, deadline, shared) for i in range(threads)]
     pool = [threading.Thread(target=w.run, name=f"race-{i}") for i, w in enumerate(workers)]
     pool += [threading.Thread(target=_sweeper, args=(deadline, sweeps, shared), name=f"sweeper-{i}")

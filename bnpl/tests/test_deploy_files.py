@@ -401,7 +401,7 @@ def _nginx_sandbox(tmp_path: Path, upstream_port: int, http_port: int, https_por
 
 
 def _nginx_cmd(conf: Path) -> list[str]:
-    return [shutil.which("nginx"), "-c", str(conf), "-p", str(conf.parent),
+    return [shutil.which("nginx") or "nginx", "-c", str(conf), "-p", str(conf.parent),
             "-e", str(conf.parent / "logs" / "error.log")]
 
 

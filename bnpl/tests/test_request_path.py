@@ -3,6 +3,8 @@ import io
 import random
 import string
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -17,8 +19,14 @@ def _wsgi(method: str, path: str) -> int:
     """One request through the real handler and middleware (no test-client bookkeeping: 5,000 of them)."""
     environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "testserver",
                "SERVER_PORT": "80", "wsgi.input": io.BytesIO(b""), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr}
-    status = []
-    body = _HANDLER(environ, lambda s, headers: status.append(int(s.split()[0])))
+    status: list[int] = []
+
+    def start_response(status_line: str, headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> Callable[[bytes], object]:
+        status.append(int(status_line.split()[0]))
+        return lambda data: None  # the write() callable, which Django never uses
+
+    body = _HANDLER(environ, start_response)
     b"".join(body)
     body.close()
     return status[0]

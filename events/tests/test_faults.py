@@ -55,7 +55,7 @@ def test_worker_killed_mid_delivery_and_redis_restarted_lose_no_event(client_api
 
     def write_plans(n: int) -> None:
         for _ in range(n):
-            r = client_api.post("/api/v1/plans/", {"user_id": str(CustomerFactory().pk),
+            r = client_api.post("/api/v1/plans/", {"user_id": str(CustomerFactory.create().pk),
                                                    "merchant_id": str(merchant.pk), "total_amount": "300.00",
                                                    "installment_count": 3})
             assert r.status_code == 201, r.content

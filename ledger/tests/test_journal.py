@@ -5,6 +5,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -16,9 +17,9 @@ from ledger.services import Line, Posting, UnbalancedPosting, journal_post
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _posting(**overrides) -> Posting:
+def _posting(**overrides: Any) -> Posting:
     user, plan = uuid.uuid4(), uuid.uuid4()
-    values = {"kind": Kind.REPAYMENT, "user_id": user, "plan_id": plan, "amount": 500,
+    values: dict[str, Any] = {"kind": Kind.REPAYMENT, "user_id": user, "plan_id": plan, "amount": 500,
               "source_type": SourceType.REPAYMENT, "source_id": uuid.uuid4(), "outstanding_after": 100,
               "lines": [Line(Account.CASH, 500), Line(Account.RECEIVABLE, -300, installment_id=uuid.uuid4()),
                         Line(Account.RECEIVABLE, -200, installment_id=uuid.uuid4())]}

@@ -16,11 +16,11 @@ from plans.tests.factories import make_plan
 pytestmark = [pytest.mark.django_db, pytest.mark.money]
 
 
-def _run() -> tuple[int, dict]:
+def _run() -> tuple[str | int | None, dict]:
     out = StringIO()
     try:
         call_command("reconcile", stdout=out)
-        code = 0
+        code: str | int | None = 0
     except SystemExit as exc:
         code = exc.code
     lines = out.getvalue().strip().splitlines()

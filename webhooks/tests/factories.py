@@ -9,10 +9,10 @@ URL = "/webhook/refund-status/"
 
 
 def webhook_body(*, merchant, refund=None, status="APPROVED", **data) -> bytes:
-    payload = {"type": "refund.status_changed", "timestamp": "2026-01-31T10:00:00+05:00",
-               "data": {"merchant_id": str(merchant.pk), "status": status, **data}}
+    fields = {"merchant_id": str(merchant.pk), "status": status, **data}
     if refund is not None:
-        payload["data"].setdefault("refund_id", str(refund.pk))
+        fields.setdefault("refund_id", str(refund.pk))
+    payload = {"type": "refund.status_changed", "timestamp": "2026-01-31T10:00:00+05:00", "data": fields}
     return json.dumps(payload).encode()
 
 

@@ -8,11 +8,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from bnpl.models import ApiKey, Role
+from bnpl.models import Role
 from bnpl.services import api_key_create
-
-# Reached through the key's foreign key: the platform package imports no domain app.
-Merchant = ApiKey._meta.get_field("merchant").related_model
+from merchants.models import Merchant
 
 
 class Command(BaseCommand):

@@ -57,7 +57,7 @@ class Command(BaseCommand):
         if once:
             due = {name: at for name, at in due.items() if at <= now}
         while due and not stop.is_set():
-            name = min(due, key=due.get)
+            name = min(due, key=due.__getitem__)
             if stop.wait(max(0.0, due[name] - time.monotonic())):
                 break
             task = settings.CELERY_BEAT_SCHEDULE[name]["task"]
