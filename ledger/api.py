@@ -1,4 +1,7 @@
 """HTTP for the journal's reads and payouts (API.md §11)."""
+from collections.abc import Callable
+from typing import Any, cast
+
 import django_filters
 from django.db.models import QuerySet
 from drf_yasg import openapi
@@ -6,11 +9,12 @@ from drf_yasg.utils import swagger_auto_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
-from bnpl.models import Role
+from bnpl.models import ApiKey, Role
 from bnpl.pagination import CreatedCursorPagination
 from bnpl.schema import problem_response
 from ledger import services
@@ -50,7 +54,7 @@ class JournalTransactionSerializer(serializers.ModelSerializer):
     user_id = serializers.UUIDField()
     amount = MoneyField(help_text="Positive; the kind says which way it moved.")
     currency = CurrencyField()
-    source = SourceSerializer(source="*")
+    source = SourceSerializer(source="*")  # type: ignore[assignment]  # a field named like a Serializer attribute: DRF's metaclass moves declared fields off the class, the stubs cannot know
     installments = InstallmentPartSerializer(source="split", many=True,
                                              help_text="What it moved on each installment (empty for a payout).")
     outstanding_after = MoneyField(allow_null=True, help_text="The plan's outstanding amount right after it.")
@@ -151,6 +155,27 @@ _INVALID_STATE = problem_response(
     "FAILED -> PENDING); of two racing actions exactly one wins.")
 
 
+def _payout_transition(name: str, service: Callable[..., Payout], *, url_path: str, description: str,
+                       body: type[serializers.Serializer] | None = None) -> Callable[..., Response]:
+    """``POST /payouts/{id}/<url_path>/``: parse ``body`` (if the transition takes one), call
+    ``service`` on the payout with its fields, answer the payout. Idempotent, like every POST."""
+
+    def transition(self: "PayoutViewSet", request: Request, pk: str | None = None) -> Response:
+        fields: dict[str, Any] = {}
+        if body is not None:
+            data = body(data=request.data)
+            data.is_valid(raise_exception=True)
+            fields = dict(data.validated_data)
+        payout = service(payout_id=self.get_object().pk, **fields)
+        return Response(PayoutSerializer(payout).data)
+
+    transition.__name__ = transition.__qualname__ = name  # DRF routes an extra action by its attribute name
+    return swagger_auto_schema(
+        request_body=body or serializers.Serializer, responses={200: PayoutSerializer, 409: _INVALID_STATE},
+        operation_description=description,
+    )(action(detail=True, methods=["post"], url_path=url_path)(idempotent(transition)))
+
+
 class PayoutViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = PayoutSerializer
     filterset_class = PayoutFilter
@@ -160,44 +185,19 @@ class PayoutViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def get_queryset(self) -> QuerySet[Payout]:
         if getattr(self, "swagger_fake_view", False):
             return Payout.objects.none()
-        return payouts_visible_to(self.request.auth)
+        # HasRole let only API keys through (DRF types ``request.auth`` as its own Token).
+        return payouts_visible_to(api_key=cast(ApiKey, self.request.auth))
 
-    def _act(self, service, **kwargs):
-        payout = service(payout_id=self.get_object().pk, **kwargs)
-        return Response(PayoutSerializer(payout).data)
-
-    @swagger_auto_schema(request_body=MarkSentSerializer, responses={200: PayoutSerializer, 409: _INVALID_STATE},
-                         operation_description="PENDING -> SENT, with the transfer's `reference`. Operators only.")
-    @action(detail=True, methods=["post"], url_path="mark-sent")
-    @idempotent
-    def mark_sent(self, request, pk=None):
-        data = MarkSentSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return self._act(services.payout_mark_sent, reference=data.validated_data["reference"])
-
-    @swagger_auto_schema(request_body=serializers.Serializer, responses={200: PayoutSerializer, 409: _INVALID_STATE},
-                         operation_description="SENT -> SETTLED; the journal records `payout_settled`. "
-                                               "Operators only. The body is ignored.")
-    @action(detail=True, methods=["post"], url_path="mark-settled")
-    @idempotent
-    def mark_settled(self, request, pk=None):
-        return self._act(services.payout_mark_settled)
-
-    @swagger_auto_schema(request_body=MarkFailedSerializer, responses={200: PayoutSerializer, 409: _INVALID_STATE},
-                         operation_description="SENT -> FAILED with a `reason`; the customer is still owed the "
-                                               "amount. Operators only.")
-    @action(detail=True, methods=["post"], url_path="mark-failed")
-    @idempotent
-    def mark_failed(self, request, pk=None):
-        data = MarkFailedSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return self._act(services.payout_mark_failed, reason=data.validated_data["reason"])
-
-    @swagger_auto_schema(request_body=serializers.Serializer, responses={200: PayoutSerializer, 409: _INVALID_STATE},
-                         operation_description="FAILED -> PENDING, to be sent again (the reference is cleared, the "
-                                               "last `failure_reason` kept until the next mark-sent). Operators "
-                                               "only. The body is ignored.")
-    @action(detail=True, methods=["post"])
-    @idempotent
-    def retry(self, request, pk=None):
-        return self._act(services.payout_retry)
+    mark_sent = _payout_transition(
+        "mark_sent", services.payout_mark_sent, url_path="mark-sent", body=MarkSentSerializer,
+        description="PENDING -> SENT, with the transfer's `reference`. Operators only.")
+    mark_settled = _payout_transition(
+        "mark_settled", services.payout_mark_settled, url_path="mark-settled",
+        description="SENT -> SETTLED; the journal records `payout_settled`. Operators only. The body is ignored.")
+    mark_failed = _payout_transition(
+        "mark_failed", services.payout_mark_failed, url_path="mark-failed", body=MarkFailedSerializer,
+        description="SENT -> FAILED with a `reason`; the customer is still owed the amount. Operators only.")
+    retry = _payout_transition(
+        "retry", services.payout_retry, url_path="retry",
+        description="FAILED -> PENDING, to be sent again (the reference is cleared, the last `failure_reason` kept "
+                    "until the next mark-sent). Operators only. The body is ignored.")
