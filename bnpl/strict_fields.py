@@ -7,8 +7,10 @@ form ``19900101``. These fields take ASCII ``0-9`` only and dates only as ``YYYY
 """
 import re
 import uuid
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import django_filters
 from django import forms
@@ -89,24 +91,29 @@ class StrictDateField(serializers.DateField):
         return parsed
 
 
-class StrictUUIDFormField(forms.UUIDField):
+class _StrictFormField(forms.Field):
+    """A query parameter's form field: empty is None; what ``parse`` rejects is ``invalid`` with ``message``."""
+
+    parse: Callable[[Any], Any]
+    message: str
+
     def to_python(self, value):
         if value in self.empty_values:
             return None
-        parsed = parse_uuid(value)
+        parsed = type(self).parse(value)
         if parsed is None:
-            raise forms.ValidationError("Must be a UUID.", code="invalid")
+            raise forms.ValidationError(self.message, code="invalid")
         return parsed
 
 
-class StrictDateFormField(forms.DateField):
-    def to_python(self, value):
-        if value in self.empty_values:
-            return None
-        parsed = parse_date(value)
-        if parsed is None:
-            raise forms.ValidationError("Must be a date written exactly YYYY-MM-DD.", code="invalid")
-        return parsed
+class StrictUUIDFormField(_StrictFormField, forms.UUIDField):
+    parse = staticmethod(parse_uuid)
+    message = "Must be a UUID."
+
+
+class StrictDateFormField(_StrictFormField, forms.DateField):
+    parse = staticmethod(parse_date)
+    message = "Must be a date written exactly YYYY-MM-DD."
 
 
 class StrictUUIDFilter(django_filters.UUIDFilter):
