@@ -24,11 +24,10 @@ class ReversalSerializer(CurrencyMixin):
     """A reversal (``ReversalResult``): the 201 answer and the ``repayment.reversed`` event's data."""
 
     id = serializers.UUIDField(source="reversal.id", read_only=True)
-    repayment_id = serializers.UUIDField(source="reversal.repayment_id", read_only=True)
-    amount = MoneyField(source="reversal.amount", read_only=True)
-    allocations = AllocationSerializer(many=True, read_only=True,
-                                       help_text="What was taken back from each installment.")
-    user_status = serializers.CharField(read_only=True, help_text="The user's status right after the reversal.")
+    repayment_id = serializers.UUIDField(source="reversal.repayment_id")
+    amount = MoneyField(source="reversal.amount")
+    allocations = AllocationSerializer(many=True, help_text="What was taken back from each installment.")
+    user_status = serializers.CharField(help_text="The user's status right after the reversal.")
     reason = serializers.CharField(source="reversal.reason", read_only=True)
     created_at = serializers.DateTimeField(source="reversal.created_at", read_only=True)
 
