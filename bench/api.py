@@ -316,8 +316,9 @@ def main() -> None:
     servers = [start_server(env, args.workers, args.threads, kind="floor"),
                start_server(env, args.workers, args.threads)]
     if args.compare:
+        redis_root, redis_number = env["REDIS_URL"].rsplit("/", 1)
         base_env = {**env, "DATABASE_URL": env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{DB}_base",
-                    "REDIS_URL": env["REDIS_URL"].rsplit("/", 1)[0] + "/" + str(int(env["REDIS_URL"].rsplit("/", 1)[1]) + 1)}
+                    "REDIS_URL": f"{redis_root}/{int(redis_number) + 1}"}
         servers.append(start_server(base_env, args.workers, args.threads, kind="base", root=args.compare.resolve()))
     rounds: list[dict[str, dict]] = []
     round_loads: list[str] = []
