@@ -33,7 +33,7 @@ ENV = {
     "BNPL_LOOKUP_HASH_KEY": "bench", "DJANGO_SECURE_SSL_REDIRECT": "0", "DJANGO_ALLOWED_HOSTS": "*",
     "BNPL_RATE_LIMIT": "10000000/min", "DB_CONN_MAX_AGE": "600", "BNPL_BENCH_FLOOR": "1",
     "BNPL_MAX_OPEN_PLANS": "1000000", "BNPL_DEFAULT_CREDIT_LIMIT": "none", "DJANGO_DEBUG": "0",
-    "LOG_LEVEL": "INFO",
+    "LOG_LEVEL": os.environ.get("COST_LOG_LEVEL", "INFO"),
 }
 FIXTURE = ROOT / "bench" / ".request-cost-fixture.json"
 
@@ -85,11 +85,37 @@ def endpoints(fx: dict):
     }
 
 
+def print_tree(request, n: int) -> None:
+    """Inclusive call counts of one request: every call counted once for each distinct function above it."""
+    stack: list = []
+    inclusive: dict = {}
+
+    def tracer(frame, event, arg):
+        if event in ("call", "c_call"):
+            for key in set(stack):
+                inclusive[key] = inclusive.get(key, 0) + 1
+            if event == "call":
+                code = frame.f_code
+                stack.append(f"{code.co_filename.split('site-packages/')[-1]}:{code.co_firstlineno}({code.co_name})")
+        elif event == "return" and stack:
+            stack.pop()
+
+    sys.setprofile(tracer)
+    try:
+        request()
+    finally:
+        sys.setprofile(None)
+    for key, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:n]:
+        print(f"{count:7,} {key}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--only", help="comma-separated endpoint name prefixes")
+    parser.add_argument("--tree", type=int, default=0,
+                        help="print the N functions with the most calls beneath them (inclusive), for one request")
     parser.add_argument("--top", type=int, default=0, help="print the N most expensive functions per endpoint")
     args = parser.parse_args()
 
@@ -165,9 +191,11 @@ def main() -> None:
         rows.append((name, stats.total_calls / n, counts["sql"] / n, counts["redis"] / n, dict(statuses)))
         print(f"{name:26} {stats.total_calls / n:8,.0f} calls  {counts['sql'] / n:5.1f} SQL  "
               f"{counts['redis'] / n:4.1f} Redis  {statuses}", flush=True)
+        if args.tree:
+            print_tree(lambda make=make: call(make), args.tree)
         if args.top:
             s = io.StringIO()
-            pstats.Stats(profile, stream=s).sort_stats("tottime").print_stats(args.top)
+            pstats.Stats(profile, stream=s).sort_stats(os.environ.get("COST_SORT", "tottime")).print_stats(args.top)
             print(s.getvalue())
     print("\n| endpoint | calls | SQL | Redis |\n| --- | ---: | ---: | ---: |")
     for name, calls, sql, rds, _ in rows:

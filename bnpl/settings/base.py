@@ -40,8 +40,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "bnpl.middleware.RequestIdMiddleware",
-    "bnpl.middleware.AccessLogMiddleware",
+    # Request id, access line, metrics; and on /api/ the short path (only the middleware below
+    # that the API needs: bnpl/middleware.py says which and why).
+    "bnpl.middleware.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
