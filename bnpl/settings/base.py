@@ -233,7 +233,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["bnpl.parsers.DecimalJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "bnpl.pagination.CreatedCursorPagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["bnpl.filters.QueryFilterBackend"],  # (perf) no FilterSet without a query
     "EXCEPTION_HANDLER": "bnpl.errors.problem_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["bnpl.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": BNPL_RATE_LIMIT},
