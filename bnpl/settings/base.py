@@ -232,6 +232,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["bnpl.permissions.RolePermission"],
     "DEFAULT_PARSER_CLASSES": ["bnpl.parsers.DecimalJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "bnpl.negotiation.JsonContentNegotiation",  # (perf) same answers
     "DEFAULT_PAGINATION_CLASS": "bnpl.pagination.CreatedCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["bnpl.filters.QueryFilterBackend"],  # (perf) no FilterSet without a query
     "EXCEPTION_HANDLER": "bnpl.errors.problem_exception_handler",
