@@ -317,8 +317,9 @@ def main() -> None:
     servers = [start_server(env, args.workers, args.threads, kind="floor"),
                start_server(env, args.workers, args.threads)]
     if args.compare:
+        redis_base, redis_db = env["REDIS_URL"].rsplit("/", 1)
         base_env = {**env, "DATABASE_URL": env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{DB}_base",
-                    "REDIS_URL": env["REDIS_URL"].rsplit("/", 1)[0] + "/" + str(int(env["REDIS_URL"].rsplit("/", 1)[1]) + 1)}
+                    "REDIS_URL": redis_base + "/" + str(int(redis_db) + 1)}
         servers.append(start_server(base_env, args.workers, args.threads, kind="base", root=args.compare.resolve()))
     rounds: list[dict[str, dict]] = []
     round_loads: list[str] = []
