@@ -158,7 +158,7 @@ def main() -> None:
         counts["redis"] += 1
         return original_send(self, command, check_health)
 
-    redis.connection.AbstractConnection.send_packed_command = send
+    redis.connection.AbstractConnection.send_packed_command = send  # type: ignore[method-assign]
     app = WSGIHandler()
     statuses: dict[int, int] = {}
 
@@ -186,10 +186,10 @@ def main() -> None:
             for _ in range(args.requests):
                 call(make)
             profile.disable()
-        stats = pstats.Stats(profile)
+        calls: int = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
         n = args.requests
-        rows.append((name, stats.total_calls / n, counts["sql"] / n, counts["redis"] / n, dict(statuses)))
-        print(f"{name:26} {stats.total_calls / n:8,.0f} calls  {counts['sql'] / n:5.1f} SQL  "
+        rows.append((name, calls / n, counts["sql"] / n, counts["redis"] / n, dict(statuses)))
+        print(f"{name:26} {calls / n:8,.0f} calls  {counts['sql'] / n:5.1f} SQL  "
               f"{counts['redis'] / n:4.1f} Redis  {statuses}", flush=True)
         if args.tree:
             print_tree(lambda make=make: call(make), args.tree)

@@ -28,6 +28,6 @@ class CachedFieldsMixin:
         cls = type(self)
         prototypes = cls.__dict__.get("_prototype_fields")
         if prototypes is None:
-            prototypes = super().get_fields()  # type: ignore[misc]
-            cls._prototype_fields = prototypes  # type: ignore[attr-defined]  # a race only builds it twice
+            prototypes = super().get_fields()
+            cls._prototype_fields = prototypes  # a race only builds it twice
         return {name: _fresh(field) for name, field in prototypes.items()}
