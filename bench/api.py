@@ -44,8 +44,10 @@ from bench.common import (  # noqa: E402
     setup_django,
 )
 
-DB = "bnpl_bench_api"
-PORTS = {"api": 8765, "floor": 8766, "base": 8767}
+# Another name and ports (BENCH_API_DB, BENCH_API_PORT) let two checkouts bench side by side.
+DB = os.environ.get("BENCH_API_DB", "bnpl_bench_api")
+_PORT = int(os.environ.get("BENCH_API_PORT", "8765"))
+PORTS = {"api": _PORT, "floor": _PORT + 1, "base": _PORT + 2}
 
 
 def seed(n_users: int, n_installments: int) -> dict:

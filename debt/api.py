@@ -9,6 +9,7 @@ from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.schema import problem_response
+from bnpl.serializers import CachedFieldsMixin
 from bnpl.strict_fields import StrictUUIDField
 from debt import services
 from debt.as_of import debt_summary_as_of
@@ -24,7 +25,7 @@ class CurrencyMixin(serializers.Serializer):
     currency = CurrencyField()
 
 
-class OverdueInstallmentSerializer(serializers.Serializer):
+class OverdueInstallmentSerializer(CachedFieldsMixin, serializers.Serializer):
     id = serializers.UUIDField(source="installment.id")
     plan_id = serializers.UUIDField(source="installment.plan_id")
     sequence = serializers.IntegerField(source="installment.sequence")
@@ -33,13 +34,13 @@ class OverdueInstallmentSerializer(serializers.Serializer):
     outstanding_amount = MoneyField(source="installment.outstanding_amount")
 
 
-class NextDueSerializer(serializers.Serializer):
+class NextDueSerializer(CachedFieldsMixin, serializers.Serializer):
     installment_id = serializers.UUIDField(source="id")
     due_date = serializers.DateField()
     amount = MoneyField(source="outstanding_amount", help_text="What is still outstanding on it.")
 
 
-class DebtSerializer(CurrencyMixin):
+class DebtSerializer(CachedFieldsMixin, CurrencyMixin):
     user_id = serializers.UUIDField()
     status = serializers.CharField(
         help_text="The debt rule applied now: DEBT_USER exactly when has_overdue. The stored user status "
@@ -60,7 +61,7 @@ class DebtSerializer(CurrencyMixin):
         return {field: data[field] for field in self.Meta.fields}
 
 
-class AllocationSerializer(serializers.ModelSerializer):
+class AllocationSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     amount = MoneyField()
 
     class Meta:
@@ -89,7 +90,7 @@ class RepaymentPageSerializer(serializers.Serializer):
     results = RepaymentSerializer(many=True)
 
 
-class RepaymentCreatedSerializer(CurrencyMixin):
+class RepaymentCreatedSerializer(CachedFieldsMixin, CurrencyMixin):
     """``repayment.created``'s data: a new repayment as GET /debt/{user_id}/repayments/ lists it, read
     from ``repayment_apply``'s ``RepaymentResult`` (its allocations as just written, no query)."""
 

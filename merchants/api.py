@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from bnpl.idempotency import idempotent
 from bnpl.models import ApiKey, Role
+from bnpl.serializers import CachedFieldsMixin
 from merchants import services
 from merchants.models import Merchant
 from merchants.selectors import merchants_visible_to
@@ -16,7 +17,7 @@ from merchants.selectors import merchants_visible_to
 ALL_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
 
 
-class MerchantSerializer(serializers.ModelSerializer):
+class MerchantSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Merchant
         fields = ["id", "name", "created_at"]

@@ -11,6 +11,7 @@ from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.permissions import merchant_scope
 from bnpl.schema import problem_response
+from bnpl.serializers import CachedFieldsMixin
 from bnpl.strict_fields import StrictDateField, StrictIntegerField, StrictUUIDField, StrictUUIDFilter
 from ledger.params import AS_OF_PARAMETER, as_of_param
 from merchants.models import Merchant
@@ -33,7 +34,7 @@ class InstallmentListSerializer(serializers.ListSerializer):
         return written if written is not None else super().get_attribute(instance)
 
 
-class InstallmentSerializer(serializers.ModelSerializer):
+class InstallmentSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     amount = MoneyField(read_only=True)
     paid_amount = MoneyField(read_only=True)
     refunded_amount = MoneyField(read_only=True)
@@ -47,7 +48,7 @@ class InstallmentSerializer(serializers.ModelSerializer):
         list_serializer_class = InstallmentListSerializer
 
 
-class PlanSerializer(serializers.ModelSerializer):
+class PlanSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     user_id = serializers.UUIDField(read_only=True)
     merchant_id = serializers.UUIDField(read_only=True)
     total_amount = MoneyField(read_only=True)

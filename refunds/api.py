@@ -10,6 +10,7 @@ from bnpl.filters import status_and_ids_filterset
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.schema import problem_response
+from bnpl.serializers import CachedFieldsMixin
 from bnpl.strict_fields import StrictUUIDField
 from refunds import services
 from refunds.ledger_fields import RefundLedgerFields, RefundLedgerListSerializer
@@ -20,7 +21,7 @@ ALL_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
 DECIDERS = {Role.MERCHANT, Role.OPERATOR}
 
 
-class RefundSerializer(RefundLedgerFields, serializers.ModelSerializer):
+class RefundSerializer(CachedFieldsMixin, RefundLedgerFields, serializers.ModelSerializer):
     plan_id = serializers.UUIDField(read_only=True)
     user_id = serializers.UUIDField(read_only=True)
     merchant_id = serializers.UUIDField(read_only=True)

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from bnpl.api_fields import MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
+from bnpl.serializers import CachedFieldsMixin
 from bnpl.strict_fields import StrictDateField
 from users import services
 from users.models import Customer, UserStatus
@@ -45,7 +46,7 @@ class CardField(StrictCharField):
         return normalize_card(super().to_internal_value(data))
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     """A user as every caller sees it: personal data masked."""
 
     phone_number = serializers.CharField(source="phone_mask", read_only=True, help_text="Masked: +998****4567")

@@ -4,6 +4,7 @@ import json
 import logging
 
 import pytest
+import time_machine
 
 from bnpl.logging import REDACTED, RedactPersonalDataFilter, RequestIdFilter, redact
 
@@ -167,3 +168,40 @@ def test_percent_encoded_phone_in_a_message_is_redacted():
     from bnpl.logging import redact
 
     assert "998912223344" not in redact("GET /api/v1/users/?phone_number=%2B998912223344")
+
+
+@pytest.mark.parametrize("route,method,status", [
+    ("/api/v1/users/<pk>/", "GET", 200), ("unmatched", "BREW", 405), ("/api/v1/plans/", "POST", 201),
+    ("/api/v1/users/", "AB1234567", 400),  # a caller-chosen method that looks like a passport: redacted
+])
+def test_the_access_line_short_path_writes_what_python_json_logger_writes(route, method, status):
+    """bnpl.logging.JsonFormatter's short path for bnpl.access: the same bytes as the generic formatter."""
+    from django.conf import settings
+    from pythonjsonlogger.json import JsonFormatter as Generic
+
+    from bnpl.logging import JsonFormatter
+
+    config = {k: v for k, v in settings.LOGGING["formatters"]["json"].items() if k != "()"}
+    assert settings.LOGGING["formatters"]["json"]["()"] == "bnpl.logging.JsonFormatter"
+    short = JsonFormatter(**config)
+    short.add_fields = None  # the short path never reaches python-json-logger's field merging
+    lines = []
+    for formatter in (short, Generic(**config)):
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(formatter)
+        handler.addFilter(RequestIdFilter())
+        handler.addFilter(RedactPersonalDataFilter())
+        logger = logging.getLogger("bnpl.access")
+        old = logger.handlers, logger.propagate, logger.level
+        logger.handlers, logger.propagate, logger.level = [handler], False, logging.DEBUG
+        try:
+            with time_machine.travel("2026-05-17 10:00:00.123+00:00", tick=False):
+                logger.info("request", extra={"method": method, "route": route, "status": status,
+                                              "duration_ms": 12.34})
+        finally:
+            logger.handlers, logger.propagate, logger.level = old
+        lines.append(stream.getvalue())
+    assert lines[0] == lines[1]
+    assert json.loads(lines[0])["logger"] == "bnpl.access"
+    assert ("AB1234567" in lines[0]) is False

@@ -112,3 +112,71 @@ def test_bench_floor_when_enabled_is_a_plain_view():
     r = Client().get("/api/v1/bench/floor/")
     assert r.status_code == 200 and r.json() == {"ok": True}
     assert r["Cache-Control"] == "no-store"
+
+
+_SHORT_PATH_SETTINGS = {
+    "SECURE_SSL_REDIRECT": True, "SECURE_REDIRECT_EXEMPT": [r"^api/v1/health/(live|ready)/$"],
+    "SECURE_HSTS_SECONDS": 3600, "SECURE_CONTENT_TYPE_NOSNIFF": True, "SECURE_REFERRER_POLICY": "same-origin",
+    "SECURE_CROSS_ORIGIN_OPENER_POLICY": "same-origin", "X_FRAME_OPTIONS": "DENY",
+    "CORS_ALLOWED_ORIGINS": ["https://shop.example"], "ALLOWED_HOSTS": ["testserver"],
+}
+
+
+def _answer(handler, method, path, *, scheme="https", host="testserver", **headers):
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "testserver",
+               "SERVER_PORT": "443", "HTTP_HOST": host, "wsgi.input": io.BytesIO(b""), "wsgi.url_scheme": scheme,
+               "wsgi.errors": sys.stderr, **headers}
+    started = []
+    body = b"".join(handler(environ, lambda status, hdrs: started.append((int(status.split()[0]), hdrs))))
+    status, hdrs = started[0]
+    return status, {k: v for k, v in hdrs if k not in ("X-Request-ID", "Date")}, body
+
+
+@override_settings(**_SHORT_PATH_SETTINGS)
+@pytest.mark.parametrize("method,path,scheme,host,extra", [
+    ("GET", "/api/v1/users/", "https", "testserver", {"HTTP_ORIGIN": "https://shop.example"}),  # 200
+    ("GET", "/api/v1/users/", "https", "testserver", {"HTTP_ORIGIN": "https://evil.example"}),
+    ("GET", "/api/v1/users/", "http", "testserver", {}),  # the HTTPS redirect
+    ("GET", "/api/v1/users/", "https", "evil.example", {}),  # a Host not allowed: 400
+    ("OPTIONS", "/api/v1/users/", "https", "testserver",  # a CORS preflight
+     {"HTTP_ORIGIN": "https://shop.example", "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "POST"}),
+    ("GET", "/api/v1/no-such-thing", "https", "testserver", {}),  # the catch-all, no slash redirect
+    ("POST", "/api/v1/users/", "https", "testserver", {}),  # no key: 401, CSRF does not apply
+    ("GET", "/api/v1/health/live/", "http", "testserver", {}),  # exempt from the redirect
+])
+def test_the_api_short_path_answers_exactly_as_the_whole_stack(client_api, monkeypatch, method, path, scheme,
+                                                                 host, extra):
+    """bnpl.middleware.RequestMiddleware sends /api/ past the admin's middleware: same status, headers, body."""
+    from bnpl import middleware
+
+    if path == "/api/v1/users/" and host == "testserver" and method == "GET":
+        extra = {**extra, "HTTP_AUTHORIZATION": f"Bearer {client_api.raw_key}"}
+    short = WSGIHandler()
+    chain = short._middleware_chain.__wrapped__
+    assert isinstance(chain, middleware.RequestMiddleware) and chain.api_response is not None
+    monkeypatch.setattr(middleware, "_innermost_handler", lambda get_response: None)
+    whole = WSGIHandler()
+    assert whole._middleware_chain.__wrapped__.api_response is None
+    answers = [_answer(h, method, path, scheme=scheme, host=host, **extra) for h in (short, whole)]
+    assert answers[0] == answers[1]
+    status, headers, body = answers[0]
+    assert headers["Cache-Control"] == "no-store" and "Set-Cookie" not in headers
+    if status == 200 and method == "GET":
+        if scheme == "https":
+            assert headers["Strict-Transport-Security"].startswith("max-age=3600")
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+        assert headers["Content-Length"] == str(len(body))
+        allowed = extra.get("HTTP_ORIGIN") == "https://shop.example"
+        assert headers.get("Access-Control-Allow-Origin") == ("https://shop.example" if allowed else None)
+
+
+def test_every_request_on_the_short_path_still_logs_and_counts(client_api, caplog):
+    from bnpl import metrics
+
+    before = metrics.HTTP_REQUESTS.labels(method="GET", route="/api/v1/users/", status="200")._value.get()
+    with caplog.at_level("INFO", logger="bnpl.access"):
+        assert client_api.get("/api/v1/users/", HTTP_X_REQUEST_ID="short-path-1").status_code == 200
+    after = metrics.HTTP_REQUESTS.labels(method="GET", route="/api/v1/users/", status="200")._value.get()
+    assert after == before + 1
+    [line] = [r for r in caplog.records if r.name == "bnpl.access"]
+    assert (line.method, line.route, line.status, line.request_id) == ("GET", "/api/v1/users/", 200, "short-path-1")

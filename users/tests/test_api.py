@@ -231,3 +231,13 @@ def _log_flow(client_api):
     client_api.post(URL, {**VALID, "passport_number": "BB7777777", "phone_number": "+99891"})  # 400
     client_api.post(URL, {**VALID, "passport_number": "BB7777777", "card_number": "4111111111111112"})  # 400
     client_api.get(URL, {"phone_number": "+99899"})  # 400
+
+
+def test_filters_still_run_whenever_there_is_a_query_string(operator_api):
+    """bnpl.filters.QueryFilterBackend skips the FilterSet only when there is nothing to filter by."""
+    user = CustomerFactory()
+    assert operator_api.get(f"/api/v1/users/{user.id}/").status_code == 200
+    assert operator_api.get(f"/api/v1/users/{user.id}/?status=NO_SUCH_STATUS").status_code == 400
+    assert operator_api.get("/api/v1/users/?status=NO_SUCH_STATUS").status_code == 400
+    assert [u["id"] for u in operator_api.get("/api/v1/users/").json()["results"]] == [str(user.id)]
+    assert operator_api.get("/api/v1/users/?status=DEBT_USER").json()["results"] == []
