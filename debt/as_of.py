@@ -37,7 +37,7 @@ def debt_summary_as_of(*, user_id: UUID, as_of: date) -> DebtSummary:
             next_due = installment
     return DebtSummary(user_id=user_id, status=UserStatus.DEBT_USER if overdue else UserStatus.NORMAL,
                        overdue=overdue, overdue_amount=overdue_amount, outstanding_amount=outstanding,
-                       next_due=next_due)
+                       next_due=next_due, as_of=as_of)
 
 
 def _zero() -> dict[str, int]:

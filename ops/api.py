@@ -187,6 +187,7 @@ class ApiIndexView(_PublicView):
                 "refunds": url("/api/v1/refunds/"),
                 "webhook_events": url("/api/v1/webhook-events/"),
                 "merchant_webhook": url("/webhook/refund-status/"),
+                "aging_report": url(reverse("reports-aging")),
             },
             "docs": {"swagger": url("/swagger/"), "redoc": url("/redoc/"), "schema": url("/swagger.json")},
             "health": {"dashboard": url(reverse("health")), "live": url(reverse("health-live")),
