@@ -112,7 +112,8 @@ def aging_bar_chart(bars: Sequence[BarDatum], *, currency: str, chart_id: str = 
         centre = LEFT + band * (index + 0.5)
         height = bar.amount * scale
         width = band * 0.6
-        tip = f"{bar.label} days past due: {format_minor(bar.amount)} {currency}, {_count(bar.installments)} installments"
+        tip = (f"{bar.label} days past due: {format_minor(bar.amount)} {currency}, "
+               f"{_count(bar.installments)} installments")
         if bar.amount > 0:
             parts.append(f'<rect x="{centre - width / 2:.1f}" y="{base - height:.1f}" width="{width:.1f}" '
                          f'height="{height:.1f}" fill="{BAR}"><title>{escape(tip)}</title></rect>')
