@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from debt.aging import aging_report, overdue_history, parse_buckets
 from debt.models import AgingSnapshot
-from debt.services import repayment_apply, sweep_overdue
+from debt.services import aging_snapshots_backfill, repayment_apply, sweep_overdue
 from merchants.tests.factories import MerchantFactory
 from plans.models import Plan
 from plans.tests.factories import make_plan, minor
@@ -247,3 +247,20 @@ def test_overdue_history_reads_the_snapshot_rows_in_one_query(business_day, djan
     assert [point.day for point in history if point.amount is not None] == \
         [TODAY - timedelta(days=29), TODAY - timedelta(days=3), TODAY]
     assert history[-1].amount == minor("100.00") and history[-1].installments == 1
+
+
+def test_backfill_writes_missing_days_from_the_journal_and_keeps_swept_ones(business_day):
+    start = business_day(date(2026, 1, 10))
+    plan = make_plan(total_amount="300.00", start_date=start)  # due 10 Feb, 10 Mar, 10 Apr
+    business_day(date(2026, 3, 12))
+    sweep_overdue(today=date(2026, 3, 11))  # a swept day: kept as the sweep wrote it
+    repayment_apply(user=plan.user, amount=minor("100.00"))  # on 12 Mar
+    swept = AgingSnapshot.objects.get(business_date=date(2026, 3, 11))
+
+    written = aging_snapshots_backfill(days=4, today=date(2026, 3, 12))
+    assert written == [date(2026, 3, 8), date(2026, 3, 9), date(2026, 3, 10)]
+    assert AgingSnapshot.objects.get(business_date=date(2026, 3, 11)).updated_at == swept.updated_at
+    figures = dict(AgingSnapshot.objects.values_list("business_date", "overdue_amount"))
+    # Before the repayment of 12 Mar: installment 1 overdue; on 10 Mar installment 2 is due, not yet overdue.
+    assert figures[date(2026, 3, 10)] == minor("100.00")
+    assert aging_snapshots_backfill(days=4, today=date(2026, 3, 12)) == []
