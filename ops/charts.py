@@ -14,8 +14,10 @@ from html import escape
 
 from bnpl.money import exponent, format_minor
 
-WIDTH, HEIGHT = 440, 270
-LEFT, RIGHT, TOP, BOTTOM = 58, 12, 16, 64  # plot margins: y tick labels left, x labels below
+# Narrow enough that the text stays readable on a 390 px phone (drawn about 1:1 there); the page
+# caps the drawn width on wide screens.
+WIDTH, HEIGHT = 380, 250
+LEFT, RIGHT, TOP, BOTTOM = 52, 14, 16, 62  # plot margins: y tick labels left, x labels below
 FONT = 'font-family="system-ui, -apple-system, Segoe UI, sans-serif"'
 INK, MUTED, GRID, BAR, LINE = "#1d2330", "#5c6370", "#dfe3ea", "#c2410c", "#1d4ed8"
 
@@ -37,11 +39,17 @@ def nice_ticks(top_value: int, count: int = 4) -> list[int]:
     return [step_int * i for i in range(steps + 1)]
 
 
+def display_money(minor: int) -> str:
+    """Exact, with thousands separated for reading: ``3101560000`` -> ``31,015,600.00``."""
+    places = exponent()
+    return f"{Decimal(int(minor)).scaleb(-places):,.{places}f}"
+
+
 def compact_money(minor: int) -> str:
     """``123456789`` (minor units of a 2-place currency) -> ``1.23M``; exact below a thousand."""
     major = Decimal(int(minor)).scaleb(-exponent())
     for divisor, suffix in ((10 ** 12, "T"), (10 ** 9, "B"), (10 ** 6, "M"), (10 ** 3, "K")):
-        if abs(major) >= divisor:
+        if abs(major) >= divisor * Decimal("0.9995"):  # 999,999 reads 1M, not 1000K
             scaled = major / divisor
             places = 0 if abs(scaled) >= 100 else 1 if abs(scaled) >= 10 else 2
             text = str(scaled.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
@@ -83,7 +91,7 @@ def _y_axis(ticks: list[int], label: str) -> tuple[list[str], float]:
                      f'stroke-width="1"/>')
         parts.append(_text(LEFT - 6, y + 4, compact_money(tick), size=11, anchor="end", fill=MUTED))
     mid = TOP + plot_h / 2
-    parts.append(_text(14, mid, label, size=12, fill=MUTED, extra=f' transform="rotate(-90 14 {mid:.1f})"'))
+    parts.append(_text(13, mid, label, size=12, fill=MUTED, extra=f' transform="rotate(-90 13 {mid:.1f})"'))
     parts.append(f'<line x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" y2="{HEIGHT - BOTTOM}" '
                  f'stroke="{INK}" stroke-width="1"/>')
     return parts, scale
@@ -108,6 +116,7 @@ def aging_bar_chart(bars: Sequence[BarDatum], *, currency: str, chart_id: str = 
     plot_w = WIDTH - LEFT - RIGHT
     band = plot_w / max(1, len(bars))
     base = HEIGHT - BOTTOM
+    small = max(7, min(11, int(band / 7)))  # many buckets: smaller labels rather than overlapping ones
     for index, bar in enumerate(bars):
         centre = LEFT + band * (index + 0.5)
         height = bar.amount * scale
@@ -117,14 +126,14 @@ def aging_bar_chart(bars: Sequence[BarDatum], *, currency: str, chart_id: str = 
         if bar.amount > 0:
             parts.append(f'<rect x="{centre - width / 2:.1f}" y="{base - height:.1f}" width="{width:.1f}" '
                          f'height="{height:.1f}" fill="{BAR}"><title>{escape(tip)}</title></rect>')
-            parts.append(_text(centre, base - height - 4, compact_money(bar.amount), size=11, weight="600"))
-        parts.append(_text(centre, base + 16, bar.label, size=12, weight="600"))
-        parts.append(_text(centre, base + 31, f"{_count(bar.installments)} inst.", size=11, fill=MUTED))
+            parts.append(_text(centre, base - height - 4, compact_money(bar.amount), size=small, weight="600"))
+        parts.append(_text(centre, base + 16, bar.label, size=small + 1, weight="600"))
+        parts.append(_text(centre, base + 30, f"{_count(bar.installments)} inst.", size=small, fill=MUTED))
     parts.append(_text(LEFT + plot_w / 2, HEIGHT - 8, "Days past due (bucket)", size=12, fill=MUTED))
     if count == 0:
         parts.append(_text(LEFT + plot_w / 2, TOP + (base - TOP) / 2, "No overdue installments", size=14,
                            fill=MUTED))
-    return _frame(f"{title}: {format_minor(total)} {currency} in {_count(count)} installments", desc, parts,
+    return _frame(f"{title}: {display_money(total)} {currency} in {_count(count)} installments", desc, parts,
                   chart_id)
 
 
@@ -172,11 +181,13 @@ def overdue_line_chart(points: Sequence[LinePoint], *, currency: str, chart_id: 
     for index in range(len(points) - 1, -1, -label_every):  # the last day always labelled
         parts.append(f'<line x1="{x_of(index):.1f}" y1="{base}" x2="{x_of(index):.1f}" y2="{base + 4}" '
                      f'stroke="{INK}"/>')
-        parts.append(_text(x_of(index), base + 17, f"{points[index].day:%d %b}", size=11, fill=MUTED))
+        anchor = "end" if index == len(points) - 1 and len(points) > 1 else "start" if index == 0 else "middle"
+        parts.append(_text(x_of(index) + (4 if anchor == "end" else 0), base + 17, f"{points[index].day:%d %b}",
+                           size=11, fill=MUTED, anchor=anchor))
     parts.append(_text(LEFT + plot_w / 2, HEIGHT - 24, "Business day", size=12, fill=MUTED))
     if known:
         last = known[-1]
-        parts.append(_text(LEFT + plot_w / 2, HEIGHT - 8, f"Last: {format_minor(last.amount)} {currency} on "
+        parts.append(_text(LEFT + plot_w / 2, HEIGHT - 8, f"Last: {display_money(last.amount)} {currency} on "
                                                           f"{last.day.isoformat()}", size=11, fill=INK))
     else:
         parts.append(_text(LEFT + plot_w / 2, TOP + (base - TOP) / 2, "No daily snapshots yet", size=14,

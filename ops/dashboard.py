@@ -12,9 +12,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from bnpl.money import format_minor
 from debt.aging import aging_report, overdue_history
-from ops.charts import BarDatum, LinePoint, aging_bar_chart, overdue_line_chart
+from ops.charts import BarDatum, LinePoint, aging_bar_chart, display_money, overdue_line_chart
 
 TIMESTAMP_KEYS = ("time", "started_at", "finished_at", "running_since")
 
@@ -127,8 +126,8 @@ def charts() -> Charts:
         history_svg=mark_safe(overdue_line_chart(  # noqa: S308 - escaped by ops.charts
             [LinePoint(point.day, point.amount) for point in history], currency=currency)),
         buckets=[{"bucket": row.bucket, "installments": f"{row.installments:,}", "users": f"{row.users:,}",
-                  "amount": format_minor(row.amount)} for row in report.buckets],
-        total_overdue=format_minor(report.total_overdue),
+                  "amount": display_money(row.amount)} for row in report.buckets],
+        total_overdue=display_money(report.total_overdue),
         currency=currency,
     )
 

@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 WIDTHS = {1400: 1050, 390: 1750}  # width -> window height (Chromium captures the window)
+FULL_WIDTHS = {1400: 1800, 390: 3900}  # the operator's page with the figures and the aging charts
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 
 
@@ -142,7 +143,7 @@ def main() -> None:
         ok_page = fetch(base, operator_key)[1]
         if b'id="aging-chart"' not in ok_page or b'id="overdue-history"' not in ok_page:
             raise SystemExit("the operator's dashboard shows no aging charts")
-        shoot(ok_page, "ok", work, chromium)
+        shoot(ok_page, "ok", work, chromium, FULL_WIDTHS)
         shoot(charts_only(ok_page), "aging", work, chromium, AGING_WIDTHS)
 
         down_env = {**env, "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/bnpl"}
@@ -154,7 +155,7 @@ def main() -> None:
 
         children.stop(redis)
         wait_until(lambda: state().get("status") == "degraded", 20, "the degraded state")
-        shoot(fetch(base, operator_key)[1], "degraded", work, chromium)
+        shoot(fetch(base, operator_key)[1], "degraded", work, chromium, FULL_WIDTHS)
     finally:
         children.stop_all()
         shutil.rmtree(work, ignore_errors=True)

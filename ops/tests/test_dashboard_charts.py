@@ -124,7 +124,7 @@ def test_svg_well_formed_with_title_and_axis_labels(operator_api, merchant, coun
         assert min(float(bar.get("y")) for bar in bars) >= 16 - 0.1
     total = minor("1234.56") * count
     assert sum(1 for _ in history.iter(f"{{{NS['svg']}}}circle")) == 1
-    assert f"Last: {total / 100:.2f} UZS" in " ".join(texts(history))
+    assert f"Last: {total / 100:,.2f} UZS" in " ".join(texts(history))
 
 
 @pytest.mark.django_db
@@ -176,7 +176,7 @@ def test_nice_ticks(top, ticks):
 
 
 @pytest.mark.parametrize(("minor_units", "text"), [
-    (0, "0"), (5, "0.05"), (100, "1"), (123456, "1.23K"), (1_234_560_000, "12.3M"), (99_999_999_999, "1000M"),
+    (0, "0"), (5, "0.05"), (100, "1"), (123456, "1.23K"), (1_234_560_000, "12.3M"), (99_999_999_999, "1B"), (99_940_000, "999K"), (99_950_000, "1M"),
     (1_500_000_000_000, "15B"),
 ])
 def test_compact_money(minor_units, text):
