@@ -157,7 +157,7 @@ def aging_report_as_of(*, as_of: date, merchant_id: UUID | None = None) -> Aging
     due = Installment.objects.filter(due_date__lt=cutoff)
     if merchant_id is not None:
         due = due.filter(plan__merchant_id=merchant_id)
-    due_by_id = {pk: (user_id, due_date) for pk, user_id, due_date in
+    due_by_id: dict[UUID | None, tuple[UUID, date]] = {pk: (user_id, due_date) for pk, user_id, due_date in
                  due.values_list("pk", "user_id", "due_date").iterator(chunk_size=10_000)}
     figures, fees = _empty(), 0
     for installment_id, owed, fee in installment_owed_as_of(as_of=as_of, merchant_id=merchant_id):

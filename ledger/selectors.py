@@ -87,7 +87,7 @@ def installment_balances_as_of(*, plan_ids: list[UUID], as_of: date) -> dict[UUI
     return dict(balances)
 
 
-def installment_owed_as_of(*, as_of: date, merchant_id: UUID | None = None) -> Iterator[tuple[UUID, int, int]]:
+def installment_owed_as_of(*, as_of: date, merchant_id: UUID | None = None) -> Iterator[tuple[UUID | None, int, int]]:
     """``(installment_id, owed, fees)`` of every installment with something owed at the end of
     ``as_of``: the balance of its owed accounts (receivable and fee receivable) then, and of the
     fee receivable alone. One grouped query over the journal (for the aging report as of a day)."""

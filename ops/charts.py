@@ -145,10 +145,10 @@ class LinePoint:
 
 def overdue_line_chart(points: Sequence[LinePoint], *, currency: str, chart_id: str = "overdue-history") -> str:
     """The overdue total of each day (one point per daily snapshot); days without one are gaps."""
-    known = [p for p in points if p.amount is not None]
+    known = [(p.day, p.amount) for p in points if p.amount is not None]
     title = f"Overdue total, last {len(points)} days"
-    desc = "; ".join(f"{p.day.isoformat()}: {format_minor(p.amount)} {currency}" for p in known) or "no snapshots"
-    ticks = nice_ticks(max((p.amount for p in known), default=0))
+    desc = "; ".join(f"{day.isoformat()}: {format_minor(amount)} {currency}" for day, amount in known) or "no snapshots"
+    ticks = nice_ticks(max((amount for _, amount in known), default=0))
     parts, scale = _y_axis(ticks, f"Overdue ({currency})")
     plot_w = WIDTH - LEFT - RIGHT
     base = HEIGHT - BOTTOM
@@ -186,9 +186,9 @@ def overdue_line_chart(points: Sequence[LinePoint], *, currency: str, chart_id: 
                            size=11, fill=MUTED, anchor=anchor))
     parts.append(_text(LEFT + plot_w / 2, HEIGHT - 24, "Business day", size=12, fill=MUTED))
     if known:
-        last = known[-1]
-        parts.append(_text(LEFT + plot_w / 2, HEIGHT - 8, f"Last: {display_money(last.amount)} {currency} on "
-                                                          f"{last.day.isoformat()}", size=11, fill=INK))
+        last_day, last_amount = known[-1]
+        parts.append(_text(LEFT + plot_w / 2, HEIGHT - 8, f"Last: {display_money(last_amount)} {currency} on "
+                                                          f"{last_day.isoformat()}", size=11, fill=INK))
     else:
         parts.append(_text(LEFT + plot_w / 2, TOP + (base - TOP) / 2, "No daily snapshots yet", size=14,
                            fill=MUTED))

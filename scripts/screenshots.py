@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 WIDTHS = {1400: 1050, 390: 1750}  # width -> window height (Chromium captures the window)
-FULL_WIDTHS = {1400: 1800, 390: 3900}  # the operator's page with the figures and the aging charts
+FULL_WIDTHS = {1400: 1800, 390: 3450}  # the operator's page with the figures and the aging charts
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 
 

@@ -26,7 +26,7 @@ NS = {"svg": "http://www.w3.org/2000/svg"}
 def overdue_installments(merchant, count: int, amount: str = "1234.56") -> None:
     """``count`` OVERDUE installments spread over 1-200 days past due (rows written directly: the
     charts read what the overdue rule marked, not how it got there)."""
-    user = CustomerFactory()
+    user = CustomerFactory.create()
     plan = Plan.objects.create(user=user, merchant=merchant, total_amount=minor(amount) * max(count, 1),
                                installment_count=3, start_date=dates.business_today() - timedelta(days=300))
     today = dates.business_today()
@@ -176,7 +176,8 @@ def test_nice_ticks(top, ticks):
 
 
 @pytest.mark.parametrize(("minor_units", "text"), [
-    (0, "0"), (5, "0.05"), (100, "1"), (123456, "1.23K"), (1_234_560_000, "12.3M"), (99_999_999_999, "1B"), (99_940_000, "999K"), (99_950_000, "1M"),
+    (0, "0"), (5, "0.05"), (100, "1"), (123456, "1.23K"), (1_234_560_000, "12.3M"),
+    (99_999_999_999, "1B"), (99_940_000, "999K"), (99_950_000, "1M"),
     (1_500_000_000_000, "15B"),
 ])
 def test_compact_money(minor_units, text):
