@@ -79,15 +79,18 @@ class BucketFigures:
     user_ids: set = field(default_factory=set, repr=False)
 
 
-def _empty() -> list[BucketFigures]:
-    return [BucketFigures(bucket.label) for bucket in buckets()]
+class _Figures:
+    """Every bucket's figures, zeros included, in bucket order (the setting is read once)."""
 
+    def __init__(self) -> None:
+        self.buckets = buckets()
+        self.rows = [BucketFigures(bucket.label) for bucket in self.buckets]
 
-def _place(figures: list[BucketFigures], days: int) -> BucketFigures | None:
-    for bucket, row in zip(buckets(), figures, strict=True):
-        if bucket.holds(days):
-            return row
-    return None  # not past due
+    def row_for(self, days: int) -> BucketFigures | None:
+        for bucket, row in zip(self.buckets, self.rows, strict=True):
+            if bucket.holds(days):
+                return row
+        return None  # not past due
 
 
 # --- One user: the debt response -------------------------------------------------------------
@@ -95,14 +98,14 @@ def _place(figures: list[BucketFigures], days: int) -> BucketFigures | None:
 def debt_aging(*, overdue: Iterable, as_of: date) -> list[BucketFigures]:
     """The buckets of one user's overdue installments (``DebtSummary.overdue``: items with
     ``installment``), every bucket listed, zeros included."""
-    figures = _empty()
+    figures = _Figures()
     for item in overdue:
         installment = item.installment
-        row = _place(figures, days_past_due(due_date=installment.due_date, as_of=as_of))
+        row = figures.row_for(days_past_due(due_date=installment.due_date, as_of=as_of))
         if row is not None:
             row.installments += 1
             row.amount += installment.outstanding_amount
-    return figures
+    return figures.rows
 
 
 # --- Everyone: the report ----------------------------------------------------------------------
@@ -143,7 +146,7 @@ def aging_report(*, today: date | None = None, merchant_id: UUID | None = None) 
             .order_by().values("bucket")
             .annotate(installments=Count("pk"), users=Count("user_id", distinct=True),
                       amount=Sum(Installment.outstanding())))
-    figures = _empty()
+    figures = _Figures().rows
     for row in rows:
         figure = figures[row["bucket"]]
         figure.installments, figure.users, figure.amount = row["installments"], row["users"], row["amount"] or 0
@@ -159,20 +162,20 @@ def aging_report_as_of(*, as_of: date, merchant_id: UUID | None = None) -> Aging
         due = due.filter(plan__merchant_id=merchant_id)
     due_by_id: dict[UUID | None, tuple[UUID, date]] = {pk: (user_id, due_date) for pk, user_id, due_date in
                  due.values_list("pk", "user_id", "due_date").iterator(chunk_size=10_000)}
-    figures, fees = _empty(), 0
+    figures, fees = _Figures(), 0
     for installment_id, owed, fee in installment_owed_as_of(as_of=as_of, merchant_id=merchant_id):
         known = due_by_id.get(installment_id)
         if known is None:
             continue  # not yet due then (or another merchant's)
-        row = _place(figures, days_past_due(due_date=known[1], as_of=as_of))
+        row = figures.row_for(days_past_due(due_date=known[1], as_of=as_of))
         if row is not None:
             row.installments += 1
             row.amount += owed
             row.user_ids.add(known[0])
             fees += fee
-    for row in figures:
+    for row in figures.rows:
         row.users = len(row.user_ids)
-    return AgingReport(as_of=as_of, buckets=figures, fees_outstanding=fees)
+    return AgingReport(as_of=as_of, buckets=figures.rows, fees_outstanding=fees)
 
 
 # --- The daily snapshot and the 30-day line ------------------------------------------------------
