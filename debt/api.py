@@ -40,6 +40,13 @@ class NextDueSerializer(CachedFieldsMixin, serializers.Serializer):
     amount = MoneyField(source="outstanding_amount", help_text="What is still outstanding on it.")
 
 
+class AgingBucketSerializer(serializers.Serializer):
+    bucket = serializers.CharField(help_text="Days past due (today - due_date - BNPL_GRACE_DAYS), e.g. `1-30`, "
+                                             "`91+`: the buckets of BNPL_AGING_BUCKETS.")
+    amount = MoneyField(help_text="Outstanding on the overdue installments in this bucket.")
+    installments = serializers.IntegerField()
+
+
 class DebtSerializer(CachedFieldsMixin, CurrencyMixin):
     user_id = serializers.UUIDField()
     status = serializers.CharField(
@@ -51,10 +58,12 @@ class DebtSerializer(CachedFieldsMixin, CurrencyMixin):
     overdue_installments = OverdueInstallmentSerializer(source="overdue", many=True)
     next_due = NextDueSerializer(allow_null=True,
                                  help_text="The earliest-due outstanding installment that is not overdue, or null.")
+    aging = AgingBucketSerializer(many=True, help_text="The overdue installments by aging bucket (API.md §13), "
+                                                       "every bucket listed in order, zeros included.")
 
     class Meta:
         fields = ["user_id", "status", "has_overdue", "currency", "overdue_amount", "outstanding_amount",
-                  "overdue_installments", "next_due"]
+                  "overdue_installments", "next_due", "aging"]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

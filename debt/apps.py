@@ -6,7 +6,11 @@ class DebtConfig(AppConfig):
     name = "debt"
 
     def ready(self) -> None:
+        from debt.aging import buckets
         from events.types import register_representer, serializer_representer
+
+        # A malformed BNPL_AGING_BUCKETS refuses to start (ImproperlyConfigured), not on the first report.
+        buckets()
 
         # repayment.created: a repayment as GET /debt/{user_id}/repayments/ lists it (from its RepaymentResult).
         register_representer("repayment", serializer_representer("debt.api.RepaymentCreatedSerializer"))

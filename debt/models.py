@@ -71,3 +71,21 @@ class RepaymentReversal(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="reversal_amount_positive")]
+
+
+class AgingSnapshot(models.Model):
+    """The overdue debt of one business day, by aging bucket (API.md §13): the dashboard's 30-day
+    line reads these rows, never the history. Written by the sweep, one row per day (upserted:
+    the last sweep of the day leaves the day's figures)."""
+
+    business_date = models.DateField(unique=True)
+    overdue_amount = MoneyModelField(help_text="Outstanding on overdue installments, minor units.")
+    installments = models.PositiveIntegerField()
+    fees_outstanding = MoneyModelField(default=0)
+    # [{"bucket": "1-30", "installments": n, "users": n, "amount": minor units}, ...] in bucket order.
+    buckets = models.JSONField(default=list)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(overdue_amount__gte=0, fees_outstanding__gte=0),
+                                              name="aging_snapshot_amounts_non_negative")]

@@ -7,6 +7,7 @@ from uuid import UUID
 from django.db.models import F, Prefetch, QuerySet, Sum
 
 from bnpl import dates
+from debt.aging import BucketFigures, debt_aging
 from debt.models import Repayment, RepaymentAllocation, SweepRun
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus
 from users.models import Customer, UserStatus
@@ -34,10 +35,16 @@ class DebtSummary:
     overdue_amount: int  # minor units
     outstanding_amount: int
     next_due: Installment | None
+    as_of: date | None = None  # the business day the figures are for (None: today)
 
     @property
     def has_overdue(self) -> bool:
         return bool(self.overdue)
+
+    @property
+    def aging(self) -> list[BucketFigures]:
+        """The overdue installments by aging bucket (API.md §13), every bucket listed."""
+        return debt_aging(overdue=self.overdue, as_of=self.as_of or dates.business_today())
 
 
 def open_installments(*, user_id: UUID) -> list[Installment]:
@@ -79,6 +86,7 @@ def debt_summary_of(*, user_id: UUID, installments: Iterable[Installment], today
         overdue_amount=overdue_amount,
         outstanding_amount=outstanding,
         next_due=next_due,
+        as_of=today,
     )
 
 

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -24,7 +24,8 @@ from bnpl.errors import InvalidState, ValidationFailed
 from bnpl.metrics import observe_sweep
 from bnpl.models import ApiKey
 from bnpl.money import format_minor, max_minor
-from debt.models import Repayment, RepaymentAllocation, SweepRun
+from debt.aging import AgingReport, aging_report, aging_report_as_of
+from debt.models import AgingSnapshot, Repayment, RepaymentAllocation, SweepRun
 from debt.selectors import allocation_order
 from events.services import event_record, event_record_many
 from ledger.services import journal_repayment
@@ -189,7 +190,8 @@ def sweep_overdue(*, today: date | None = None, chunk_size: int = SWEEP_CHUNK_SI
     same rule itself (``debt_status_refresh``) and the next run catches anything left. Running it
     again changes nothing. Every run is recorded in ``SweepRun``.
     """
-    cutoff = dates.overdue_cutoff(today or dates.business_today())
+    today = today or dates.business_today()
+    cutoff = dates.overdue_cutoff(today)
     started_at, clock = dates.now(), time.monotonic()
     if not _sweep_lock_acquire():
         SweepRun.objects.create(started_at=started_at, finished_at=dates.now(), duration_ms=0,
@@ -208,12 +210,44 @@ def sweep_overdue(*, today: date | None = None, chunk_size: int = SWEEP_CHUNK_SI
             _finish(run, clock, {}, error=f"{type(exc).__name__}")
             raise
         duration_s = _finish(run, clock, counts)
+        aging_snapshot_record(day=today)  # after the marking it reads, still under the sweep's lock
     finally:
         _sweep_lock_release()
     observe_sweep(duration_s, counts)
     result = {"skipped": False, "cutoff_date": cutoff.isoformat(), **counts, "duration_ms": run.duration_ms}
     logger.info("overdue sweep finished", extra={"sweep": result})
     return result
+
+
+def aging_snapshot_record(*, day: date) -> AgingSnapshot:
+    """The day's overdue figures by aging bucket, one row per business day: an upsert on the day
+    (a unique column), so a sweep run any number of times a day leaves one row, with the figures
+    of the last run. The dashboard's 30-day line reads these rows alone."""
+    row = _snapshot_of(aging_report(today=day))
+    AgingSnapshot.objects.bulk_create(
+        [row], update_conflicts=True, unique_fields=["business_date"],
+        update_fields=["overdue_amount", "installments", "fees_outstanding", "buckets", "updated_at"])
+    return row
+
+
+def aging_snapshots_backfill(*, days: int, today: date | None = None) -> list[date]:
+    """Write the snapshots missing for the ``days`` business days before ``today`` from the journal
+    (the aging report as of each day), never replacing one a sweep wrote. For a new deployment or
+    after beat was down: the dashboard's line then has no gap. Returns the days written."""
+    today = today or dates.business_today()
+    wanted = [today - timedelta(days=offset) for offset in range(days, 0, -1)]
+    present = set(AgingSnapshot.objects.filter(business_date__in=wanted).values_list("business_date", flat=True))
+    rows = [_snapshot_of(aging_report_as_of(as_of=day)) for day in wanted if day not in present]
+    AgingSnapshot.objects.bulk_create(rows, ignore_conflicts=True)
+    return [row.business_date for row in rows]
+
+
+def _snapshot_of(report: AgingReport) -> AgingSnapshot:
+    return AgingSnapshot(
+        business_date=report.as_of, overdue_amount=report.total_overdue, installments=report.installments,
+        fees_outstanding=report.fees_outstanding, updated_at=dates.now(),
+        buckets=[{"bucket": b.bucket, "installments": b.installments, "users": b.users, "amount": b.amount}
+                 for b in report.buckets])
 
 
 def _finish(run: SweepRun, clock: float, counts: dict, error: str = "") -> float:

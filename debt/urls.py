@@ -1,6 +1,7 @@
 from django.urls import re_path
 
 from bnpl.routers import ASCII_LOOKUP
+from debt.aging_api import AgingReportView
 from debt.api import DebtViewSet
 from debt.reversal_api import RepaymentReversalViewSet
 
@@ -13,4 +14,5 @@ urlpatterns = [
             name="debt-repayments"),
     re_path(r"^repayments/(?P<repayment_id>[^/.]+)/reverse/$",
             RepaymentReversalViewSet.as_view({"post": "reverse"}), name="repayment-reverse"),
+    re_path(r"^reports/aging/$", AgingReportView.as_view(), name="reports-aging"),
 ]

@@ -1,11 +1,11 @@
 """Reads of the journal, payouts and reconciliation runs."""
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Prefetch, QuerySet, Sum
+from django.db.models import Case, F, Prefetch, QuerySet, Sum, Value, When
 
 from bnpl.models import ApiKey
 from bnpl.permissions import scoped_to_caller
@@ -85,6 +85,21 @@ def installment_balances_as_of(*, plan_ids: list[UUID], as_of: date) -> dict[UUI
         name, sign = field_of[row["kind"]]
         balances[row["installment_id"]][name] += sign * row["total"]
     return dict(balances)
+
+
+def installment_owed_as_of(*, as_of: date, merchant_id: UUID | None = None) -> Iterator[tuple[UUID | None, int, int]]:
+    """``(installment_id, owed, fees)`` of every installment with something owed at the end of
+    ``as_of``: the balance of its owed accounts (receivable and fee receivable) then, and of the
+    fee receivable alone. One grouped query over the journal (for the aging report as of a day)."""
+    entries = JournalEntry.objects.filter(installment_id__isnull=False, account__in=OWED_ACCOUNTS,
+                                          transaction__business_date__lte=as_of)
+    if merchant_id is not None:
+        entries = entries.filter(merchant_id=merchant_id)
+    rows = (entries.order_by().values("installment_id")
+            .annotate(owed=Sum("amount"),
+                      fees=Sum(Case(When(account=Account.FEE_RECEIVABLE, then=F("amount")), default=Value(0))))
+            .filter(owed__gt=0).values_list("installment_id", "owed", "fees"))
+    return rows.iterator(chunk_size=10_000)
 
 
 def plan_opened_on(*, plan_id: UUID) -> date | None:

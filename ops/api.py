@@ -1,4 +1,6 @@
 """HTTP of the ops app: the health page and probes, the API index, and 404s in the API's shape."""
+import logging
+
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpResponsePermanentRedirect, HttpResponseRedirect, JsonResponse
@@ -17,8 +19,12 @@ from bnpl.authentication import ApiKeyAuthentication
 from bnpl.errors import PROBLEM_CONTENT_TYPE, problem
 from bnpl.models import Role
 from ops import health
+from ops.dashboard import Charts
+from ops.dashboard import charts as dashboard_charts
 from ops.dashboard import present as dashboard_context
 from ops.health import DEGRADED, DISABLED, DOWN, OK
+
+logger = logging.getLogger(__name__)
 
 
 class HealthNegotiation(BaseContentNegotiation):
@@ -98,7 +104,7 @@ class DashboardRenderer(TemplateHTMLRenderer):
     """The HTML dashboard: the same document, presented as readable rows (``ops.dashboard``)."""
 
     def get_template_context(self, data, renderer_context):
-        return dashboard_context(data)
+        return dashboard_context(data, getattr(renderer_context.get("view"), "charts", None))
 
 
 class HealthView(_PublicView):
@@ -133,7 +139,20 @@ class HealthView(_PublicView):
     def get(self, request):
         privileged = _is_operator_or_staff(request)
         body, status = health.health_report(with_details=privileged, with_figures=privileged)
+        self.charts = self._charts(request, body) if privileged else None
         return _with_retry_after(Response(body, status=status, template_name="ops/health.html"))
+
+
+    @staticmethod
+    def _charts(request, body: dict) -> Charts | None:
+        """The operators' charts, for the HTML dashboard only, and only when the figures could be read."""
+        if request.accepted_renderer.format != "html" or "users_in_debt" not in body.get("figures", {}):
+            return None
+        try:
+            return dashboard_charts()
+        except DatabaseError as exc:
+            logger.warning("health charts failed: %s", type(exc).__name__)
+            return None
 
 
 class LiveView(_PublicView):
@@ -187,6 +206,7 @@ class ApiIndexView(_PublicView):
                 "refunds": url("/api/v1/refunds/"),
                 "webhook_events": url("/api/v1/webhook-events/"),
                 "merchant_webhook": url("/webhook/refund-status/"),
+                "aging_report": url(reverse("reports-aging")),
             },
             "docs": {"swagger": url("/swagger/"), "redoc": url("/redoc/"), "schema": url("/swagger.json")},
             "health": {"dashboard": url(reverse("health")), "live": url(reverse("health-live")),

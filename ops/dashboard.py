@@ -10,6 +10,10 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+
+from debt.aging import aging_report, overdue_history
+from ops.charts import BarDatum, LinePoint, aging_bar_chart, display_money, overdue_line_chart
 
 TIMESTAMP_KEYS = ("time", "started_at", "finished_at", "running_since")
 
@@ -96,7 +100,39 @@ def rows_of(data: dict, now: datetime) -> list[Row]:
     return rows
 
 
-def present(body: dict) -> dict:
+@dataclass
+class Charts:
+    """The operators' charts (API.md §13): aging bars now, the overdue total of the last 30 days."""
+
+    aging_svg: SafeString
+    history_svg: SafeString
+    buckets: list[dict]  # the same figures as a table under the chart
+    total_overdue: str
+    currency: str
+
+
+HISTORY_DAYS = 30
+
+
+def charts() -> Charts:
+    """Two queries: the aging report's grouped one, and the last 30 daily snapshots (never the
+    history of the installments). The SVG builder escapes every text, so marking it safe is sound."""
+    currency = settings.BNPL_CURRENCY
+    report = aging_report()
+    history = overdue_history(days=HISTORY_DAYS)
+    bars = [BarDatum(row.bucket, row.amount, row.installments) for row in report.buckets]
+    return Charts(
+        aging_svg=mark_safe(aging_bar_chart(bars, currency=currency)),  # noqa: S308 - escaped by ops.charts
+        history_svg=mark_safe(overdue_line_chart(  # noqa: S308 - escaped by ops.charts
+            [LinePoint(point.day, point.amount) for point in history], currency=currency)),
+        buckets=[{"bucket": row.bucket, "installments": f"{row.installments:,}", "users": f"{row.users:,}",
+                  "amount": display_money(row.amount)} for row in report.buckets],
+        total_overdue=display_money(report.total_overdue),
+        currency=currency,
+    )
+
+
+def present(body: dict, charts: Charts | None = None) -> dict:
     """The template's context: the overall status, the cards, the figures, the time."""
     now = timezone.now()
     cards = [Card(name, name.replace("_", " "), check["status"], rows_of(check, now))
@@ -111,4 +147,5 @@ def present(body: dict) -> dict:
         "check_ids": list(body["checks"]),
         "figures": figures if figures and "users_in_debt" in figures else None,
         "detailed": any(card.rows for card in cards),
+        "charts": charts,
     }

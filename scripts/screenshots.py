@@ -4,9 +4,11 @@
     .venv/bin/python scripts/screenshots.py        # writes docs/screenshots/health-<state>-<width>.png
 
 Starts everything it needs on free ports and stops it again: a private redis-server, a fresh
-SQLite database with the demo data (``seed_demo``), a Celery worker and gunicorn. The states:
+SQLite database with the demo data (``seed_demo``, and ``seed_aging_demo``: overdue installments
+in every aging bucket and 30 days of snapshots), a Celery worker and gunicorn. The states:
 
-- ``ok``: Redis, a worker and a recent sweep;
+- ``ok``: Redis, a worker and a recent sweep; with the operator's aging charts (also saved alone,
+  cropped to them, as ``health-aging-<width>.png``);
 - ``down``: a server whose database is unreachable (503), Redis still up;
 - ``degraded``: the first server after redis-server is killed.
 
@@ -30,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 WIDTHS = {1400: 1050, 390: 1750}  # width -> window height (Chromium captures the window)
+FULL_WIDTHS = {1400: 1800, 390: 3450}  # the operator's page with the figures and the aging charts
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 
 
@@ -81,15 +84,25 @@ class Children:
             self.stop(process)
 
 
-def shoot(html: bytes, name: str, work: Path, chromium: str) -> None:
+def shoot(html: bytes, name: str, work: Path, chromium: str, widths: dict[int, int] = WIDTHS) -> None:
     page = work / f"{name}.html"
     page.write_bytes(html.replace(b'http-equiv="refresh"', b'data-no-refresh'))
-    for width, height in WIDTHS.items():
+    for width, height in widths.items():
         target = OUT / f"health-{name}-{width}.png"
         subprocess.run([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",  # noqa: S603
                         f"--window-size={width},{height}", f"--screenshot={target}", page.as_uri()],
                        check=True, capture_output=True, timeout=60)
         print(f"wrote {target.relative_to(ROOT)}")
+
+
+AGING_WIDTHS = {1400: 700, 390: 1250}
+
+
+def charts_only(html: bytes) -> bytes:
+    """The same page with everything but the charts' section hidden (a CSS rule, nothing else changed)."""
+    rule = (b"<style>main > *:not(#aging) { display: none !important; } "
+            b"section.charts { margin-top: 0 !important; }</style></head>")
+    return html.replace(b"</head>", rule, 1)
 
 
 def main() -> None:
@@ -117,6 +130,8 @@ def main() -> None:
         if found is None:
             raise SystemExit("seed_demo printed no operator key")
         operator_key = found[1]
+        subprocess.run([PYTHON, "manage.py", "seed_aging_demo"], cwd=ROOT, env=env, check=True,  # noqa: S603
+                       capture_output=True)
         children.start([PYTHON, "-m", "celery", "-A", "bnpl", "worker", "-P", "solo", "-l", "WARNING",
                         "--without-gossip", "--without-mingle", "-n", "screens@%h"], env, work / "worker.log")
         children.start([PYTHON, "-m", "gunicorn", "bnpl.wsgi:application", "--bind", f"127.0.0.1:{web_port}",
@@ -128,7 +143,11 @@ def main() -> None:
             return json.loads(body) if status in (200, 503) else {}
 
         wait_until(lambda: state().get("status") == "ok", 60, "the ok state")
-        shoot(fetch(base, operator_key)[1], "ok", work, chromium)
+        ok_page = fetch(base, operator_key)[1]
+        if b'id="aging-chart"' not in ok_page or b'id="overdue-history"' not in ok_page:
+            raise SystemExit("the operator's dashboard shows no aging charts")
+        shoot(ok_page, "ok", work, chromium, FULL_WIDTHS)
+        shoot(charts_only(ok_page), "aging", work, chromium, AGING_WIDTHS)
 
         down_env = {**env, "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/bnpl"}
         children.start([PYTHON, "-m", "gunicorn", "bnpl.wsgi:application", "--bind", f"127.0.0.1:{down_port}",
@@ -139,7 +158,7 @@ def main() -> None:
 
         children.stop(redis)
         wait_until(lambda: state().get("status") == "degraded", 20, "the degraded state")
-        shoot(fetch(base, operator_key)[1], "degraded", work, chromium)
+        shoot(fetch(base, operator_key)[1], "degraded", work, chromium, FULL_WIDTHS)
     finally:
         children.stop_all()
         shutil.rmtree(work, ignore_errors=True)

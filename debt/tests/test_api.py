@@ -16,6 +16,7 @@ from users.tests.factories import CustomerFactory
 pytestmark = [pytest.mark.django_db, pytest.mark.money]
 
 UNKNOWN = "00000000-0000-0000-0000-000000000001"
+NO_AGING = [{"bucket": bucket, "amount": "0.00", "installments": 0} for bucket in ("1-30", "31-60", "61-90", "91+")]
 
 
 def debt_url(user_id) -> str:
@@ -48,6 +49,7 @@ def test_debt_view_computes_overdue_live(client_api, indebted):
              "days_overdue": 5, "outstanding_amount": "200.00"},
         ],
         "next_due": {"installment_id": str(inst(plan_a, 2).pk), "due_date": "2025-03-31", "amount": "333.33"},
+        "aging": [{"bucket": "1-30", "amount": "533.33", "installments": 2}, *NO_AGING[1:]],
     }
 
 
@@ -55,7 +57,8 @@ def test_debt_view_of_a_user_with_nothing(client_api):
     user = CustomerFactory()
     assert client_api.get(debt_url(user.pk)).json() == {
         "user_id": str(user.pk), "status": "NORMAL", "has_overdue": False, "currency": "UZS",
-        "overdue_amount": "0.00", "outstanding_amount": "0.00", "overdue_installments": [], "next_due": None}
+        "overdue_amount": "0.00", "outstanding_amount": "0.00", "overdue_installments": [], "next_due": None,
+        "aging": NO_AGING}
 
 
 def test_next_due_is_the_remaining_part(client_api, indebted):
