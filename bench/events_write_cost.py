@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import bench_env, migrate, recreate_database, setup_django  # noqa: E402
 
-DB = "bnpl_bench_events_cost"
+DB = os.environ.get("BENCH_DB", "bnpl_bench_events_cost")
 TOTAL_MAJOR = "1200.00"
 
 
@@ -58,7 +58,7 @@ def main() -> None:
 
     def refund_create():
         plan = plan_services.plan_create(user=new_user(), merchant=merchant, total_amount=TOTAL,
-                                         installment_count=12)
+                                         installment_count=12).plan
         started = time.perf_counter()
         refund_services.refund_create(plan=plan, transaction_id=f"t{next(counter)}", amount=to_minor(Decimal("10.00")))
         return time.perf_counter() - started
