@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,7 @@ PRUNE_CHUNK = 5000
 SECRET_OVERLAP = timedelta(hours=24)
 KICK_KEY = "bnpl:events:kick"
 KICK_DEBOUNCE_MS = 100
+KICK_HOLD_MS = 5000
 
 
 # --- The outbox ---------------------------------------------------------------------
@@ -96,16 +98,53 @@ def event_record_many(*, type: str, items: Iterable[tuple[Any, Any]],  # noqa: A
 
 
 def kick() -> None:
-    """Nudge a worker to deliver now; at most one nudge per ``KICK_DEBOUNCE_MS``.
+    """Nudge a worker to deliver now, without making the committing request wait for it.
 
-    Never raises: with the broker down the rows wait for the beat re-drive. With tasks run
-    in-process (tests, the embedded mode) nothing is nudged: delivery there is the periodic
-    ``deliver_events`` loop's job, never the web request's.
+    The request only sets a flag; one thread per process sends the nudge (``_kick_now``), so
+    the commits of a busy moment share one. The Redis round trip and the broker publish cost a
+    write several milliseconds when done inline. Nothing depends on the nudge: the rows are
+    durable and beat re-drives them. With tasks run in-process (tests, the embedded mode)
+    nothing is nudged: delivery there is the periodic ``deliver_events`` loop's job, never the
+    web request's.
     """
     from bnpl.celery import app
 
     if app.conf.task_always_eager:
         return
+    _kicker().set()
+
+
+_kicker_wake: threading.Event | None = None
+_kicker_pid = 0
+_kicker_lock = threading.Lock()
+
+
+def _kicker() -> threading.Event:
+    """This process's nudging thread (started on first use, again after a fork)."""
+    global _kicker_wake, _kicker_pid
+    if _kicker_wake is None or _kicker_pid != os.getpid():
+        with _kicker_lock:
+            if _kicker_wake is None or _kicker_pid != os.getpid():
+                wake = threading.Event()
+                threading.Thread(target=_kick_loop, args=(wake,), name="events-kick", daemon=True).start()
+                _kicker_wake, _kicker_pid = wake, os.getpid()
+    return _kicker_wake
+
+
+def _kick_loop(wake: threading.Event) -> None:
+    while True:
+        wake.wait()
+        wake.clear()
+        _kick_now()
+        # At most one attempt per window from this process; a commit meanwhile is nudged after it.
+        time.sleep(KICK_DEBOUNCE_MS / 1000)
+
+
+def _kick_now() -> None:
+    """At most one nudge per ``KICK_DEBOUNCE_MS`` for every web process. Never raises: with the
+    broker down the rows wait for the beat re-drive."""
+    from bnpl.celery import app
+
     try:
         # The debounce key lives in the broker's Redis: one nudge per window for every web process.
         if not _redis(app.conf.broker_url).set(KICK_KEY, "1", px=KICK_DEBOUNCE_MS, nx=True):
@@ -129,12 +168,26 @@ def _redis(url: str):
 
 
 def _kick_clear() -> None:
+    _kick_key(hold=False)
+
+
+def _kick_hold() -> None:
+    """While a pump is working, commits need not nudge another: the key is held (``KICK_HOLD_MS``,
+    renewed by every busy pass; a killed pump's hold simply runs out) so their nudges are debounced
+    without a broker publish each. The pump clears it before its last look."""
+    _kick_key(hold=True)
+
+
+def _kick_key(*, hold: bool) -> None:
     from bnpl.celery import app
 
     if app.conf.task_always_eager:
         return
     try:
-        _redis(app.conf.broker_url).delete(KICK_KEY)
+        if hold:
+            _redis(app.conf.broker_url).set(KICK_KEY, "1", px=KICK_HOLD_MS)
+        else:
+            _redis(app.conf.broker_url).delete(KICK_KEY)
     except Exception:  # noqa: BLE001, S110 - only a latency optimisation
         pass
 
@@ -525,8 +578,6 @@ def deliveries_deliver_due(*, limit: int | None = None) -> int:
 
 def events_pump(*, budget_seconds: float = 20.0) -> dict[str, int]:
     """Dispatch and deliver until nothing is due or the budget is spent (one task run)."""
-    import time
-
     deadline = time.monotonic() + budget_seconds
     totals = {"dispatched": 0, "attempted": 0}
     cleared = False
@@ -536,6 +587,7 @@ def events_pump(*, budget_seconds: float = 20.0) -> dict[str, int]:
         totals["dispatched"] += dispatched
         totals["attempted"] += attempted
         if dispatched or attempted:
+            _kick_hold()
             cleared = False
             continue
         if cleared:
@@ -544,6 +596,8 @@ def events_pump(*, budget_seconds: float = 20.0) -> dict[str, int]:
         # the key was cleared (its nudge swallowed by the debounce) is seen by this last pass.
         _kick_clear()
         cleared = True
+    if not cleared:  # the budget ran out while busy: the hold goes, the next commit nudges a new run
+        _kick_clear()
     return totals
 
 

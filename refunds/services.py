@@ -67,6 +67,9 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str =
             if existing is None:
                 raise
             return _same_transaction(existing, plan=plan, amount=amount), False
+        # Just created, so nothing in the journal is this refund's yet: what attach_refund_ledger
+        # would read back (two queries) for the event's representation and the response.
+        refund.ledger_allocations, refund.payout_id = [], None
         event_record(type="refund.created", obj=refund, merchant_id=refund.merchant_id)
     return refund, True
 
