@@ -251,7 +251,7 @@ def main() -> None:
     load_after = os.getloadavg()
 
     rows = [line.rstrip("\n").split("\t") for line in open(receipts)] if receipts.exists() else []
-    first_receipt = {}
+    first_receipt: dict[str, float] = {}
     for event_id, at in rows:
         first_receipt.setdefault(event_id, float(at))
     created = {e: c.timestamp() for e, c in Event.objects.filter(pk__in=list(first_receipt))

@@ -77,6 +77,7 @@ def main() -> None:
     def refund_create(on: bool):
         plan = plan_services.plan_create(user=new_user(), merchant=merchant, total_amount=TOTAL,
                                          installment_count=12).plan
+        assert plan is not None
         return timed(on, lambda: refund_services.refund_create(plan=plan, transaction_id=f"t{next(counter)}",
                                                                amount=to_minor(Decimal("10.00"))))
 
@@ -90,9 +91,11 @@ def main() -> None:
 
     def events(on: bool) -> None:
         for module, (one, many) in real.items():
-            module.event_record = one if on else (lambda **kwargs: None)
+            swaps = [("event_record", one if on else (lambda **kwargs: None))]
             if many is not None:
-                module.event_record_many = many if on else (lambda **kwargs: 0)
+                swaps.append(("event_record_many", many if on else (lambda **kwargs: [])))
+            for name, function in swaps:
+                setattr(module, name, function)
 
     names = ("plan_create", "refund_create", "repayment_apply")
     timings: dict = {(name, on): [] for name in names for on in (True, False)}
@@ -105,7 +108,7 @@ def main() -> None:
     events(True)
     out: dict = {}
     for name in names:
-        row = {}
+        row: dict[str, float] = {}
         for label, index in (("wall", 0), ("cpu", 1)):
             without = statistics.median(t[index] for t in timings[(name, False)]) * 1000
             with_ = statistics.median(t[index] for t in timings[(name, True)]) * 1000

@@ -119,6 +119,7 @@ def compiled(serializer) -> Callable[[Any], dict]:
         render = field.to_representation
         if (isinstance(field, serializers.ListSerializer)
                 and type(field).to_representation is serializers.ListSerializer.to_representation):
+            assert field.child is not None
             child = (compiled(field.child) if isinstance(field.child, serializers.Serializer)
                      else field.child.to_representation)
 

@@ -1,6 +1,7 @@
 """Opening plans. Installment state after that is ``plans.installments``' to write."""
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any, cast
 from uuid import UUID
 
 from django.conf import settings
@@ -107,9 +108,9 @@ def _with_installments(plan: Plan, installments: list[Installment]) -> None:
     """The installments just written, on ``plan`` as ``prefetch_related`` would leave them (as
     ``plans.as_of`` does): the event's representation reads none back, while any other query on
     them (``order_by``, a filter) still goes to the database."""
-    queryset = Installment.objects.filter(plan=plan)
+    queryset: Any = Installment.objects.filter(plan=plan)
     queryset._result_cache, queryset._prefetch_done = list(installments), True
-    plan._prefetched_objects_cache = {"installments": queryset}
+    cast(Any, plan)._prefetched_objects_cache = {"installments": queryset}
 
 
 def _schedule_create(*, plan: Plan, user: Customer, today: date) -> list[Installment]:
