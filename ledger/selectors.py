@@ -103,12 +103,6 @@ def plans_opened_by(*, user_id: UUID, as_of: date) -> list[UUID]:
                 .values_list("plan_id", flat=True))
 
 
-def refund_ledger_empty(refund) -> None:
-    """What ``attach_refund_ledger`` would set on a refund with nothing in the journal yet (one
-    just created): no allocations, no payout; read by nothing."""
-    refund.ledger_allocations, refund.payout_id = [], None
-
-
 def attach_refund_ledger(refunds) -> None:
     """Set ``allocations`` (``[(installment_id, amount)]``, what an approved refund took off each
     installment: its ``refund_applied`` journal lines) and ``payout_id`` on each refund; two queries

@@ -16,7 +16,6 @@ from bnpl.errors import DuplicateTransaction, InvalidState, RefundExceedsRefunda
 from bnpl.money import format_minor
 from debt.services import debt_status_refresh
 from events.services import event_record
-from ledger.selectors import refund_ledger_empty
 from ledger.services import journal_refund
 from plans.installments import installments_settle
 from plans.locks import installments_lock, plan_lock
@@ -68,9 +67,6 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str =
             if existing is None:
                 raise
             return _same_transaction(existing, plan=plan, amount=amount), False
-        # Just created, so nothing in the journal is this refund's yet: the event's representation
-        # (and the response) need not read it back (two queries).
-        refund_ledger_empty(refund)
         event_record(type="refund.created", obj=refund, merchant_id=refund.merchant_id)
     return refund, True
 
