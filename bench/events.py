@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import PY, ROOT, bench_env, machine, migrate, percentile, recreate_database, setup_django  # noqa: E402
 
-DB = "bnpl_bench_events"
+DB = os.environ.get("BENCH_DB", "bnpl_bench_events")
 EVENTS_PER_REQUEST = 14
 
 

@@ -6,7 +6,9 @@ moment later), with the URL's host name for ``Host``, SNI and the certificate ch
 are never followed (a 3xx is a failed attempt); at most 1 KiB of the answer is read, compressed
 or not; and the whole attempt (connect, TLS, request, answer) has one deadline.
 """
+import heapq
 import http.client
+import itertools
 import logging
 import os
 import random
@@ -82,23 +84,44 @@ def _ssl_context(cafile: str, capath: str) -> ssl.SSLContext:
     return context
 
 
+_ssl_context_lock = threading.Lock()
+
+
 def ssl_context() -> ssl.SSLContext:
     cafile = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or ""
-    return _ssl_context(cafile, os.environ.get("SSL_CERT_DIR", ""))
+    with _ssl_context_lock:  # else every delivery thread of a new worker loads the CA bundle at once
+        return _ssl_context(cafile, os.environ.get("SSL_CERT_DIR", ""))
 
 
 def timeout_seconds() -> float:
     return float(settings.BNPL_WEBHOOK_TIMEOUT_SECONDS)
 
 
-def post(*, url: str, body: bytes, headers: dict[str, str]) -> Result:
-    """POST ``body`` to ``url``; never raises. ``ok`` only for a 2xx within the deadline."""
+def check(url: str) -> ssrf.Target | Result:
+    """``url`` resolved and checked (``ssrf.check``), or the refused attempt's result.
+
+    A batch checks each endpoint's URL once and passes the target to every ``post`` to it: the
+    name is resolved per batch, not per event. The address actually connected to is still
+    checked on every new connection, and a kept-alive connection is only reused for an address
+    this check approved.
+    """
+    try:
+        return ssrf.check(url)
+    except ssrf.UnsafeUrl as exc:
+        return Result(ok=False, error=f"refused: {exc.code}")
+
+
+def post(*, url: str, body: bytes, headers: dict[str, str], target: ssrf.Target | Result | None = None) -> Result:
+    """POST ``body`` to ``url``; never raises. ``ok`` only for a 2xx within the deadline.
+
+    ``target``: ``check(url)`` done by the caller for this batch (else it is done here).
+    """
     started = time.monotonic()
     deadline = started + timeout_seconds()
-    try:
-        target = ssrf.check(url)
-    except ssrf.UnsafeUrl as exc:
-        return Result(ok=False, duration_ms=_ms(started), error=f"refused: {exc.code}")
+    if target is None:
+        target = check(url)
+    if isinstance(target, Result):
+        return Result(ok=False, duration_ms=_ms(started), error=target.error)
     last_error = "connection_failed"
     for address in target.addresses:
         remaining = deadline - time.monotonic()
@@ -164,9 +187,7 @@ def _exchange(key: tuple, conn: HTTPConnection, target: ssrf.Target, body: bytes
         host_header += f":{target.port}"
     # The deadline covers the whole attempt: a receiver that drips its answer a byte at a time
     # would otherwise reset the per-read timeout forever.
-    watchdog = threading.Timer(remaining, _abort, args=(conn,))
-    watchdog.daemon = True
-    watchdog.start()
+    watch = _watchdog.arm(deadline, conn)
     keep = False
     answered = False
     try:
@@ -210,7 +231,7 @@ def _exchange(key: tuple, conn: HTTPConnection, target: ssrf.Target, body: bytes
             return _STALE
         return Result(ok=False, error=f"connection_error: {type(exc).__name__}"[:255])
     finally:
-        watchdog.cancel()
+        _watchdog.disarm(watch)
         if keep:
             pool = _idle()
             if len(pool) >= MAX_IDLE_CONNECTIONS:
@@ -227,3 +248,63 @@ def _abort(conn: HTTPConnection) -> None:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+class _Watchdog:
+    """One thread per process that aborts each attempt's socket at the attempt's deadline.
+
+    A ``threading.Timer`` per attempt started (and tore down) a thread per POST, which cost more
+    than the POST itself on a busy worker. Arming and disarming is a heap push and a dict
+    operation under one lock; the thread sleeps until the earliest armed deadline.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._armed: dict[int, HTTPConnection] = {}
+        self._tokens = itertools.count()
+        self._pid = os.getpid()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float, conn: HTTPConnection) -> int:
+        if self._pid != os.getpid():  # a forked worker: the parent's thread did not come along
+            self._reset()
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="webhook-watchdog", daemon=True)
+                self._thread.start()
+            token = next(self._tokens)
+            self._armed[token] = conn
+            heapq.heappush(self._heap, (deadline, token))
+            if self._heap[0][1] == token:
+                self._cond.notify()
+            return token
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            self._armed.pop(token, None)
+
+    def _run(self) -> None:
+        cond = self._cond
+        with cond:
+            while True:
+                while self._heap and self._heap[0][1] not in self._armed:
+                    heapq.heappop(self._heap)  # disarmed: the attempt ended in time
+                if not self._heap:
+                    cond.wait()
+                    continue
+                deadline, token = self._heap[0]
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                conn = self._armed.pop(token, None)
+                if conn is not None:
+                    _abort(conn)
+
+
+_watchdog = _Watchdog()

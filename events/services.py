@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,7 @@ PRUNE_CHUNK = 5000
 SECRET_OVERLAP = timedelta(hours=24)
 KICK_KEY = "bnpl:events:kick"
 KICK_DEBOUNCE_MS = 100
+KICK_HOLD_MS = 5000
 
 
 # --- The outbox ---------------------------------------------------------------------
@@ -96,16 +98,53 @@ def event_record_many(*, type: str, items: Iterable[tuple[Any, Any]],  # noqa: A
 
 
 def kick() -> None:
-    """Nudge a worker to deliver now; at most one nudge per ``KICK_DEBOUNCE_MS``.
+    """Nudge a worker to deliver now, without making the committing request wait for it.
 
-    Never raises: with the broker down the rows wait for the beat re-drive. With tasks run
-    in-process (tests, the embedded mode) nothing is nudged: delivery there is the periodic
-    ``deliver_events`` loop's job, never the web request's.
+    The request only sets a flag; one thread per process sends the nudge (``_kick_now``), so
+    the commits of a busy moment share one. The Redis round trip and the broker publish cost a
+    write several milliseconds when done inline. Nothing depends on the nudge: the rows are
+    durable and beat re-drives them. With tasks run in-process (tests, the embedded mode)
+    nothing is nudged: delivery there is the periodic ``deliver_events`` loop's job, never the
+    web request's.
     """
     from bnpl.celery import app
 
     if app.conf.task_always_eager:
         return
+    _kicker().set()
+
+
+_kicker_wake: threading.Event | None = None
+_kicker_pid = 0
+_kicker_lock = threading.Lock()
+
+
+def _kicker() -> threading.Event:
+    """This process's nudging thread (started on first use, again after a fork)."""
+    global _kicker_wake, _kicker_pid
+    if _kicker_wake is None or _kicker_pid != os.getpid():
+        with _kicker_lock:
+            if _kicker_wake is None or _kicker_pid != os.getpid():
+                wake = threading.Event()
+                threading.Thread(target=_kick_loop, args=(wake,), name="events-kick", daemon=True).start()
+                _kicker_wake, _kicker_pid = wake, os.getpid()
+    return _kicker_wake
+
+
+def _kick_loop(wake: threading.Event) -> None:
+    while True:
+        wake.wait()
+        wake.clear()
+        _kick_now()
+        # At most one attempt per window from this process; a commit meanwhile is nudged after it.
+        time.sleep(KICK_DEBOUNCE_MS / 1000)
+
+
+def _kick_now() -> None:
+    """At most one nudge per ``KICK_DEBOUNCE_MS`` for every web process. Never raises: with the
+    broker down the rows wait for the beat re-drive."""
+    from bnpl.celery import app
+
     try:
         # The debounce key lives in the broker's Redis: one nudge per window for every web process.
         if not _redis(app.conf.broker_url).set(KICK_KEY, "1", px=KICK_DEBOUNCE_MS, nx=True):
@@ -129,12 +168,26 @@ def _redis(url: str):
 
 
 def _kick_clear() -> None:
+    _kick_key(hold=False)
+
+
+def _kick_hold() -> None:
+    """While a pump is working, commits need not nudge another: the key is held (``KICK_HOLD_MS``,
+    renewed by every busy pass; a killed pump's hold simply runs out) so their nudges are debounced
+    without a broker publish each. The pump clears it before its last look."""
+    _kick_key(hold=True)
+
+
+def _kick_key(*, hold: bool) -> None:
     from bnpl.celery import app
 
     if app.conf.task_always_eager:
         return
     try:
-        _redis(app.conf.broker_url).delete(KICK_KEY)
+        if hold:
+            _redis(app.conf.broker_url).set(KICK_KEY, "1", px=KICK_HOLD_MS)
+        else:
+            _redis(app.conf.broker_url).delete(KICK_KEY)
     except Exception:  # noqa: BLE001, S110 - only a latency optimisation
         pass
 
@@ -228,13 +281,34 @@ def events_dispatch(*, limit: int = DISPATCH_BATCH) -> int:
             return 0
         endpoints = list(WebhookEndpoint.objects.filter(status=EndpointStatus.ENABLED)
                          .only("id", "audience", "merchant_id", "event_types", "status"))
-        rows = [WebhookDelivery(event_id=event_id, endpoint_id=endpoint.pk, next_attempt_at=now, created_at=now)
-                for event_id, event_type, merchant_id in events
-                for endpoint in endpoints
-                if endpoint_matches(endpoint, event_type=event_type, merchant_id=merchant_id)]
-        WebhookDelivery.objects.bulk_create(rows, batch_size=2000)
+        _insert_first_attempts([(event_id, endpoint.pk) for event_id, event_type, merchant_id in events
+                                for endpoint in endpoints
+                                if endpoint_matches(endpoint, event_type=event_type, merchant_id=merchant_id)], now=now)
         Event.objects.filter(pk__in=[event_id for event_id, _, _ in events]).update(dispatched_at=now)
     return len(events)
+
+
+_DELIVERY_COLUMNS = ("id", "event_id", "endpoint_id", "attempt", "status", "next_attempt_at", "claim", "attempted_at",
+                     "status_code", "duration_ms", "error", "response_body", "created_at")
+
+
+def _insert_first_attempts(pairs: list[tuple[str, Any]], *, now: datetime) -> None:
+    """A PENDING first attempt, due now, for each ``(event_id, endpoint_id)``: one plain INSERT per
+    thousand rows (``bulk_create`` built a model and prepared 13 values per row)."""
+    if not pairs:
+        return
+    connection = transaction.get_connection()
+    prep_id = WebhookDelivery._meta.pk.get_db_prep_value
+    stamp = WebhookDelivery._meta.get_field("created_at").get_db_prep_value(now, connection)
+    row = "(" + ", ".join(["%s"] * len(_DELIVERY_COLUMNS)) + ")"
+    for start in range(0, len(pairs), 1000):
+        chunk = pairs[start:start + 1000]
+        values = [value for event_id, endpoint_id in chunk
+                  for value in (prep_id(uuid.uuid4(), connection), event_id, prep_id(endpoint_id, connection), 1,
+                                DeliveryStatus.PENDING.value, stamp, None, None, None, None, "", "", stamp)]
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {WebhookDelivery._meta.db_table} ({', '.join(_DELIVERY_COLUMNS)}) VALUES "  # noqa: S608
+                           + ", ".join([row] * len(chunk)), values)
 
 
 def event_redeliver(*, event: Event, merchant_id=None) -> int:
@@ -264,6 +338,9 @@ def claim_seconds() -> int:
 def deliveries_claim(*, limit: int) -> tuple[uuid.UUID, list[WebhookDelivery]]:
     """Take up to ``limit`` due deliveries for this worker until the lease ends."""
     claim, now = uuid.uuid4(), timezone.now()
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        return claim, _claim_postgresql(connection, claim=claim, now=now, limit=limit)
     with transaction.atomic():
         ids = list(WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
                    .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now,
@@ -273,7 +350,34 @@ def deliveries_claim(*, limit: int) -> tuple[uuid.UUID, list[WebhookDelivery]]:
             return claim, []
         WebhookDelivery.objects.filter(pk__in=ids).update(
             claim=claim, next_attempt_at=now + timedelta(seconds=claim_seconds()))
-    return claim, list(WebhookDelivery.objects.filter(pk__in=ids, claim=claim).select_related("event"))
+    return claim, list(WebhookDelivery.objects.filter(pk__in=ids, claim=claim)
+                       .only("id", "event_id", "endpoint_id", "attempt"))
+
+
+_CLAIM_PG = """
+    UPDATE events_webhookdelivery AS d SET claim = %s, next_attempt_at = %s
+     WHERE d.id IN (SELECT due.id FROM events_webhookdelivery AS due
+                      JOIN events_webhookendpoint AS endpoint ON endpoint.id = due.endpoint_id
+                     WHERE due.status = %s AND due.next_attempt_at <= %s AND endpoint.status = %s
+                     ORDER BY due.next_attempt_at LIMIT %s
+                       FOR UPDATE OF due SKIP LOCKED)
+    RETURNING d.id, d.event_id, d.endpoint_id, d.attempt
+"""
+
+
+def _claim_postgresql(connection, *, claim: uuid.UUID, now: datetime, limit: int) -> list[WebhookDelivery]:
+    """``deliveries_claim`` in one statement: the same rows, lock and lease, one round trip."""
+    prep = WebhookDelivery._meta.get_field("next_attempt_at").get_db_prep_value
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CLAIM_PG, [str(claim), prep(now + timedelta(seconds=claim_seconds()), connection),
+                                   DeliveryStatus.PENDING.value, prep(now, connection),
+                                   EndpointStatus.ENABLED.value, limit])
+        rows = cursor.fetchall()
+    return [WebhookDelivery.from_db(connection.alias, ["id", "event_id", "endpoint_id", "attempt"],
+                                    (uuid.UUID(str(pk)) if not isinstance(pk, uuid.UUID) else pk, event_id,
+                                     endpoint_id if isinstance(endpoint_id, uuid.UUID) else uuid.UUID(str(endpoint_id)),
+                                     attempt))
+            for pk, event_id, endpoint_id, attempt in rows]
 
 
 def signature_header(endpoint: WebhookEndpoint, *, msg_id: str, timestamp: int, body: bytes,
@@ -284,24 +388,55 @@ def signature_header(endpoint: WebhookEndpoint, *, msg_id: str, timestamp: int, 
     return " ".join(sign(secret=s, msg_id=msg_id, timestamp=timestamp, body=body) for s in secrets)
 
 
-_event_serializer = None
+_created_at_field = None
 
 
 def event_body(event: Event) -> bytes:
-    """The event as ``GET /events/{id}/`` shows it, as UTF-8 JSON (one serializer instance, reused)."""
-    global _event_serializer
-    if _event_serializer is None:
-        _event_serializer = EventSerializer()
-    return json.dumps(_event_serializer.to_representation(event), separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    """The event as ``GET /events/{id}/`` shows it, as UTF-8 JSON."""
+    return _event_bodies([event.pk])[event.pk]
+
+
+_EVENT_BODIES_PG = "SELECT id, type, created_at, data::text FROM events_event WHERE id = ANY(%s)"
+
+
+def _event_bodies(event_ids: list[str]) -> dict[str, bytes]:
+    """Each event as ``GET /events/{id}/`` shows it (``EventSerializer``: id, type, created_at,
+    data), as UTF-8 JSON, in one query.
+
+    On PostgreSQL ``data`` is taken as the stored JSON text and spliced in, never parsed and
+    re-encoded: it is the same JSON value the API renders (``jsonb`` keeps one key order, which
+    both see), and rebuilding it per event through the serializer cost more than its POST.
+    ``created_at`` goes through the serializer's own field, so both render it alike.
+    """
+    global _created_at_field
+    if _created_at_field is None:
+        _created_at_field = EventSerializer().fields["created_at"]
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_EVENT_BODIES_PG, [list(event_ids)])
+            rows = cursor.fetchall()
+    else:
+        rows = [(pk, type_, created_at, json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False))
+                for pk, type_, created_at, data in Event.objects.filter(pk__in=event_ids)
+                .values_list("id", "type", "created_at", "data")]
+    dumps = json.dumps
+    return {pk: ('{"id":%s,"type":%s,"created_at":%s,"data":%s}' % (  # noqa: UP031 - a splice, not formatting
+        dumps(pk), dumps(type_), dumps(_created_at_field.to_representation(created_at), ensure_ascii=False),
+        data)).encode() for pk, type_, created_at, data in rows}
 
 
 def deliveries_send(deliveries: list[WebhookDelivery]) -> dict[uuid.UUID, delivery.Result]:
-    """POST each delivery (in parallel threads); no database writes."""
+    """POST each delivery (in parallel threads); no database writes.
+
+    Each endpoint's URL is resolved and checked once for the batch (``delivery.check``); each
+    event's body is built once, before the threads share it.
+    """
     if not deliveries:
         return {}
     endpoints = {e.pk: e for e in WebhookEndpoint.objects.filter(pk__in={d.endpoint_id for d in deliveries})}
-    bodies: dict[str, bytes] = {}
+    targets = {pk: delivery.check(endpoint.url) for pk, endpoint in endpoints.items()}
+    bodies = _event_bodies(list({d.event_id for d in deliveries}))
     now = timezone.now()
     timestamp = int(now.timestamp())
 
@@ -311,11 +446,8 @@ def deliveries_send(deliveries: list[WebhookDelivery]) -> dict[uuid.UUID, delive
         headers = {"webhook-id": item.event_id, "webhook-timestamp": str(timestamp),
                    "webhook-signature": signature_header(endpoint, msg_id=item.event_id, timestamp=timestamp,
                                                          body=body, now=now)}
-        return delivery.post(url=endpoint.url, body=body, headers=headers)
+        return delivery.post(url=endpoint.url, body=body, headers=headers, target=targets[item.endpoint_id])
 
-    for item in deliveries:  # bodies built once per event, before the threads share the dict
-        if item.event_id not in bodies:
-            bodies[item.event_id] = event_body(item.event)
     results = list(_executor().map(send, deliveries))
     return {item.pk: result for item, result in zip(deliveries, results, strict=True)}
 
@@ -446,8 +578,6 @@ def deliveries_deliver_due(*, limit: int | None = None) -> int:
 
 def events_pump(*, budget_seconds: float = 20.0) -> dict[str, int]:
     """Dispatch and deliver until nothing is due or the budget is spent (one task run)."""
-    import time
-
     deadline = time.monotonic() + budget_seconds
     totals = {"dispatched": 0, "attempted": 0}
     cleared = False
@@ -457,6 +587,7 @@ def events_pump(*, budget_seconds: float = 20.0) -> dict[str, int]:
         totals["dispatched"] += dispatched
         totals["attempted"] += attempted
         if dispatched or attempted:
+            _kick_hold()
             cleared = False
             continue
         if cleared:
@@ -465,6 +596,8 @@ def events_pump(*, budget_seconds: float = 20.0) -> dict[str, int]:
         # the key was cleared (its nudge swallowed by the debounce) is seen by this last pass.
         _kick_clear()
         cleared = True
+    if not cleared:  # the budget ran out while busy: the hold goes, the next commit nudges a new run
+        _kick_clear()
     return totals
 
 
