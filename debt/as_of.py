@@ -10,7 +10,7 @@ from django.db.models import F
 
 from bnpl.dates import overdue_cutoff
 from debt.selectors import DebtSummary, OverdueInstallment, allocation_key
-from ledger.selectors import installment_balances_as_of, plans_opened_by
+from ledger.selectors import BALANCE_FIELDS, installment_balances_as_of, plans_opened_by
 from plans.as_of import installment_as_of
 from plans.models import Installment
 from users.models import UserStatus
@@ -22,7 +22,7 @@ def debt_summary_as_of(*, user_id: UUID, as_of: date) -> DebtSummary:
     cutoff = overdue_cutoff(as_of)
     overdue: list[OverdueInstallment] = []
     next_due = None
-    outstanding = overdue_amount = 0
+    outstanding = overdue_amount = fees = 0
     installments = sorted(Installment.objects.filter(plan_id__in=plan_ids)
                           .annotate(plan_created_at=F("plan__created_at")), key=allocation_key) if plan_ids else []
     for stored in installments:
@@ -30,6 +30,7 @@ def debt_summary_as_of(*, user_id: UUID, as_of: date) -> DebtSummary:
         if installment.outstanding_amount <= 0:
             continue
         outstanding += installment.outstanding_amount
+        fees += installment.fees_outstanding
         if installment.due_date < cutoff:
             overdue.append(OverdueInstallment(installment, (as_of - installment.due_date).days))
             overdue_amount += installment.outstanding_amount
@@ -37,8 +38,8 @@ def debt_summary_as_of(*, user_id: UUID, as_of: date) -> DebtSummary:
             next_due = installment
     return DebtSummary(user_id=user_id, status=UserStatus.DEBT_USER if overdue else UserStatus.NORMAL,
                        overdue=overdue, overdue_amount=overdue_amount, outstanding_amount=outstanding,
-                       next_due=next_due)
+                       next_due=next_due, fees_outstanding=fees)
 
 
 def _zero() -> dict[str, int]:
-    return dict.fromkeys(("amount", "paid_amount", "refunded_amount", "fee_amount", "fee_waived_amount"), 0)
+    return dict.fromkeys(BALANCE_FIELDS, 0)

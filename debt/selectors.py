@@ -29,9 +29,10 @@ class DebtSummary:
     user_id: UUID
     status: str
     overdue: list[OverdueInstallment]
-    overdue_amount: int  # minor units
+    overdue_amount: int  # minor units, late fees included (API.md §13)
     outstanding_amount: int
     next_due: Installment | None
+    fees_outstanding: int = 0  # late fees still owed on the open installments
 
     @property
     def has_overdue(self) -> bool:
@@ -54,9 +55,10 @@ def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
     cutoff = dates.overdue_cutoff(today)
     overdue: list[OverdueInstallment] = []
     next_due: Installment | None = None
-    outstanding = overdue_amount = 0
+    outstanding = overdue_amount = fees = 0
     for installment in open_installments(user_id=user_id):
         outstanding += installment.outstanding_amount
+        fees += installment.fees_outstanding
         if installment.due_date < cutoff:
             overdue.append(OverdueInstallment(installment, (today - installment.due_date).days))
             overdue_amount += installment.outstanding_amount
@@ -69,6 +71,7 @@ def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
         overdue_amount=overdue_amount,
         outstanding_amount=outstanding,
         next_due=next_due,
+        fees_outstanding=fees,
     )
 
 

@@ -11,17 +11,21 @@ due date moved, the grace days were raised) goes back to ``UPCOMING``, and the u
 follows (``DEBT_USER`` exactly when something is ``OVERDUE``).
 """
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 
 from audit.models import ObjectType
 from audit.services import StatusChange, status_changes_record
 from bnpl import dates
+from bnpl.late_fees import late_fee_cap, late_fee_steps
+from bnpl.money import format_minor
 from events.services import event_record, event_record_many
-from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan, PlanStatus
+from ledger.services import AssessedFee, journal_fees_assessed
+from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, LateFee, Plan, PlanStatus
 from users.models import Customer, UserStatus
 from users.services import user_status_set
 
@@ -31,9 +35,11 @@ from users.services import user_status_set
 # (PostgreSQL, and SQLite >= 3.33, both have UPDATE ... FROM). The plan status rule lives here.
 _PLAN_TOTALS_SQL = """
     UPDATE plans_plan AS p
-       SET paid_amount = s.paid, refunded_amount = s.refunded,
-           status = CASE WHEN p.total_amount = s.paid + s.refunded THEN %s ELSE %s END
-      FROM (SELECT plan_id, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded
+       SET paid_amount = s.paid, refunded_amount = s.refunded, fee_amount = s.fee, fee_paid_amount = s.fee_paid,
+           fee_waived_amount = s.fee_waived,
+           status = CASE WHEN p.total_amount + s.fee - s.fee_waived = s.paid + s.refunded THEN %s ELSE %s END
+      FROM (SELECT plan_id, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded, SUM(fee_amount) AS fee,
+                   SUM(fee_paid_amount) AS fee_paid, SUM(fee_waived_amount) AS fee_waived
               FROM plans_installment WHERE plan_id IN ({ids}) GROUP BY plan_id) AS s
      WHERE p.id = s.plan_id
     RETURNING id, merchant_id, status
@@ -42,7 +48,8 @@ _PLAN_TOTALS_SQL = """
 
 def installments_settle(*, installments: Iterable[Installment], plans_before: dict[UUID, str] | None = None,
                         installments_before: dict[UUID, str] | None = None) -> set[UUID]:
-    """Persist installments whose ``paid_amount``/``refunded_amount`` the caller changed.
+    """Persist installments whose ``paid_amount``/``refunded_amount`` (or ``fee_paid_amount``/
+    ``fee_waived_amount``) the caller changed. (``fee_amount`` is the fee pass's alone.)
 
     Sets each installment's status (``Installment.settle_status``), then recomputes each
     touched plan's totals from its installments (so they always equal the sum) and its
@@ -63,7 +70,8 @@ def installments_settle(*, installments: Iterable[Installment], plans_before: di
     for installment in installments:
         installment.settle_status()
     # One statement whatever the count (a repayment may touch dozens of installments).
-    Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "status", "paid_at"])
+    Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "fee_paid_amount",
+                                                   "fee_waived_amount", "status", "paid_at"])
     plan_ids = {installment.plan_id for installment in installments}
     plans_after: dict[UUID, tuple[Any, str]] = {}
     if plan_ids:
@@ -297,3 +305,185 @@ def update_in_chunks(manager, candidates, chunk_size: int, on_changed=None, **va
         total += changed
         if changed < chunk_size:
             return total
+
+
+# --- Late fees: the sweep's fee pass, after the marking pass (API.md §13) --------------------
+
+# One chunk of OVERDUE installments (in id order from where the last chunk ended) and the fee
+# steps each has reached (days past due = cutoff - due date, the cutoff being today - grace) and
+# has no fee row for. Their plans, then the installments, are locked without waiting (SKIP
+# LOCKED, in the lock order; a repayment or a waiver holding one is caught by the next sweep).
+# Each step is cut to what is left under the plan's cap (fees in due-date, sequence, step order),
+# and skipped when nothing is. The fee rows are inserted ON CONFLICT DO NOTHING against the
+# unique (installment, step) constraint, and only the rows really inserted move the installments'
+# and the plans' fee_amount. Returns the inserted fees, with each plan's outstanding amount after
+# each of them, for the journal.
+_ASSESS_FEES_SQL = """
+WITH steps (days, amount) AS (
+    SELECT * FROM unnest(%(step_days)s::int[], %(step_amounts)s::bigint[])
+), candidates AS (
+    SELECT id FROM plans_installment
+    WHERE status = 'OVERDUE' AND due_date <= %(first_step_day)s AND id > %(after_id)s
+    ORDER BY id
+    LIMIT %(limit)s
+), due AS (
+    SELECT i.id AS installment_id, i.plan_id, i.user_id, i.due_date, i.sequence, s.days, s.amount
+      FROM plans_installment AS i JOIN steps AS s ON i.due_date <= %(cutoff)s - s.days
+     WHERE i.id = ANY(ARRAY(SELECT id FROM candidates)) AND i.status = 'OVERDUE'
+       AND NOT EXISTS (SELECT 1 FROM plans_latefee AS f WHERE f.installment_id = i.id AND f.step_days = s.days)
+), plans_locked AS (
+    SELECT p.id, p.merchant_id, p.total_amount * %(cap_percent)s / 100 - p.fee_amount AS room,
+           p.total_amount + p.fee_amount - p.fee_waived_amount - p.paid_amount - p.refunded_amount AS outstanding
+      FROM plans_plan AS p
+     WHERE p.id = ANY(ARRAY(SELECT DISTINCT plan_id FROM due))
+     ORDER BY p.id
+       FOR NO KEY UPDATE SKIP LOCKED
+), installments_locked AS (
+    SELECT i.id FROM plans_installment AS i
+     WHERE i.id = ANY(ARRAY(SELECT installment_id FROM due WHERE plan_id IN (SELECT id FROM plans_locked)))
+       AND i.status = 'OVERDUE'
+     ORDER BY i.id
+       FOR NO KEY UPDATE SKIP LOCKED
+), priced AS (
+    SELECT d.*, p.room, p.merchant_id, p.outstanding,
+           SUM(d.amount) OVER (PARTITION BY d.plan_id ORDER BY d.due_date, d.sequence, d.installment_id, d.days)
+               AS running
+      FROM due AS d JOIN plans_locked AS p ON p.id = d.plan_id
+     WHERE d.installment_id IN (SELECT id FROM installments_locked)
+), inserted AS (
+    INSERT INTO plans_latefee (id, installment_id, plan_id, user_id, step_days, amount, business_date, created_at)
+    SELECT gen_random_uuid(), installment_id, plan_id, user_id, days,
+           LEAST(amount, GREATEST(room - (running - amount), 0)), %(today)s, now()
+      FROM priced
+     WHERE room - (running - amount) > 0
+    ON CONFLICT (installment_id, step_days) DO NOTHING
+    RETURNING id, installment_id, plan_id, user_id, step_days, amount
+), installments_updated AS (
+    UPDATE plans_installment AS i SET fee_amount = i.fee_amount + s.fee
+      FROM (SELECT installment_id, SUM(amount) AS fee FROM inserted GROUP BY installment_id) AS s
+     WHERE i.id = s.installment_id
+    RETURNING 1
+), plans_updated AS (  -- (a data-modifying CTE runs to completion whether or not it is read)
+    UPDATE plans_plan AS p SET fee_amount = p.fee_amount + s.fee
+      FROM (SELECT plan_id, SUM(amount) AS fee FROM inserted GROUP BY plan_id) AS s
+     WHERE p.id = s.plan_id
+    RETURNING 1
+), journal AS (
+    SELECT f.id, f.installment_id, f.plan_id, f.user_id, p.merchant_id, f.amount,
+           p.outstanding + SUM(f.amount) OVER (PARTITION BY f.plan_id ORDER BY f.installment_id, f.step_days)
+               AS outstanding_after
+      FROM inserted AS f JOIN plans_locked AS p ON p.id = f.plan_id
+)
+SELECT (SELECT count(*) FROM candidates), (SELECT id FROM candidates ORDER BY id DESC LIMIT 1),
+       ARRAY(SELECT id FROM journal), ARRAY(SELECT installment_id FROM journal), ARRAY(SELECT plan_id FROM journal),
+       ARRAY(SELECT user_id FROM journal), ARRAY(SELECT merchant_id FROM journal),
+       ARRAY(SELECT amount FROM journal), ARRAY(SELECT outstanding_after FROM journal)
+"""
+
+
+def fees_sweep(*, today: date, cutoff: date, chunk_size: int) -> dict[str, int]:
+    """The fee pass: every ``BNPL_LATE_FEES`` step each OVERDUE installment has reached (days past
+    due = ``cutoff`` - due date), assessed once (the unique constraint on (installment, step)),
+    within the plan's cap, as a late fee row, its ``fee_assessed`` journal transaction and its
+    ``fee.assessed`` event, in chunks of ``chunk_size`` installments (each its own transaction).
+    Runs after the marking pass, so only what the overdue rule keeps OVERDUE accrues fees.
+    Fees off (no steps): nothing at all, not even a query."""
+    steps = late_fee_steps()
+    if not steps:
+        return {}
+    if connection.vendor == "postgresql":
+        return {"fees_assessed": _fees_postgresql(steps, today, cutoff, chunk_size)}
+    return {"fees_assessed": _fees_orm(steps, today, cutoff, chunk_size)}
+
+
+def _fees_postgresql(steps: list[tuple[int, int]], today: date, cutoff: date, chunk_size: int) -> int:
+    total, after_id = 0, _ZERO_UUID
+    params: dict[str, Any] = {
+        "step_days": [days for days, _ in steps], "step_amounts": [amount for _, amount in steps],
+        "first_step_day": cutoff - timedelta(days=steps[0][0]), "cutoff": cutoff, "today": today,
+        "cap_percent": settings.BNPL_LATE_FEE_CAP_PERCENT, "limit": chunk_size}
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_ASSESS_FEES_SQL, {**params, "after_id": after_id})
+            seen, last_id, *columns = cursor.fetchone()
+            fees = [AssessedFee(*row) for row in zip(*columns, strict=True)]
+            journal_fees_assessed(fees=fees, business_date=today)
+            _record_fees_assessed([f.fee_id for f in fees])
+        total += len(fees)
+        if seen < chunk_size:
+            return total
+        after_id = last_id
+
+
+def _fees_orm(steps: list[tuple[int, int]], today: date, cutoff: date, chunk_size: int) -> int:
+    """The same pass with the ORM (SQLite: one writer at a time, so no row locks): a chunk of
+    OVERDUE installments at a time, their fee rows inserted with INSERT OR IGNORE against the same
+    unique constraint, and only the rows that went in move the amounts."""
+    total, after_id = 0, _ZERO_UUID
+    first_step_day = cutoff - timedelta(days=steps[0][0])
+    while True:
+        with transaction.atomic():
+            chunk = list(Installment.objects.filter(status=InstallmentStatus.OVERDUE, due_date__lte=first_step_day,
+                                                    pk__gt=after_id).order_by("pk")[:chunk_size])
+            total += _assess_orm(chunk, steps, today, cutoff)
+        if len(chunk) < chunk_size:
+            return total
+        after_id = chunk[-1].pk
+
+
+def _assess_orm(chunk: list[Installment], steps: list[tuple[int, int]], today: date, cutoff: date) -> int:
+    if not chunk:
+        return 0
+    done = set(LateFee.objects.filter(installment__in=chunk).values_list("installment_id", "step_days"))
+    plans = {p.pk: p for p in Plan.objects.filter(pk__in={i.plan_id for i in chunk})}
+    room = {pk: late_fee_cap(p.total_amount) - p.fee_amount for pk, p in plans.items()}
+    rows = []
+    for installment in sorted(chunk, key=lambda i: (i.due_date, i.sequence, i.pk)):
+        for days, amount in steps:
+            if (cutoff - installment.due_date).days < days or (installment.pk, days) in done:
+                continue
+            fee = min(amount, room[installment.plan_id])
+            if fee > 0:
+                room[installment.plan_id] -= fee
+                rows.append(LateFee(installment=installment, plan_id=installment.plan_id, user_id=installment.user_id,
+                                    step_days=days, amount=fee, business_date=today))
+    LateFee.objects.bulk_create(rows, ignore_conflicts=True)
+    inserted = {f.pk: f for f in LateFee.objects.filter(pk__in=[r.pk for r in rows])}
+    fees, by_installment = [], {i.pk: i for i in chunk}
+    for row in rows:
+        if row.pk not in inserted:
+            continue
+        installment, plan = by_installment[row.installment_id], plans[row.plan_id]
+        installment.fee_amount += row.amount
+        plan.fee_amount += row.amount
+        fees.append(AssessedFee(row.pk, installment.pk, plan.pk, plan.user_id, plan.merchant_id, row.amount,
+                                plan.outstanding_amount))
+    Installment.objects.bulk_update([by_installment[f.installment_id] for f in fees], ["fee_amount"])
+    Plan.objects.bulk_update(list({f.plan_id: plans[f.plan_id] for f in fees}.values()), ["fee_amount"])
+    journal_fees_assessed(fees=fees, business_date=today)
+    _record_fees_assessed([f.fee_id for f in fees])
+    return len(fees)
+
+
+def _record_fees_assessed(fee_ids: list) -> None:
+    """``fee.assessed`` for the fees just assessed, one INSERT for the lot (API.md §14)."""
+    if fee_ids:
+        fees = LateFee.objects.filter(pk__in=fee_ids).select_related("installment", "plan").order_by("pk")
+        event_record_many(type="fee.assessed", items=((f, f.plan.merchant_id) for f in fees))
+
+
+# --- Late fees: an operator's waiver ------------------------------------------------------------
+
+def installment_fees_waived(*, installment: Installment, plan: Plan) -> int:
+    """Waive what is left of ``installment``'s late fees (the caller holds the user's, the plan's
+    and the installment's locks and journals it); the installment settles (PAID or CANCELLED if
+    nothing else is outstanding) and the plan's totals follow. Returns the amount waived."""
+    assert connection.in_atomic_block, "installment_fees_waive needs the caller's locks"
+    amount = installment.fees_outstanding
+    before = installment.fee_waived_amount
+    installment.fee_waived_amount += amount
+    installments_settle(installments=[installment], plans_before={plan.pk: plan.status})
+    status_changes_record(changes=[StatusChange(ObjectType.INSTALLMENT, installment.pk, format_minor(before),
+                                                format_minor(installment.fee_waived_amount),
+                                                field="fee_waived_amount")])
+    return amount
