@@ -200,7 +200,8 @@ def journal_fee_waived(*, waiver_id: UUID, installment: Any, amount: int, plan: 
     journal_post(postings=[Posting(
         kind=Kind.FEE_WAIVED, user_id=plan.user_id, plan_id=plan.pk, merchant_id=plan.merchant_id, amount=amount,
         source_type=SourceType.FEE_WAIVER, source_id=waiver_id, outstanding_after=plan.outstanding_amount - amount,
-        lines=[Line(Account.FEE_WAIVERS, amount), Line(Account.FEE_RECEIVABLE, -amount, installment_id=installment.pk)])])
+        lines=[Line(Account.FEE_WAIVERS, amount),
+               Line(Account.FEE_RECEIVABLE, -amount, installment_id=installment.pk)])])
 
 
 # The fees the sweep just assessed, journalled in one statement (a data-modifying CTE) from arrays

@@ -10,9 +10,9 @@ from audit.models import ObjectType
 from audit.services import StatusChange, status_change_record, status_changes_record
 from bnpl import dates
 from bnpl.errors import CreditLimitExceeded, InvalidState, TooManyOpenPlans, UserInDebt, ValidationFailed
+from bnpl.models import ApiKey
 from bnpl.money import currency, format_minor
 from events.services import event_record, event_record_many
-from bnpl.models import ApiKey
 from ledger.services import journal_fee_waived, journal_plan_opened
 from merchants.models import Merchant
 from plans.installments import debt_status_refresh, installment_fees_waived
@@ -214,7 +214,8 @@ class FeeWaiverResult:
     user_status: str
 
 
-def installment_fees_waive(*, installment: Installment, reason: str, created_by: ApiKey | None = None) -> FeeWaiverResult:
+def installment_fees_waive(*, installment: Installment, reason: str,
+                           created_by: ApiKey | None = None) -> FeeWaiverResult:
     """Waive what is left of ``installment``'s late fees (``InvalidState`` if none is): a
     ``fee_waived`` journal transaction, the installment settled if nothing else is outstanding
     (PAID, or CANCELLED if nothing was ever paid), the plan's totals and status, and the user's
