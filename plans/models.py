@@ -218,7 +218,10 @@ class LateFee(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="late_fees")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="late_fees")
-    user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="late_fees")
+    # No foreign key in the database: its check would take a share lock on the user row from inside
+    # the sweep's fee pass, which holds plans, and wait for a repayment holding the user (a deadlock).
+    user = models.ForeignKey("users.Customer", on_delete=models.DO_NOTHING, db_constraint=False,
+                             related_name="late_fees")
     step_days = models.PositiveIntegerField(help_text="The BNPL_LATE_FEES step (days past due) assessed.")
     amount = MoneyModelField()
     business_date = models.DateField()

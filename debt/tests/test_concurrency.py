@@ -223,3 +223,24 @@ def test_a_fee_step_is_assessed_once_across_concurrent_sweeps(settings, today):
     assert set(Plan.objects.values_list("fee_amount", flat=True)) == {minor("34000.00")}
     assert JournalTransaction.objects.filter(kind=Kind.FEE_ASSESSED).count() == 24
     assert reconcile()["mismatch_count"] == 0
+
+
+def test_the_fee_pass_never_waits_on_a_user_a_repayment_holds(settings, today):
+    """A repayment locks the user first, then the plans: a fee pass holding a plan must never wait
+    for that user (the fee row names the user without a foreign key, so its INSERT takes no lock
+    on the user row), or the two would deadlock."""
+    from decimal import Decimal
+
+    from plans.installments import fees_sweep
+    from plans.models import LateFee
+
+    settings.BNPL_LATE_FEES = ((1, Decimal("10000.00")),)
+    user = CustomerFactory()
+    plan = make_plan(user=user, total_amount="1200000.00", start_date=TODAY)
+    Installment.objects.filter(plan=plan, sequence=1).update(due_date=TODAY - timedelta(days=3),
+                                                             status=InstallmentStatus.OVERDUE)
+    with held_transaction(lambda: Customer.objects.select_for_update().get(pk=user.pk)):
+        started = time.monotonic()
+        assert fees_sweep(today=TODAY, cutoff=TODAY, chunk_size=10) == {"fees_assessed": 1}
+        assert time.monotonic() - started < 5
+    assert LateFee.objects.get().user_id == user.pk
