@@ -309,47 +309,58 @@ def update_in_chunks(manager, candidates, chunk_size: int, on_changed=None, **va
 
 # --- Late fees: the sweep's fee pass, after the marking pass (API.md §13) --------------------
 
-# One chunk of OVERDUE installments (in id order from where the last chunk ended) and the fee
-# steps each has reached (days past due = cutoff - due date, the cutoff being today - grace) and
-# has no fee row for. Their plans, then the installments, are locked without waiting (SKIP
-# LOCKED, in the lock order; a repayment or a waiver holding one is caught by the next sweep).
-# Each step is cut to what is left under the plan's cap (fees in due-date, sequence, step order),
-# and skipped when nothing is. The fee rows are inserted ON CONFLICT DO NOTHING against the
-# unique (installment, step) constraint, and only the rows really inserted move the installments'
-# and the plans' fee_amount. Returns the inserted fees, with each plan's outstanding amount after
-# each of them, for the journal.
+# One chunk of OVERDUE installments: those of the next users (in user order, from where the last
+# chunk ended: range scans of installment_user_overdue_idx, which carries the due date, with no
+# sort), at least ``limit`` rows unless none are left; and the fee steps each has reached (days
+# past due = cutoff - due date, the cutoff being today - grace) and has no fee row for. Every later
+# lookup joins on those rows' ids and checks the status only on the locked row (primary-key
+# probes): right after the marking pass the statistics still say "no OVERDUE rows", and a plan
+# built on that guess would scan the whole partial index for every row. Their plans, then the
+# installments, are locked without waiting (SKIP LOCKED, in the lock order; a repayment or a waiver
+# holding one is caught by the next sweep); a locked row is its latest version, so one no longer
+# OVERDUE drops out. Each step is cut to what is left under the plan's cap (fees in due-date,
+# sequence, step order), and skipped when nothing is. The fee rows are inserted ON CONFLICT DO
+# NOTHING against the unique (installment, step) constraint, and only the rows really inserted move
+# the installments' and the plans' fee_amount. Returns the inserted fees, with each plan's
+# outstanding amount after each of them, for the journal.
 _ASSESS_FEES_SQL = """
 WITH steps (days, amount) AS (
     SELECT * FROM unnest(%(step_days)s::int[], %(step_amounts)s::bigint[])
-), candidates AS (
-    SELECT id FROM plans_installment
-    WHERE status = 'OVERDUE' AND due_date <= %(first_step_day)s AND id > %(after_id)s
-    ORDER BY id
+), next_rows AS MATERIALIZED (
+    SELECT user_id FROM plans_installment
+    WHERE status = 'OVERDUE' AND user_id > %(after_user)s
+    ORDER BY user_id
     LIMIT %(limit)s
-), due AS (
+), bound AS MATERIALIZED (
+    SELECT (SELECT count(*) FROM next_rows) AS seen,
+           (SELECT user_id FROM next_rows ORDER BY user_id DESC LIMIT 1) AS last_user
+), candidates AS MATERIALIZED (
+    SELECT i.id FROM plans_installment AS i
+    WHERE i.status = 'OVERDUE' AND i.user_id > %(after_user)s AND i.user_id <= (SELECT last_user FROM bound)
+      AND i.due_date <= %(first_step_day)s
+), due AS MATERIALIZED (
     SELECT i.id AS installment_id, i.plan_id, i.user_id, i.due_date, i.sequence, s.days, s.amount
-      FROM plans_installment AS i JOIN steps AS s ON i.due_date <= %(cutoff)s - s.days
-     WHERE i.id = ANY(ARRAY(SELECT id FROM candidates)) AND i.status = 'OVERDUE'
-       AND NOT EXISTS (SELECT 1 FROM plans_latefee AS f WHERE f.installment_id = i.id AND f.step_days = s.days)
-), plans_locked AS (
+      FROM candidates AS c JOIN plans_installment AS i ON i.id = c.id
+      JOIN steps AS s ON i.due_date <= %(cutoff)s - s.days
+     WHERE NOT EXISTS (SELECT 1 FROM plans_latefee AS f WHERE f.installment_id = i.id AND f.step_days = s.days)
+), plans_locked AS MATERIALIZED (
     SELECT p.id, p.merchant_id, p.total_amount * %(cap_percent)s / 100 - p.fee_amount AS room,
            p.total_amount + p.fee_amount - p.fee_waived_amount - p.paid_amount - p.refunded_amount AS outstanding
-      FROM plans_plan AS p
-     WHERE p.id = ANY(ARRAY(SELECT DISTINCT plan_id FROM due))
+      FROM plans_plan AS p JOIN (SELECT DISTINCT plan_id FROM due) AS d ON p.id = d.plan_id
      ORDER BY p.id
-       FOR NO KEY UPDATE SKIP LOCKED
-), installments_locked AS (
-    SELECT i.id FROM plans_installment AS i
-     WHERE i.id = ANY(ARRAY(SELECT installment_id FROM due WHERE plan_id IN (SELECT id FROM plans_locked)))
-       AND i.status = 'OVERDUE'
+       FOR NO KEY UPDATE OF p SKIP LOCKED
+), installments_locked AS MATERIALIZED (
+    SELECT i.id, i.status FROM plans_installment AS i
+      JOIN (SELECT DISTINCT installment_id FROM due JOIN plans_locked AS p ON p.id = due.plan_id) AS d
+        ON i.id = d.installment_id
      ORDER BY i.id
-       FOR NO KEY UPDATE SKIP LOCKED
+       FOR NO KEY UPDATE OF i SKIP LOCKED
 ), priced AS (
     SELECT d.*, p.room, p.merchant_id, p.outstanding,
            SUM(d.amount) OVER (PARTITION BY d.plan_id ORDER BY d.due_date, d.sequence, d.installment_id, d.days)
                AS running
       FROM due AS d JOIN plans_locked AS p ON p.id = d.plan_id
-     WHERE d.installment_id IN (SELECT id FROM installments_locked)
+     WHERE d.installment_id IN (SELECT id FROM installments_locked WHERE status = 'OVERDUE')
 ), inserted AS (
     INSERT INTO plans_latefee (id, installment_id, plan_id, user_id, step_days, amount, business_date, created_at)
     SELECT gen_random_uuid(), installment_id, plan_id, user_id, days,
@@ -374,7 +385,7 @@ WITH steps (days, amount) AS (
                AS outstanding_after
       FROM inserted AS f JOIN plans_locked AS p ON p.id = f.plan_id
 )
-SELECT (SELECT count(*) FROM candidates), (SELECT id FROM candidates ORDER BY id DESC LIMIT 1),
+SELECT (SELECT seen FROM bound), (SELECT last_user FROM bound),
        ARRAY(SELECT id FROM journal), ARRAY(SELECT installment_id FROM journal), ARRAY(SELECT plan_id FROM journal),
        ARRAY(SELECT user_id FROM journal), ARRAY(SELECT merchant_id FROM journal),
        ARRAY(SELECT amount FROM journal), ARRAY(SELECT outstanding_after FROM journal)
@@ -397,22 +408,22 @@ def fees_sweep(*, today: date, cutoff: date, chunk_size: int) -> dict[str, int]:
 
 
 def _fees_postgresql(steps: list[tuple[int, int]], today: date, cutoff: date, chunk_size: int) -> int:
-    total, after_id = 0, _ZERO_UUID
+    total, after_user = 0, _ZERO_UUID
     params: dict[str, Any] = {
         "step_days": [days for days, _ in steps], "step_amounts": [amount for _, amount in steps],
         "first_step_day": cutoff - timedelta(days=steps[0][0]), "cutoff": cutoff, "today": today,
         "cap_percent": settings.BNPL_LATE_FEE_CAP_PERCENT, "limit": chunk_size}
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_ASSESS_FEES_SQL, {**params, "after_id": after_id})
-            seen, last_id, *columns = cursor.fetchone()
+            cursor.execute(_ASSESS_FEES_SQL, {**params, "after_user": after_user})
+            seen, last_user, *columns = cursor.fetchone()
             fees = [AssessedFee(*row) for row in zip(*columns, strict=True)]
             journal_fees_assessed(fees=fees, business_date=today)
             _record_fees_assessed([f.fee_id for f in fees])
         total += len(fees)
         if seen < chunk_size:
             return total
-        after_id = last_id
+        after_user = last_user
 
 
 def _fees_orm(steps: list[tuple[int, int]], today: date, cutoff: date, chunk_size: int) -> int:
