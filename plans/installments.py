@@ -343,25 +343,16 @@ WITH steps (days, amount) AS (
       FROM candidates AS c JOIN plans_installment AS i ON i.id = c.id
       JOIN steps AS s ON i.due_date <= %(cutoff)s - s.days
      WHERE NOT EXISTS (SELECT 1 FROM plans_latefee AS f WHERE f.installment_id = i.id AND f.step_days = s.days)
-), plans_locked AS MATERIALIZED (
-    SELECT p.id, p.merchant_id, p.total_amount * %(cap_percent)s / 100 - p.fee_amount AS room,
+), locked AS MATERIALIZED (
+    SELECT d.installment_id, d.plan_id, d.user_id, d.due_date, d.sequence, d.days, d.amount, i.status,
+           p.merchant_id, p.total_amount * %(cap_percent)s / 100 - p.fee_amount AS room,
            p.total_amount + p.fee_amount - p.fee_waived_amount - p.paid_amount - p.refunded_amount AS outstanding
-      FROM plans_plan AS p JOIN (SELECT DISTINCT plan_id FROM due) AS d ON p.id = d.plan_id
-     ORDER BY p.id
-       FOR NO KEY UPDATE OF p SKIP LOCKED
-), installments_locked AS MATERIALIZED (
-    SELECT i.id, i.status FROM plans_installment AS i
-      JOIN (SELECT DISTINCT installment_id FROM due JOIN plans_locked AS p ON p.id = due.plan_id) AS d
-        ON i.id = d.installment_id
-     ORDER BY i.id
-       FOR NO KEY UPDATE OF i SKIP LOCKED
+      FROM due AS d JOIN plans_plan AS p ON p.id = d.plan_id JOIN plans_installment AS i ON i.id = d.installment_id
+       FOR NO KEY UPDATE OF p, i SKIP LOCKED
 ), priced AS (
-    SELECT d.*, p.room, p.merchant_id, p.outstanding,
-           SUM(d.amount) OVER (PARTITION BY d.plan_id ORDER BY d.due_date, d.sequence, d.installment_id, d.days)
-               AS running
-      FROM due AS d JOIN plans_locked AS p ON p.id = d.plan_id
-     WHERE d.installment_id IN (SELECT id FROM installments_locked WHERE status = 'OVERDUE')
-), inserted AS (
+    SELECT *, SUM(amount) OVER (PARTITION BY plan_id ORDER BY due_date, sequence, installment_id, days) AS running
+      FROM locked WHERE status = 'OVERDUE'
+), inserted AS MATERIALIZED (
     INSERT INTO plans_latefee (id, installment_id, plan_id, user_id, step_days, amount, business_date, created_at)
     SELECT gen_random_uuid(), installment_id, plan_id, user_id, days,
            LEAST(amount, GREATEST(room - (running - amount), 0)), %(today)s, now()
@@ -373,22 +364,19 @@ WITH steps (days, amount) AS (
     UPDATE plans_installment AS i SET fee_amount = i.fee_amount + s.fee
       FROM (SELECT installment_id, SUM(amount) AS fee FROM inserted GROUP BY installment_id) AS s
      WHERE i.id = s.installment_id
-    RETURNING 1
 ), plans_updated AS (  -- (a data-modifying CTE runs to completion whether or not it is read)
     UPDATE plans_plan AS p SET fee_amount = p.fee_amount + s.fee
       FROM (SELECT plan_id, SUM(amount) AS fee FROM inserted GROUP BY plan_id) AS s
      WHERE p.id = s.plan_id
-    RETURNING 1
-), journal AS (
-    SELECT f.id, f.installment_id, f.plan_id, f.user_id, p.merchant_id, f.amount,
-           p.outstanding + SUM(f.amount) OVER (PARTITION BY f.plan_id ORDER BY f.installment_id, f.step_days)
-               AS outstanding_after
-      FROM inserted AS f JOIN plans_locked AS p ON p.id = f.plan_id
+), plan_info AS MATERIALIZED (
+    SELECT DISTINCT plan_id, merchant_id, outstanding FROM locked
 )
 SELECT (SELECT seen FROM bound), (SELECT last_user FROM bound),
-       ARRAY(SELECT id FROM journal), ARRAY(SELECT installment_id FROM journal), ARRAY(SELECT plan_id FROM journal),
-       ARRAY(SELECT user_id FROM journal), ARRAY(SELECT merchant_id FROM journal),
-       ARRAY(SELECT amount FROM journal), ARRAY(SELECT outstanding_after FROM journal)
+       ARRAY(SELECT id FROM inserted), ARRAY(SELECT installment_id FROM inserted),
+       ARRAY(SELECT plan_id FROM inserted), ARRAY(SELECT user_id FROM inserted),
+       ARRAY(SELECT step_days FROM inserted), ARRAY(SELECT amount FROM inserted),
+       ARRAY(SELECT plan_id FROM plan_info), ARRAY(SELECT merchant_id FROM plan_info),
+       ARRAY(SELECT outstanding FROM plan_info)
 """
 
 
@@ -417,13 +405,29 @@ def _fees_postgresql(steps: list[tuple[int, int]], today: date, cutoff: date, ch
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_ASSESS_FEES_SQL, {**params, "after_user": after_user})
             seen, last_user, *columns = cursor.fetchone()
-            fees = [AssessedFee(*row) for row in zip(*columns, strict=True)]
+            fees = _assessed(*columns)
             journal_fees_assessed(fees=fees, business_date=today)
             _record_fees_assessed([f.fee_id for f in fees])
         total += len(fees)
         if seen < chunk_size:
             return total
         after_user = last_user
+
+
+def _assessed(ids, installment_ids, plan_ids, user_ids, step_days, amounts, info_plans, merchants,
+              outstanding) -> list[AssessedFee]:
+    """The fees one chunk inserted, each with its plan's merchant and its plan's outstanding amount
+    right after it (the plan's before the chunk plus its fees so far, in installment and step order)."""
+    plan_merchant = dict(zip(info_plans, merchants, strict=True))
+    plan_owed = dict(zip(info_plans, outstanding, strict=True))
+    fees = []
+    for fee_id, installment_id, plan_id, user_id, _, amount in sorted(
+            zip(ids, installment_ids, plan_ids, user_ids, step_days, amounts, strict=True),
+            key=lambda row: (row[2], row[1], row[4])):
+        plan_owed[plan_id] += amount
+        fees.append(AssessedFee(fee_id, installment_id, plan_id, user_id, plan_merchant[plan_id], amount,
+                                int(plan_owed[plan_id])))
+    return fees
 
 
 def _fees_orm(steps: list[tuple[int, int]], today: date, cutoff: date, chunk_size: int) -> int:
