@@ -17,6 +17,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.db.models import F
 
 from audit.models import ObjectType
 from audit.services import StatusChange, status_changes_record
@@ -481,10 +482,15 @@ def _assess_orm(chunk: list[Installment], steps: list[tuple[int, int]], today: d
 
 
 def _record_fees_assessed(fee_ids: list) -> None:
-    """``fee.assessed`` for the fees just assessed, one INSERT for the lot (API.md §14)."""
-    if fee_ids:
-        fees = LateFee.objects.filter(pk__in=fee_ids).select_related("installment", "plan").order_by("pk")
-        event_record_many(type="fee.assessed", items=((f, f.plan.merchant_id) for f in fees))
+    """``fee.assessed`` for the fees just assessed (API.md §14), one INSERT per thousand: a chunk of
+    the sweep may assess tens of thousands, and their objects and payloads are held a batch at a time."""
+    for start in range(0, len(fee_ids), _FEE_EVENT_BATCH):
+        fees = (LateFee.objects.filter(pk__in=fee_ids[start:start + _FEE_EVENT_BATCH]).select_related("installment")
+                .annotate(merchant_id=F("plan__merchant_id")).order_by("pk"))
+        event_record_many(type="fee.assessed", items=((f, f.merchant_id) for f in fees))
+
+
+_FEE_EVENT_BATCH = 1000
 
 
 # --- Late fees: an operator's waiver ------------------------------------------------------------
