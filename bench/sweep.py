@@ -6,6 +6,12 @@ against the bare set-based SQL doing the same updates on the same data, resettin
 
     .venv/bin/python bench/sweep.py --installments 100000 --runs 5
     .venv/bin/python bench/sweep.py --installments 1000000 --runs 3
+    .venv/bin/python bench/sweep.py --installments 1000000 --runs 3 --fees 1:10000.00,8:7000.00
+
+``--fees STEPS``: late fees on (``BNPL_LATE_FEES=STEPS`` for the sweep, cap 25 %); installments
+are then 100,000.00 each so the cap does not bind, and the bare side also inserts the fee rows,
+adds them to the installments and plans, and writes their journal transactions and entries, in
+one plain statement.
 
 PostgreSQL comes from BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bnpl_bench);
 the database is created and migrated (`manage.py migrate`) if needed. The sweep runs in a child
@@ -45,6 +51,61 @@ BARE_SQL = [
 ]
 
 
+# The fee pass as one plain statement: every step each OVERDUE installment has reached, cut to the
+# plan's cap, inserted once (ON CONFLICT DO NOTHING), added to installments and plans, journalled.
+BARE_FEES_SQL = """
+WITH steps (days, amount) AS (SELECT * FROM unnest(%(step_days)s::int[], %(step_amounts)s::bigint[])),
+due AS (
+    SELECT i.id AS installment_id, i.plan_id, i.user_id, i.due_date, i.sequence, s.days, s.amount
+      FROM plans_installment AS i JOIN steps AS s ON i.due_date <= %(cutoff)s - s.days
+     WHERE i.status = 'OVERDUE'
+       AND NOT EXISTS (SELECT 1 FROM plans_latefee AS f WHERE f.installment_id = i.id AND f.step_days = s.days)
+), priced AS (
+    SELECT d.*, p.merchant_id, p.total_amount * 25 / 100 - p.fee_amount AS room,
+           p.total_amount + p.fee_amount - p.fee_waived_amount - p.paid_amount - p.refunded_amount AS outstanding,
+           SUM(d.amount) OVER (PARTITION BY d.plan_id ORDER BY d.due_date, d.sequence, d.installment_id, d.days)
+               AS running
+      FROM due AS d JOIN plans_plan AS p ON p.id = d.plan_id
+), inserted AS (
+    INSERT INTO plans_latefee (id, installment_id, plan_id, user_id, step_days, amount, business_date, created_at)
+    SELECT gen_random_uuid(), installment_id, plan_id, user_id, days,
+           LEAST(amount, room - (running - amount)), %(cutoff)s, now()
+      FROM priced WHERE room - (running - amount) > 0
+    ON CONFLICT (installment_id, step_days) DO NOTHING
+    RETURNING id, installment_id, plan_id, user_id, step_days, amount
+), i_upd AS (
+    UPDATE plans_installment AS i SET fee_amount = i.fee_amount + s.fee
+      FROM (SELECT installment_id, SUM(amount) AS fee FROM inserted GROUP BY installment_id) AS s
+     WHERE i.id = s.installment_id
+), p_upd AS (
+    UPDATE plans_plan AS p SET fee_amount = p.fee_amount + s.fee
+      FROM (SELECT plan_id, SUM(amount) AS fee FROM inserted GROUP BY plan_id) AS s WHERE p.id = s.plan_id
+), src AS MATERIALIZED (
+    SELECT gen_random_uuid() AS tx_id, f.*, p.merchant_id,
+           p.total_amount + p.fee_amount - p.fee_waived_amount - p.paid_amount - p.refunded_amount
+           + SUM(f.amount) OVER (PARTITION BY f.plan_id ORDER BY f.installment_id, f.step_days) AS outstanding_after
+      FROM inserted AS f JOIN plans_plan AS p ON p.id = f.plan_id
+), t AS (
+    INSERT INTO ledger_journaltransaction (id, kind, plan_id, user_id, merchant_id, amount, business_date,
+                                           source_type, source_id, outstanding_after, created_at)
+    SELECT tx_id, 'fee_assessed', plan_id, user_id, merchant_id, amount, %(cutoff)s, 'late_fee', id,
+           outstanding_after, now() FROM src
+)
+INSERT INTO ledger_journalentry (transaction_id, kind, account, plan_id, installment_id, user_id, merchant_id, amount)
+SELECT tx_id, 'fee_assessed', 'fee_receivable', plan_id, installment_id, user_id, merchant_id, amount FROM src
+UNION ALL
+SELECT tx_id, 'fee_assessed', 'fee_income', plan_id, NULL, user_id, merchant_id, -amount FROM src
+"""
+
+
+def parse_steps(raw: str) -> tuple[list[int], list[int]]:
+    """``1:10000.00,8:7000.00`` as (days, minor units) for the bare statement (two places, UZS)."""
+    from decimal import Decimal
+
+    pairs = [item.split(":") for item in raw.split(",")]
+    return [int(d) for d, _ in pairs], [int(Decimal(a) * 100) for _, a in pairs]
+
+
 def connect(url: str, autocommit: bool = True) -> "PgConnection":
     import psycopg2
 
@@ -66,7 +127,7 @@ def ensure_database(url: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def seed(url: str, installments: int, layout: str) -> None:
+def seed(url: str, installments: int, layout: str, amount: int = 10000) -> None:
     """Users u (N/10), two plans each (N/5), five monthly installments per plan. Every 20th user
     starts DEBT_USER (most of them really are in debt; the few who are not get restored).
 
@@ -84,8 +145,9 @@ def seed(url: str, installments: int, layout: str) -> None:
         due = "%(today)s::date - 90 + (abs(hashtext(p || '-' || s)) %% 300)"
     conn = connect(url)
     with conn.cursor() as cursor:
-        cursor.execute("TRUNCATE debt_repaymentallocation, debt_repayment, debt_sweeprun, plans_installment, "
-                       "plans_plan, users_customer, merchants_merchant CASCADE")
+        cursor.execute("TRUNCATE debt_repaymentallocation, debt_repayment, debt_sweeprun, plans_latefee, "
+                       "plans_installment, plans_plan, users_customer, merchants_merchant, ledger_journalentry, "
+                       "ledger_journaltransaction, events_event CASCADE")
         cursor.execute("""INSERT INTO merchants_merchant (id, name, webhook_secret, created_at)
                           VALUES ('00000000-0000-0000-0000-00000000beef', 'bench', 'x', now())""")
         cursor.execute("""
@@ -97,18 +159,18 @@ def seed(url: str, installments: int, layout: str) -> None:
             FROM generate_series(1, %(users)s) AS g""", {"users": users})
         cursor.execute("""
             INSERT INTO plans_plan (id, user_id, merchant_id, total_amount, installment_count, start_date, status,
-                paid_amount, refunded_amount, created_at)
+                paid_amount, refunded_amount, fee_amount, fee_paid_amount, fee_waived_amount, created_at)
             SELECT md5('pl' || g)::uuid, md5('u' || ((g - 1) / 2 + 1))::uuid,
-                   '00000000-0000-0000-0000-00000000beef', 50000, 5, %(today)s::date - 120 + (g * 120) / %(plans)s,
-                   'ACTIVE', 0, 0, now()
-            FROM generate_series(1, %(plans)s) AS g""", {"plans": plans, "today": TODAY})
+                   '00000000-0000-0000-0000-00000000beef', 5 * %(amount)s, 5,
+                   %(today)s::date - 120 + (g * 120) / %(plans)s, 'ACTIVE', 0, 0, 0, 0, 0, now()
+            FROM generate_series(1, %(plans)s) AS g""", {"plans": plans, "today": TODAY, "amount": amount})
         cursor.execute(f"""
             INSERT INTO plans_installment (id, plan_id, user_id, sequence, due_date, amount, paid_amount,
-                refunded_amount, status)
+                refunded_amount, fee_amount, fee_paid_amount, fee_waived_amount, status)
             SELECT md5('i' || p || '-' || s)::uuid, md5('pl' || p)::uuid, md5('u' || ((p - 1) / 2 + 1))::uuid, s,
-                   {due}, 10000, 0, 0, 'UPCOMING'
+                   {due}, %(amount)s, 0, 0, 0, 0, 0, 'UPCOMING'
             FROM generate_series(1, %(plans)s) AS p, generate_series(1, 5) AS s
-            ORDER BY p, s""", {"plans": plans, "today": TODAY})
+            ORDER BY p, s""", {"plans": plans, "today": TODAY, "amount": amount})
         cursor.execute("VACUUM ANALYZE users_customer, plans_plan, plans_installment")
     conn.close()
 
@@ -116,12 +178,16 @@ def seed(url: str, installments: int, layout: str) -> None:
 def reset(url: str) -> None:
     conn = connect(url)
     with conn.cursor() as cursor:
+        # The fees mode's rows (the journal refuses DELETE; TRUNCATE fires no row trigger).
+        cursor.execute("TRUNCATE plans_latefee, ledger_journalentry, ledger_journaltransaction, events_event CASCADE")
+        cursor.execute("UPDATE plans_installment SET fee_amount = 0 WHERE fee_amount <> 0")
+        cursor.execute("UPDATE plans_plan SET fee_amount = 0 WHERE fee_amount <> 0")
         cursor.execute("UPDATE plans_installment SET status = 'UPCOMING' WHERE status = 'OVERDUE'")
         cursor.execute("""UPDATE users_customer SET status = CASE WHEN full_name = 'bench-debt' THEN 'DEBT_USER'
                           ELSE 'NORMAL' END
                           WHERE status <> CASE WHEN full_name = 'bench-debt' THEN 'DEBT_USER' ELSE 'NORMAL' END""")
         cursor.execute("DELETE FROM debt_sweeprun")
-        cursor.execute("VACUUM ANALYZE users_customer, plans_installment")
+        cursor.execute("VACUUM ANALYZE users_customer, plans_installment, plans_plan, plans_latefee")
         cursor.execute("CHECKPOINT")
     conn.close()
 
@@ -133,11 +199,16 @@ def state(url: str) -> dict:
         installments = dict(cursor.fetchall())
         cursor.execute("SELECT status, count(*) FROM users_customer GROUP BY status")
         users = dict(cursor.fetchall())
+        cursor.execute("""SELECT (SELECT count(*) FROM plans_latefee),
+                                 (SELECT COALESCE(SUM(amount), 0) FROM plans_latefee),
+                                 (SELECT count(*) FROM ledger_journaltransaction WHERE kind = 'fee_assessed')""")
+        fees, fee_total, fee_journal = cursor.fetchall()[0]
     conn.close()
-    return {"installments": installments, "users": users}
+    return {"installments": installments, "users": users, "fees": fees, "fee_total": int(fee_total),
+            "fee_journal": fee_journal}
 
 
-def run_bare(url: str) -> dict:
+def run_bare(url: str, fees: str = "") -> dict:
     conn = connect(url)
     counts = []
     started = time.perf_counter()
@@ -145,15 +216,19 @@ def run_bare(url: str) -> dict:
         for sql in BARE_SQL:
             cursor.execute(sql, {"cutoff": TODAY})
             counts.append(cursor.rowcount)
+        if fees:
+            days, amounts = parse_steps(fees)
+            cursor.execute(BARE_FEES_SQL, {"cutoff": TODAY, "step_days": days, "step_amounts": amounts})
+            counts.append(cursor.rowcount)
     seconds = time.perf_counter() - started
     conn.close()
     return {"seconds": seconds, "counts": counts}
 
 
-def run_sweep_child(url: str, *, traced: bool) -> dict:
+def run_sweep_child(url: str, *, traced: bool, fees: str = "") -> dict:
     """The sweep once in a fresh process (``child()``); what it reports."""
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "bnpl.settings.local", "REDIS_URL": "",
-           "LOG_LEVEL": "WARNING"}
+           "LOG_LEVEL": "WARNING", "BNPL_LATE_FEES": fees, "BNPL_LATE_FEE_CAP_PERCENT": "25"}
     flag = "--child" if traced else "--child-untraced"
     out = subprocess.run([sys.executable, __file__, flag], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True).stdout
@@ -200,6 +275,7 @@ def main() -> None:
     parser.add_argument("--layout", choices=["realistic", "random"], default="realistic",
                         help="how due dates relate to the physical row order (see seed())")
     parser.add_argument("--no-seed", action="store_true", help="reuse the data already seeded")
+    parser.add_argument("--fees", default="", help="late fees on: BNPL_LATE_FEES steps, e.g. 1:10000.00,8:7000.00")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-untraced", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -210,7 +286,7 @@ def main() -> None:
     ensure_database(url)
     if not args.no_seed:
         started = time.perf_counter()
-        seed(url, args.installments, args.layout)
+        seed(url, args.installments, args.layout, amount=10_000_000 if args.fees else 10000)
         seconds = time.perf_counter() - started
         print(f"seeded {args.installments} installments ({args.layout}) in {seconds:.1f} s", flush=True)
     initial = state(url)
@@ -224,22 +300,23 @@ def main() -> None:
         for kind in order:
             reset(url)
             if kind == "bare":
-                result = run_bare(url)
+                result = run_bare(url, args.fees)
                 bare.append(result["seconds"])
                 detail = f"counts={result['counts']}"
             else:
-                result = run_sweep_child(url, traced=False)
+                result = run_sweep_child(url, traced=False, fees=args.fees)
                 sweep.append(result["seconds"])
                 rss.append(result["maxrss_mb"])
                 counts = result["result"]
                 detail = (f"marked={counts['installments_marked_overdue']} debt={counts['users_marked_debt']} "
-                          f"restored={counts['users_restored']} maxrss={result['maxrss_mb']:.1f}MB")
+                          f"restored={counts['users_restored']} fees={counts.get('fees_assessed', '-')} "
+                          f"maxrss={result['maxrss_mb']:.1f}MB")
             after = state(url)
             assert expected is None or after == expected, (after, expected)  # both sides: same end state
             expected = after
             print(f"run {run + 1} {kind:5s} {result['seconds']:.3f} s  {detail}", flush=True)
     reset(url)
-    traced_run = run_sweep_child(url, traced=True)
+    traced_run = run_sweep_child(url, traced=True, fees=args.fees)
     traced.append(traced_run["tracemalloc_peak_mb"])
     assert state(url) == expected
 
@@ -247,6 +324,7 @@ def main() -> None:
     print(json.dumps({
         "installments": args.installments,
         "layout": args.layout,
+        "fees": args.fees or None,
         "final_state": expected,
         "bare_sql_median_s": round(bare_median, 3),
         "sweep_median_s": round(sweep_median, 3),

@@ -53,8 +53,9 @@ class DebtSerializer(CachedFieldsMixin, CurrencyMixin):
         help_text="The debt rule applied now: DEBT_USER exactly when has_overdue. The stored user status "
                   "(GET /users/{id}/) agrees after the next sweep or write for this user.")
     has_overdue = serializers.BooleanField()
-    overdue_amount = MoneyField()
-    outstanding_amount = MoneyField()
+    overdue_amount = MoneyField(help_text="Outstanding on the overdue installments, late fees included.")
+    outstanding_amount = MoneyField(help_text="Everything outstanding, late fees included.")
+    fees_outstanding = MoneyField(help_text="Late fees assessed and neither paid nor waived (API.md §13).")
     overdue_installments = OverdueInstallmentSerializer(source="overdue", many=True)
     next_due = NextDueSerializer(allow_null=True,
                                  help_text="The earliest-due outstanding installment that is not overdue, or null.")
@@ -63,7 +64,7 @@ class DebtSerializer(CachedFieldsMixin, CurrencyMixin):
 
     class Meta:
         fields = ["user_id", "status", "has_overdue", "currency", "overdue_amount", "outstanding_amount",
-                  "overdue_installments", "next_due", "aging"]
+                  "fees_outstanding", "overdue_installments", "next_due", "aging"]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -140,9 +141,10 @@ class RepaymentRequestSerializer(serializers.Serializer):
         help_text=f"Pay each in full (1 to {services.MAX_INSTALLMENT_IDS} ids). Empty, too many or repeated ids: "
                   "400; an id that is not this user's installment: 400 (`does_not_exist`); one already "
                   "settled: 409 `invalid_state`. Exactly one of `installment_ids` and `amount`.")
-    amount = MoneyField(required=False, help_text="Applied oldest due date first (then the older plan, then the "
-                                                  "sequence), partly on the last one reached. Above the user's "
-                                                  "outstanding total: 400.")
+    amount = MoneyField(required=False, help_text="Applied to overdue principal oldest due date first (then the "
+                                                  "older plan, then the sequence), then to late fees in the same "
+                                                  "order, then to the other installments; partly on the last one "
+                                                  "reached. Above the user's outstanding total: 400.")
 
 
 class DebtViewSet(viewsets.GenericViewSet):

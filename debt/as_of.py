@@ -9,7 +9,7 @@ from uuid import UUID
 from django.db.models import F
 
 from debt.selectors import DebtSummary, allocation_order, debt_summary_of
-from ledger.selectors import installment_balances_as_of, plans_opened_by
+from ledger.selectors import BALANCE_FIELDS, installment_balances_as_of, plans_opened_by
 from plans.as_of import installment_as_of
 from plans.models import Installment
 
@@ -26,4 +26,4 @@ def debt_summary_as_of(*, user_id: UUID, as_of: date) -> DebtSummary:
 
 
 def _zero() -> dict[str, int]:
-    return dict.fromkeys(("amount", "paid_amount", "refunded_amount", "fee_amount", "fee_waived_amount"), 0)
+    return dict.fromkeys(BALANCE_FIELDS, 0)

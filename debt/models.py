@@ -26,11 +26,15 @@ class RepaymentAllocation(models.Model):
     installment = models.ForeignKey("plans.Installment", on_delete=models.PROTECT, related_name="allocations")
     plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, related_name="+")
     amount = MoneyModelField()
+    # The part of ``amount`` that paid late fees (API.md §13); a reversal takes it back from the fees.
+    fee_amount = MoneyModelField(default=0)
 
     class Meta:
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_positive"),
+            models.CheckConstraint(condition=Q(fee_amount__gte=0, fee_amount__lte=models.F("amount")),
+                                   name="allocation_fee_within_amount"),
             models.UniqueConstraint(fields=["repayment", "installment"], name="allocation_once_per_installment"),
         ]
 

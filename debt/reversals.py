@@ -58,13 +58,18 @@ def repayment_reverse(*, repayment: Repayment, reason: str, created_by: ApiKey |
 
         cutoff = overdue_cutoff(today)
         before = {pk: i.status for pk, i in installments.items()}
-        parts = []
+        parts, fees = [], {}
         for allocation in allocations:
             installment = installments[allocation.installment_id]
-            if installment.paid_amount < allocation.amount:
+            if (installment.paid_amount < allocation.amount
+                    or installment.fee_paid_amount < allocation.fee_amount):
                 raise InvalidState(f"Reversing would leave installment {installment.pk} with a negative paid amount.")
+            # What paid late fees goes back onto the fees (owed again, whatever was waived since).
             installment.paid_amount -= allocation.amount
+            installment.fee_paid_amount -= allocation.fee_amount
             parts.append((installment, allocation.amount))
+            if allocation.fee_amount:
+                fees[installment.pk] = allocation.fee_amount
         last_paid = dict(RepaymentAllocation.objects
                          .filter(installment_id__in=list(installments), repayment__reversed_at__isnull=True)
                          .exclude(repayment_id=repayment.pk)
@@ -77,7 +82,7 @@ def repayment_reverse(*, repayment: Repayment, reason: str, created_by: ApiKey |
                 installment.status = (InstallmentStatus.OVERDUE if installment.due_date < cutoff
                                       else InstallmentStatus.UPCOMING)
 
-        journal_repayment_reversed(repayment_id=repayment.pk, parts=parts, plans=plans)
+        journal_repayment_reversed(repayment_id=repayment.pk, parts=parts, plans=plans, fees=fees)
         plan_status_before = {pk: p.status for pk, p in plans.items()}
         installments_settle(installments=list(installments.values()), plans_before=plan_status_before,
                             installments_before=before)

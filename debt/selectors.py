@@ -32,10 +32,11 @@ class DebtSummary:
     user_id: UUID
     status: str
     overdue: list[OverdueInstallment]
-    overdue_amount: int  # minor units
+    overdue_amount: int  # minor units, late fees included (API.md §13)
     outstanding_amount: int
     next_due: Installment | None
     as_of: date | None = None  # the business day the figures are for (None: today)
+    fees_outstanding: int = 0  # late fees still owed on the open installments
 
     @property
     def has_overdue(self) -> bool:
@@ -71,9 +72,10 @@ def debt_summary_of(*, user_id: UUID, installments: Iterable[Installment], today
     cutoff = dates.overdue_cutoff(today)
     overdue: list[OverdueInstallment] = []
     next_due: Installment | None = None
-    outstanding = overdue_amount = 0
+    outstanding = overdue_amount = fees = 0
     for installment in installments:
         outstanding += installment.outstanding_amount
+        fees += installment.fees_outstanding
         if installment.due_date < cutoff:
             overdue.append(OverdueInstallment(installment, (today - installment.due_date).days))
             overdue_amount += installment.outstanding_amount
@@ -87,6 +89,7 @@ def debt_summary_of(*, user_id: UUID, installments: Iterable[Installment], today
         outstanding_amount=outstanding,
         next_due=next_due,
         as_of=today,
+        fees_outstanding=fees,
     )
 
 

@@ -31,6 +31,7 @@ from events.services import event_record, event_record_many
 from ledger.services import journal_repayment
 from plans.installments import (
     debt_status_refresh,
+    fees_sweep,
     installments_settle,
     installments_sweep_orm,
     installments_sweep_postgresql,
@@ -92,20 +93,23 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
         plans = plans_lock(Subquery(targets.values("plan_id")))
         installments = installments_lock(targets)
 
-        # 2. Decide how much goes where.
+        # 2. Decide how much goes where (and how much of each part pays late fees).
         if installment_ids is not None:
-            allocations = _allocate_ids(installment_ids, installments)
+            shares = _allocate_ids(installment_ids, installments)
         else:
             assert amount is not None  # _check_request: exactly one of installment_ids and amount
-            allocations = _allocate_amount(amount, installments, plans)
+            shares = _allocate_amount(amount, installments, plans, dates.overdue_cutoff(today))
+        allocations = [(installment, part) for installment, part, _ in shares]
+        fees = {installment.pk: fee for installment, _, fee in shares if fee}
 
         # 3. Move the money: the customer paid now.
-        for installment, part in allocations:
+        for installment, part, fee in shares:
             installment.paid_amount += part
+            installment.fee_paid_amount += fee
             installment.paid_at = now
         # The journal, from the plans as they stood before (one journal transaction per plan).
         repayment_id = uuid.uuid4()
-        journal_repayment(repayment_id=repayment_id, parts=allocations, plans=plans)
+        journal_repayment(repayment_id=repayment_id, parts=allocations, plans=plans, fees=fees)
         installments_settle(installments=[i for i, _ in allocations],
                             plans_before={pk: plan.status for pk, plan in plans.items()})
         in_debt = debt_status_refresh(user=user, today=today)
@@ -115,8 +119,8 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
                                              created_by=created_by)
         rows = RepaymentAllocation.objects.bulk_create(
             RepaymentAllocation(repayment=repayment, installment=installment, plan_id=installment.plan_id,
-                                amount=part)
-            for installment, part in allocations
+                                amount=part, fee_amount=fee)
+            for installment, part, fee in shares
         )
         result = RepaymentResult(repayment=repayment, allocations=rows,
                                  user_status=UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL)
@@ -141,8 +145,10 @@ def _check_request(installment_ids: Sequence[UUID] | None, amount: int | None) -
     return installment_ids
 
 
-def _allocate_ids(installment_ids: list[UUID], installments: list[Installment]) -> list[tuple[Installment, int]]:
-    """Each named installment in full, in the order named."""
+def _allocate_ids(installment_ids: list[UUID],
+                  installments: list[Installment]) -> list[tuple[Installment, int, int]]:
+    """Each named installment in full (its principal and its late fees), in the order named:
+    ``(installment, part, of which fees)``."""
     if len(installments) != len(installment_ids):
         raise ValidationFailed("installment_ids", "Not an installment of this user.", "does_not_exist")
     settled = [i for i in installments if i.status not in OPEN_STATUSES]
@@ -154,26 +160,37 @@ def _allocate_ids(installment_ids: list[UUID], installments: list[Installment]) 
         raise ValidationFailed("installment_ids", f"These installments total {format_minor(max_minor())} or more; "
                                                   "pay them in several repayments.", "max_value")
     order = {pk: index for index, pk in enumerate(installment_ids)}
-    return [(i, i.outstanding_amount) for i in sorted(installments, key=lambda i: order[i.pk])]
+    return [(i, i.outstanding_amount, i.fees_outstanding) for i in sorted(installments, key=lambda i: order[i.pk])]
 
 
-def _allocate_amount(amount: int, installments: list[Installment],
-                     plans: dict[UUID, Plan]) -> list[tuple[Installment, int]]:
-    """``amount`` over the open installments in allocation order, partly on the last one reached."""
+def _allocate_amount(amount: int, installments: list[Installment], plans: dict[UUID, Plan],
+                     cutoff: date) -> list[tuple[Installment, int, int]]:
+    """``amount`` over the open installments (API.md §13): the principal of the overdue ones (due
+    before ``cutoff``) in allocation order, then late fees in allocation order, then the principal
+    of the rest; partly on the last one reached. ``(installment, part, of which fees)``, one per
+    installment, in the order first reached."""
     owed = sum(i.outstanding_amount for i in installments)
     if amount > owed:
         raise ValidationFailed("amount", f"Above what the user owes in total ({format_minor(owed)}).",
                                "exceeds_outstanding")
-    allocations, left = [], amount
     ordered = allocation_order(installments=installments,
                                plan_created_at={pk: plan.created_at for pk, plan in plans.items()})
-    for installment in ordered:
+    overdue = [i for i in ordered if i.due_date < cutoff]
+    not_overdue = [i for i in ordered if i.due_date >= cutoff]
+    reached: dict[UUID, list] = {}  # pk -> [installment, part, fee], in the order first reached
+    left = amount
+    for installment, is_fee in [*((i, False) for i in overdue), *((i, True) for i in ordered),
+                                *((i, False) for i in not_overdue)]:
         if left <= 0:
             break
-        part = min(left, installment.outstanding_amount)
-        allocations.append((installment, part))
+        part = min(left, installment.fees_outstanding if is_fee else installment.principal_outstanding)
+        if part <= 0:
+            continue
+        share = reached.setdefault(installment.pk, [installment, 0, 0])
+        share[1] += part
+        share[2] += part if is_fee else 0
         left -= part
-    return allocations
+    return [(i, part, fee) for i, part, fee in reached.values()]
 
 
 # --- The overdue sweep --------------------------------------------------------------
@@ -205,6 +222,8 @@ def sweep_overdue(*, today: date | None = None, chunk_size: int = SWEEP_CHUNK_SI
                 counts = _sweep_postgresql(cutoff, chunk_size)
             else:
                 counts = _sweep_orm(cutoff, chunk_size)
+            # The fee pass, after the marking pass: only what the overdue rule left OVERDUE accrues fees.
+            counts.update(fees_sweep(today=today, cutoff=cutoff, chunk_size=chunk_size))
         except Exception as exc:
             # The class only: a database message can quote row values.
             _finish(run, clock, {}, error=f"{type(exc).__name__}")

@@ -25,9 +25,13 @@ The postings of each kind (``ledger.models.Kind``)::
     fee_assessed         Dr fee_receivable (installment)     Cr fee_income
     fee_waived           Dr fee_waivers                      Cr fee_receivable (installment)
 
+    (repayment and repayment_reversed move fee_receivable too, for the part that paid late fees)
+
 So for every plan and installment: ``amount`` = the plan_opened debits, ``paid_amount`` = minus
-the repayment and repayment_reversed lines, ``refunded_amount`` = minus the refund_applied
-lines, and the outstanding amount = the balance of receivable + fee_receivable.
+the repayment and repayment_reversed lines (on receivable and fee_receivable), ``fee_paid_amount``
+= minus those on fee_receivable, ``refunded_amount`` = minus the refund_applied lines,
+``fee_amount`` = the fee_assessed debits, ``fee_waived_amount`` = minus the fee_waived credits, and
+the outstanding amount = the balance of receivable + fee_receivable.
 
 This app sits below ``plans`` (it imports no domain app above it): plans, users, merchants,
 refunds and repayments are referenced by id.

@@ -40,6 +40,8 @@ class SourceType(models.TextChoices):
     REFUND = "refund"
     PAYOUT = "payout"
     INSTALLMENT = "installment"
+    LATE_FEE = "late_fee"
+    FEE_WAIVER = "fee_waiver"
 
 
 class JournalTransaction(models.Model):

@@ -39,29 +39,38 @@ LIMIT {MAX_REPORTED}
 
 _NOT_OPENED = ", ".join(f"'{s}'" for s in NOT_OPENED_PLAN_STATUSES)
 
-# Installments against the journal: the receivable lines summed per installment (one scan of the
-# entries), matched by a full join, so a line naming no installment shows up too.
+# Installments against the journal: the receivable and fee_receivable lines summed per installment
+# (one scan of the entries), matched by a full join, so a line naming no installment shows up too.
 # ``expected_amount`` is 0 for a plan that owes nothing yet (pending, declined, expired): the
-# journal has nothing for it.
+# journal has nothing for it. ``paid_amount`` counts what paid late fees too (API.md §13).
 _INSTALLMENTS_SQL = f"""
-SELECT 'installment', id, stored_amount, stored_paid, stored_refunded, journal_amount, journal_paid,
-       journal_refunded, COUNT(*) OVER () FROM (
+SELECT 'installment', id, stored_amount, stored_paid, stored_refunded, stored_fee, stored_fee_paid, stored_fee_waived,
+       journal_amount, journal_paid, journal_refunded, journal_fee, journal_fee_paid, journal_fee_waived,
+       COUNT(*) OVER () FROM (
     SELECT COALESCE(x.id, j.installment_id) AS id,
            COALESCE(x.expected_amount, 0) AS stored_amount, COALESCE(x.paid_amount, 0) AS stored_paid,
-           COALESCE(x.refunded_amount, 0) AS stored_refunded, COALESCE(j.amount, 0) AS journal_amount,
-           COALESCE(j.paid, 0) AS journal_paid, COALESCE(j.refunded, 0) AS journal_refunded
-      FROM (SELECT i.id, i.paid_amount, i.refunded_amount,
+           COALESCE(x.refunded_amount, 0) AS stored_refunded, COALESCE(x.fee_amount, 0) AS stored_fee,
+           COALESCE(x.fee_paid_amount, 0) AS stored_fee_paid, COALESCE(x.fee_waived_amount, 0) AS stored_fee_waived,
+           COALESCE(j.amount, 0) AS journal_amount, COALESCE(j.paid, 0) AS journal_paid,
+           COALESCE(j.refunded, 0) AS journal_refunded, COALESCE(j.fee, 0) AS journal_fee,
+           COALESCE(j.fee_paid, 0) AS journal_fee_paid, COALESCE(j.fee_waived, 0) AS journal_fee_waived
+      FROM (SELECT i.id, i.paid_amount, i.refunded_amount, i.fee_amount, i.fee_paid_amount, i.fee_waived_amount,
                    CASE WHEN p.status IN ({_NOT_OPENED}) THEN 0 ELSE i.amount END AS expected_amount
               FROM plans_installment AS i JOIN plans_plan AS p ON p.id = i.plan_id) AS x
       FULL JOIN (
             SELECT installment_id,
                    SUM(CASE WHEN kind = 'plan_opened' THEN amount ELSE 0 END) AS amount,
                    -SUM(CASE WHEN kind IN ('repayment', 'repayment_reversed') THEN amount ELSE 0 END) AS paid,
-                   -SUM(CASE WHEN kind = 'refund_applied' THEN amount ELSE 0 END) AS refunded
-              FROM ledger_journalentry WHERE account = 'receivable' GROUP BY installment_id
+                   -SUM(CASE WHEN kind = 'refund_applied' THEN amount ELSE 0 END) AS refunded,
+                   SUM(CASE WHEN kind = 'fee_assessed' THEN amount ELSE 0 END) AS fee,
+                   -SUM(CASE WHEN kind IN ('repayment', 'repayment_reversed') AND account = 'fee_receivable'
+                             THEN amount ELSE 0 END) AS fee_paid,
+                   -SUM(CASE WHEN kind = 'fee_waived' THEN amount ELSE 0 END) AS fee_waived
+              FROM ledger_journalentry WHERE account IN ('receivable', 'fee_receivable') GROUP BY installment_id
       ) AS j ON j.installment_id = x.id
 ) AS m
 WHERE stored_amount <> journal_amount OR stored_paid <> journal_paid OR stored_refunded <> journal_refunded
+   OR stored_fee <> journal_fee OR stored_fee_paid <> journal_fee_paid OR stored_fee_waived <> journal_fee_waived
 LIMIT {MAX_REPORTED}
 """  # noqa: S608 - constants only
 
@@ -69,18 +78,25 @@ LIMIT {MAX_REPORTED}
 # equal to the sum of its installments equals the journal too; one scan of the installments.
 _PLANS_SQL = f"""
 SELECT 'plan', x.id, CASE WHEN x.status IN ({_NOT_OPENED}) THEN 0 ELSE x.total_amount END, x.paid_amount,
-       x.refunded_amount, CASE WHEN x.status IN ({_NOT_OPENED}) THEN 0 ELSE COALESCE(s.amount, 0) END,
-       COALESCE(s.paid, 0), COALESCE(s.refunded, 0), COUNT(*) OVER ()
+       x.refunded_amount, x.fee_amount, x.fee_paid_amount, x.fee_waived_amount,
+       CASE WHEN x.status IN ({_NOT_OPENED}) THEN 0 ELSE COALESCE(s.amount, 0) END,
+       COALESCE(s.paid, 0), COALESCE(s.refunded, 0), COALESCE(s.fee, 0), COALESCE(s.fee_paid, 0),
+       COALESCE(s.fee_waived, 0), COUNT(*) OVER ()
   FROM plans_plan AS x
-  LEFT JOIN (SELECT plan_id, SUM(amount) AS amount, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded
+  LEFT JOIN (SELECT plan_id, SUM(amount) AS amount, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded,
+                    SUM(fee_amount) AS fee, SUM(fee_paid_amount) AS fee_paid, SUM(fee_waived_amount) AS fee_waived
                FROM plans_installment GROUP BY plan_id) AS s ON s.plan_id = x.id
  WHERE CASE WHEN x.status IN ({_NOT_OPENED}) THEN 0 ELSE x.total_amount END <> COALESCE(s.amount, 0)
     OR x.paid_amount <> COALESCE(s.paid, 0)
     OR x.refunded_amount <> COALESCE(s.refunded, 0)
+    OR x.fee_amount <> COALESCE(s.fee, 0)
+    OR x.fee_paid_amount <> COALESCE(s.fee_paid, 0)
+    OR x.fee_waived_amount <> COALESCE(s.fee_waived, 0)
  LIMIT {MAX_REPORTED}
 """  # noqa: S608 - constants only
 
-_FIELDS = (("amount", 2, 5), ("paid_amount", 3, 6), ("refunded_amount", 4, 7))
+_FIELDS = (("amount", 2, 8), ("paid_amount", 3, 9), ("refunded_amount", 4, 10), ("fee_amount", 5, 11),
+           ("fee_paid_amount", 6, 12), ("fee_waived_amount", 7, 13))
 
 
 def _uuid(value) -> str | None:

@@ -69,21 +69,25 @@ def last_reconciliation() -> ReconciliationRun | None:
 # --- As of a business day ---------------------------------------------------------------
 
 
+BALANCE_FIELDS = ("amount", "paid_amount", "refunded_amount", "fee_amount", "fee_paid_amount", "fee_waived_amount")
+
+
 def installment_balances_as_of(*, plan_ids: list[UUID], as_of: date) -> dict[UUID, dict[str, int]]:
-    """Each installment's ``amount``, ``paid_amount``, ``refunded_amount``, ``fee_amount`` and
-    ``fee_waived_amount`` at the end of ``as_of``, rebuilt from the journal alone (one query).
-    Installments with no journal line by then are absent."""
+    """Each installment's ``amount``, ``paid_amount`` (late fees paid included), ``refunded_amount``,
+    ``fee_amount``, ``fee_paid_amount`` and ``fee_waived_amount`` at the end of ``as_of``, rebuilt
+    from the journal alone (one query). Installments with no journal line by then are absent."""
     rows = (JournalEntry.objects
             .filter(plan_id__in=plan_ids, installment_id__isnull=False, transaction__business_date__lte=as_of)
-            .values("installment_id", "kind").annotate(total=Sum("amount")))
-    balances: dict[UUID, dict[str, int]] = defaultdict(lambda: dict.fromkeys(
-        ("amount", "paid_amount", "refunded_amount", "fee_amount", "fee_waived_amount"), 0))
+            .values("installment_id", "kind", "account").annotate(total=Sum("amount")))
+    balances: dict[UUID, dict[str, int]] = defaultdict(lambda: dict.fromkeys(BALANCE_FIELDS, 0))
     field_of = {Kind.PLAN_OPENED: ("amount", 1), Kind.REPAYMENT: ("paid_amount", -1),
                 Kind.REPAYMENT_REVERSED: ("paid_amount", -1), Kind.REFUND_APPLIED: ("refunded_amount", -1),
                 Kind.FEE_ASSESSED: ("fee_amount", 1), Kind.FEE_WAIVED: ("fee_waived_amount", -1)}
     for row in rows:
         name, sign = field_of[row["kind"]]
         balances[row["installment_id"]][name] += sign * row["total"]
+        if name == "paid_amount" and row["account"] == Account.FEE_RECEIVABLE:
+            balances[row["installment_id"]]["fee_paid_amount"] += sign * row["total"]
     return dict(balances)
 
 

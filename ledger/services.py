@@ -150,9 +150,11 @@ def journal_plan_opened(*, plan: Any, installments: Iterable[Any], business_date
 
 
 def _per_plan(kind: str, source_type: str, source_id: UUID, parts: Iterable[tuple[Any, int]],
-              plans: dict[UUID, Any], counter: str, sign: int) -> list[Posting]:
+              plans: dict[UUID, Any], counter: str, sign: int, fees: dict[UUID, int] | None = None) -> list[Posting]:
     """One posting per plan touched: each installment's part on receivable (``sign``: -1 reduces
-    what is owed), the total against ``counter``. ``plans`` are the plans as they stood before."""
+    what is owed), the total against ``counter``. ``plans`` are the plans as they stood before.
+    ``fees``: the share of an installment's part that is late fees, on fee_receivable instead."""
+    fees = fees or {}
     by_plan: dict[UUID, list[tuple[Any, int]]] = defaultdict(list)
     for installment, part in parts:
         if part:
@@ -161,7 +163,13 @@ def _per_plan(kind: str, source_type: str, source_id: UUID, parts: Iterable[tupl
     for plan_id, rows in by_plan.items():
         plan = plans[plan_id]
         total = sum(part for _, part in rows)
-        lines = [Line(Account.RECEIVABLE, sign * part, installment_id=i.pk) for i, part in rows]
+        lines = []
+        for i, part in rows:
+            fee = fees.get(i.pk, 0)
+            if part - fee:
+                lines.append(Line(Account.RECEIVABLE, sign * (part - fee), installment_id=i.pk))
+            if fee:
+                lines.append(Line(Account.FEE_RECEIVABLE, sign * fee, installment_id=i.pk))
         lines.append(Line(counter, -sign * total))
         postings.append(Posting(
             kind=kind, user_id=plan.user_id, plan_id=plan_id, merchant_id=plan.merchant_id, amount=total,
@@ -170,17 +178,91 @@ def _per_plan(kind: str, source_type: str, source_id: UUID, parts: Iterable[tupl
     return postings
 
 
-def journal_repayment(*, repayment_id: UUID, parts: Iterable[tuple[Any, int]], plans: dict[UUID, Any]) -> None:
-    """Money in: Dr cash, Cr receivable of each installment paid (one transaction per plan)."""
+def journal_repayment(*, repayment_id: UUID, parts: Iterable[tuple[Any, int]], plans: dict[UUID, Any],
+                      fees: dict[UUID, int] | None = None) -> None:
+    """Money in: Dr cash, Cr receivable (and fee_receivable for ``fees``, the part of an
+    installment's share that paid its late fees) of each installment paid; one transaction per plan."""
     journal_post(postings=_per_plan(Kind.REPAYMENT, SourceType.REPAYMENT, repayment_id, parts, plans,
-                                    Account.CASH, -1))
+                                    Account.CASH, -1, fees))
 
 
 def journal_repayment_reversed(*, repayment_id: UUID, parts: Iterable[tuple[Any, int]],
-                               plans: dict[UUID, Any]) -> None:
-    """A repayment taken back: Dr receivable of each installment, Cr cash (one transaction per plan)."""
+                               plans: dict[UUID, Any], fees: dict[UUID, int] | None = None) -> None:
+    """A repayment taken back: Dr receivable (and fee_receivable for ``fees``) of each installment,
+    Cr cash (one transaction per plan)."""
     journal_post(postings=_per_plan(Kind.REPAYMENT_REVERSED, SourceType.REPAYMENT, repayment_id, parts, plans,
-                                    Account.CASH, +1))
+                                    Account.CASH, +1, fees))
+
+
+def journal_fee_waived(*, waiver_id: UUID, installment: Any, amount: int, plan: Any) -> None:
+    """An operator waived ``amount`` of late fees: Dr fee_waivers, Cr fee_receivable (installment).
+    ``plan`` is the plan as it stood before."""
+    journal_post(postings=[Posting(
+        kind=Kind.FEE_WAIVED, user_id=plan.user_id, plan_id=plan.pk, merchant_id=plan.merchant_id, amount=amount,
+        source_type=SourceType.FEE_WAIVER, source_id=waiver_id, outstanding_after=plan.outstanding_amount - amount,
+        lines=[Line(Account.FEE_WAIVERS, amount),
+               Line(Account.FEE_RECEIVABLE, -amount, installment_id=installment.pk)])])
+
+
+# The fees the sweep just assessed, journalled in one statement (a data-modifying CTE) from arrays
+# of their columns: per fee one fee_assessed transaction (its source the late fee row) with
+# Dr fee_receivable (installment), Cr fee_income.
+_FEES_ASSESSED_SQL = """
+WITH src AS MATERIALIZED (
+    SELECT gen_random_uuid() AS tx_id, s.*
+      FROM unnest(%(fee_ids)s::uuid[], %(installment_ids)s::uuid[], %(plan_ids)s::uuid[], %(user_ids)s::uuid[],
+                  %(merchant_ids)s::uuid[], %(amounts)s::bigint[], %(outstanding_after)s::bigint[])
+           AS s(fee_id, installment_id, plan_id, user_id, merchant_id, amount, outstanding_after)
+), t AS (
+    INSERT INTO ledger_journaltransaction (id, kind, plan_id, user_id, merchant_id, amount, business_date,
+                                           source_type, source_id, outstanding_after, created_at)
+    SELECT tx_id, 'fee_assessed', plan_id, user_id, merchant_id, amount, %(business_date)s,
+           'late_fee', fee_id, outstanding_after, now() FROM src
+)
+INSERT INTO ledger_journalentry (transaction_id, kind, account, plan_id, installment_id, user_id, merchant_id, amount)
+SELECT tx_id, 'fee_assessed', 'fee_receivable', plan_id, installment_id, user_id, merchant_id, amount FROM src
+UNION ALL
+SELECT tx_id, 'fee_assessed', 'fee_income', plan_id, NULL, user_id, merchant_id, -amount FROM src
+"""
+
+
+@dataclass(frozen=True)
+class AssessedFee:
+    """One late fee just assessed, as the journal needs it (``outstanding_after``: the plan's
+    outstanding amount right after it)."""
+
+    fee_id: UUID
+    installment_id: UUID
+    plan_id: UUID
+    user_id: UUID
+    merchant_id: UUID
+    amount: int
+    outstanding_after: int
+
+
+def journal_fees_assessed(*, fees: Sequence[AssessedFee], business_date: date) -> None:
+    """``fee_assessed`` for each of ``fees`` in the caller's transaction: one set-based statement on
+    PostgreSQL whatever their number, ``journal_post`` (two INSERTs) elsewhere."""
+    if not fees:
+        return
+    connection = transaction.get_connection()
+    assert connection.in_atomic_block, "a posting is written with the change it records"
+    if connection.vendor != "postgresql":
+        journal_post(postings=[Posting(
+            kind=Kind.FEE_ASSESSED, user_id=f.user_id, plan_id=f.plan_id, merchant_id=f.merchant_id,
+            amount=f.amount, source_type=SourceType.LATE_FEE, source_id=f.fee_id,
+            outstanding_after=f.outstanding_after, business_date=business_date,
+            lines=[Line(Account.FEE_RECEIVABLE, f.amount, installment_id=f.installment_id),
+                   Line(Account.FEE_INCOME, -f.amount)]) for f in fees])
+        return
+    if any(type(f.amount) is not int or f.amount <= 0 for f in fees):
+        raise UnbalancedPosting("fee_assessed: amount must be a positive int of minor units")
+    with connection.cursor() as cursor:
+        cursor.execute(_FEES_ASSESSED_SQL, {
+            "fee_ids": [f.fee_id for f in fees], "installment_ids": [f.installment_id for f in fees],
+            "plan_ids": [f.plan_id for f in fees], "user_ids": [f.user_id for f in fees],
+            "merchant_ids": [f.merchant_id for f in fees], "amounts": [f.amount for f in fees],
+            "outstanding_after": [f.outstanding_after for f in fees], "business_date": business_date})
 
 
 def journal_refund(*, refund: Any, parts: Iterable[tuple[Any, int]], plan: Any) -> Payout | None:

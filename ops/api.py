@@ -203,6 +203,7 @@ class ApiIndexView(_PublicView):
                 "merchants": url("/api/v1/merchants/"),
                 "plans": url("/api/v1/plans/"),
                 "debt": url("/api/v1/debt/") + "{user_id}/",
+                "installment_waive_fees": url("/api/v1/installments/") + "{installment_id}/waive-fees/",
                 "refunds": url("/api/v1/refunds/"),
                 "webhook_events": url("/api/v1/webhook-events/"),
                 "merchant_webhook": url("/webhook/refund-status/"),

@@ -17,7 +17,7 @@ from ledger.params import AS_OF_PARAMETER, as_of_param
 from merchants.models import Merchant
 from plans import services
 from plans.as_of import plan_as_of
-from plans.models import Installment, Plan, PlanStatus, current_status_sql
+from plans.models import Installment, LateFee, Plan, PlanStatus, current_status_sql
 from plans.selectors import plans_visible_to
 from users.selectors import user_queryset
 
@@ -36,16 +36,39 @@ class InstallmentListSerializer(serializers.ListSerializer):
 
 class InstallmentSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     amount = MoneyField(read_only=True)
-    paid_amount = MoneyField(read_only=True)
+    paid_amount = MoneyField(read_only=True, help_text="Everything the customer paid on it, late fees included.")
     refunded_amount = MoneyField(read_only=True)
-    outstanding_amount = MoneyField(read_only=True)
+    outstanding_amount = MoneyField(read_only=True, help_text="amount + fee_amount - fee_waived_amount - paid_amount "
+                                                              "- refunded_amount (API.md §13).")
+    fee_amount = MoneyField(read_only=True, help_text="Late fees assessed on it (BNPL_LATE_FEES).")
+    fee_paid_amount = MoneyField(read_only=True, help_text="The part of paid_amount that paid late fees.")
+    fee_waived_amount = MoneyField(read_only=True, help_text="Late fees an operator waived.")
 
     class Meta:
         model = Installment
         fields = ["id", "sequence", "due_date", "amount", "paid_amount", "refunded_amount", "outstanding_amount",
-                  "status", "paid_at"]
+                  "fee_amount", "fee_paid_amount", "fee_waived_amount", "status", "paid_at"]
         read_only_fields = fields
         list_serializer_class = InstallmentListSerializer
+
+
+class LateFeeSerializer(serializers.ModelSerializer):
+    """A late fee as the ``fee.assessed`` event carries it (API.md §14): the fee and its installment."""
+
+    installment_id = serializers.UUIDField(read_only=True)
+    plan_id = serializers.UUIDField(read_only=True)
+    user_id = serializers.UUIDField(read_only=True)
+    days_past_due = serializers.IntegerField(source="step_days", read_only=True,
+                                             help_text="The BNPL_LATE_FEES step reached.")
+    amount = MoneyField(read_only=True)
+    currency = CurrencyField()
+    installment = InstallmentSerializer(read_only=True)
+
+    class Meta:
+        model = LateFee
+        fields = ["id", "installment_id", "plan_id", "user_id", "days_past_due", "amount", "currency",
+                  "business_date", "created_at", "installment"]
+        read_only_fields = fields
 
 
 class PlanSerializer(CachedFieldsMixin, serializers.ModelSerializer):

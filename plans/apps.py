@@ -13,3 +13,5 @@ class PlansConfig(AppConfig):
         register_representer("plan", serializer_representer("plans.api.PlanSerializer"))
         register_representer("installment", serializer_representer(
             "plans.api.InstallmentSerializer", plan_id=lambda i: str(i.plan_id), user_id=lambda i: str(i.user_id)))
+        # fee.assessed: the late fee and its installment, as it stood right after the fee.
+        register_representer("fee", serializer_representer("plans.api.LateFeeSerializer"))

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from bnpl.dates import overdue_cutoff
-from ledger.selectors import installment_balances_as_of, plan_opened_on
+from ledger.selectors import BALANCE_FIELDS, installment_balances_as_of, plan_opened_on
 from plans.models import Installment, InstallmentStatus, Plan, PlanStatus
 
-_ZERO = dict.fromkeys(("amount", "paid_amount", "refunded_amount", "fee_amount", "fee_waived_amount"), 0)
+_ZERO = dict.fromkeys(BALANCE_FIELDS, 0)
 
 
 def _end_of(day: date) -> datetime:
@@ -25,9 +25,9 @@ def _end_of(day: date) -> datetime:
 
 def installment_as_of(installment: Installment, balance: dict[str, int], as_of: date) -> Installment:
     then = copy.copy(installment)
-    then.paid_amount, then.refunded_amount = balance["paid_amount"], balance["refunded_amount"]
-    outstanding = then.amount - then.paid_amount - then.refunded_amount
-    if outstanding > 0:
+    for name in ("paid_amount", "refunded_amount", "fee_amount", "fee_paid_amount", "fee_waived_amount"):
+        setattr(then, name, balance[name])
+    if then.outstanding_amount > 0:
         then.status = InstallmentStatus.OVERDUE if then.due_date < overdue_cutoff(as_of) else InstallmentStatus.UPCOMING
         then.paid_at = None
     else:
@@ -55,5 +55,7 @@ def plan_as_of(*, plan: Plan, as_of: date) -> PlanAsOf | None:
     then = copy.copy(plan)
     then.paid_amount = sum(i.paid_amount for i in installments)
     then.refunded_amount = sum(i.refunded_amount for i in installments)
+    for name in ("fee_amount", "fee_paid_amount", "fee_waived_amount"):
+        setattr(then, name, sum(getattr(i, name) for i in installments))
     then.status = PlanStatus.COMPLETED if then.outstanding_amount == 0 else PlanStatus.ACTIVE
     return PlanAsOf(plan=then, installments=installments)

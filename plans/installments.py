@@ -11,17 +11,22 @@ due date moved, the grace days were raised) goes back to ``UPCOMING``, and the u
 follows (``DEBT_USER`` exactly when something is ``OVERDUE``).
 """
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.db.models import F
 
 from audit.models import ObjectType
 from audit.services import StatusChange, status_changes_record
 from bnpl import dates
+from bnpl.late_fees import late_fee_cap, late_fee_steps
+from bnpl.money import format_minor
 from events.services import event_record, event_record_many
-from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan, PlanStatus
+from ledger.services import AssessedFee, journal_fees_assessed
+from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, LateFee, Plan, PlanStatus
 from users.models import Customer, UserStatus
 from users.services import user_status_set
 
@@ -31,9 +36,11 @@ from users.services import user_status_set
 # (PostgreSQL, and SQLite >= 3.33, both have UPDATE ... FROM). The plan status rule lives here.
 _PLAN_TOTALS_SQL = """
     UPDATE plans_plan AS p
-       SET paid_amount = s.paid, refunded_amount = s.refunded,
-           status = CASE WHEN p.total_amount = s.paid + s.refunded THEN %s ELSE %s END
-      FROM (SELECT plan_id, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded
+       SET paid_amount = s.paid, refunded_amount = s.refunded, fee_amount = s.fee, fee_paid_amount = s.fee_paid,
+           fee_waived_amount = s.fee_waived,
+           status = CASE WHEN p.total_amount + s.fee - s.fee_waived = s.paid + s.refunded THEN %s ELSE %s END
+      FROM (SELECT plan_id, SUM(paid_amount) AS paid, SUM(refunded_amount) AS refunded, SUM(fee_amount) AS fee,
+                   SUM(fee_paid_amount) AS fee_paid, SUM(fee_waived_amount) AS fee_waived
               FROM plans_installment WHERE plan_id IN ({ids}) GROUP BY plan_id) AS s
      WHERE p.id = s.plan_id
     RETURNING id, merchant_id, status
@@ -42,7 +49,8 @@ _PLAN_TOTALS_SQL = """
 
 def installments_settle(*, installments: Iterable[Installment], plans_before: dict[UUID, str] | None = None,
                         installments_before: dict[UUID, str] | None = None) -> set[UUID]:
-    """Persist installments whose ``paid_amount``/``refunded_amount`` the caller changed.
+    """Persist installments whose ``paid_amount``/``refunded_amount`` (or ``fee_paid_amount``/
+    ``fee_waived_amount``) the caller changed. (``fee_amount`` is the fee pass's alone.)
 
     Sets each installment's status (``Installment.settle_status``), then recomputes each
     touched plan's totals from its installments (so they always equal the sum) and its
@@ -63,7 +71,8 @@ def installments_settle(*, installments: Iterable[Installment], plans_before: di
     for installment in installments:
         installment.settle_status()
     # One statement whatever the count (a repayment may touch dozens of installments).
-    Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "status", "paid_at"])
+    Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "fee_paid_amount",
+                                                   "fee_waived_amount", "status", "paid_at"])
     plan_ids = {installment.plan_id for installment in installments}
     plans_after: dict[UUID, tuple[Any, str]] = {}
     if plan_ids:
@@ -297,3 +306,205 @@ def update_in_chunks(manager, candidates, chunk_size: int, on_changed=None, **va
         total += changed
         if changed < chunk_size:
             return total
+
+
+# --- Late fees: the sweep's fee pass, after the marking pass (API.md §13) --------------------
+
+# One chunk of OVERDUE installments: those of the next users (in user order, from where the last
+# chunk ended: range scans of installment_user_overdue_idx, which carries the due date, with no
+# sort), at least ``limit`` rows unless none are left; and the fee steps each has reached (days
+# past due = cutoff - due date, the cutoff being today - grace) and has no fee row for. Every later
+# lookup joins on those rows' ids and checks the status only on the locked row (primary-key
+# probes): right after the marking pass the statistics still say "no OVERDUE rows", and a plan
+# built on that guess would scan the whole partial index for every row. Their plans, then the
+# installments, are locked without waiting (SKIP LOCKED, in the lock order; a repayment or a waiver
+# holding one is caught by the next sweep); a locked row is its latest version, so one no longer
+# OVERDUE drops out. Each step is cut to what is left under the plan's cap (fees in due-date,
+# sequence, step order), and skipped when nothing is. The fee rows are inserted ON CONFLICT DO
+# NOTHING against the unique (installment, step) constraint, and only the rows really inserted move
+# the installments' and the plans' fee_amount. Returns the inserted fees, with each plan's
+# outstanding amount after each of them, for the journal.
+_ASSESS_FEES_SQL = """
+WITH steps (days, amount) AS (
+    SELECT * FROM unnest(%(step_days)s::int[], %(step_amounts)s::bigint[])
+), next_rows AS MATERIALIZED (
+    SELECT user_id FROM plans_installment
+    WHERE status = 'OVERDUE' AND user_id > %(after_user)s
+    ORDER BY user_id
+    LIMIT %(limit)s
+), bound AS MATERIALIZED (
+    SELECT (SELECT count(*) FROM next_rows) AS seen,
+           (SELECT user_id FROM next_rows ORDER BY user_id DESC LIMIT 1) AS last_user
+), candidates AS MATERIALIZED (
+    SELECT i.id FROM plans_installment AS i
+    WHERE i.status = 'OVERDUE' AND i.user_id > %(after_user)s AND i.user_id <= (SELECT last_user FROM bound)
+      AND i.due_date <= %(first_step_day)s
+), due AS MATERIALIZED (
+    SELECT i.id AS installment_id, i.plan_id, i.user_id, i.due_date, i.sequence, s.days, s.amount
+      FROM candidates AS c JOIN plans_installment AS i ON i.id = c.id
+      JOIN steps AS s ON i.due_date <= %(cutoff)s - s.days
+     WHERE NOT EXISTS (SELECT 1 FROM plans_latefee AS f WHERE f.installment_id = i.id AND f.step_days = s.days)
+), locked AS MATERIALIZED (
+    SELECT d.installment_id, d.plan_id, d.user_id, d.due_date, d.sequence, d.days, d.amount, i.status,
+           p.merchant_id, p.total_amount * %(cap_percent)s / 100 - p.fee_amount AS room,
+           p.total_amount + p.fee_amount - p.fee_waived_amount - p.paid_amount - p.refunded_amount AS outstanding
+      FROM due AS d JOIN plans_plan AS p ON p.id = d.plan_id JOIN plans_installment AS i ON i.id = d.installment_id
+       FOR NO KEY UPDATE OF p, i SKIP LOCKED
+), priced AS (
+    SELECT *, SUM(amount) OVER (PARTITION BY plan_id ORDER BY due_date, sequence, installment_id, days) AS running
+      FROM locked WHERE status = 'OVERDUE'
+), inserted AS MATERIALIZED (
+    INSERT INTO plans_latefee (id, installment_id, plan_id, user_id, step_days, amount, business_date, created_at)
+    SELECT gen_random_uuid(), installment_id, plan_id, user_id, days,
+           LEAST(amount, GREATEST(room - (running - amount), 0)), %(today)s, now()
+      FROM priced
+     WHERE room - (running - amount) > 0
+    ON CONFLICT (installment_id, step_days) DO NOTHING
+    RETURNING id, installment_id, plan_id, user_id, step_days, amount
+), installments_updated AS (
+    UPDATE plans_installment AS i SET fee_amount = i.fee_amount + s.fee
+      FROM (SELECT installment_id, SUM(amount) AS fee FROM inserted GROUP BY installment_id) AS s
+     WHERE i.id = s.installment_id
+), plans_updated AS (  -- (a data-modifying CTE runs to completion whether or not it is read)
+    UPDATE plans_plan AS p SET fee_amount = p.fee_amount + s.fee
+      FROM (SELECT plan_id, SUM(amount) AS fee FROM inserted GROUP BY plan_id) AS s
+     WHERE p.id = s.plan_id
+), plan_info AS MATERIALIZED (
+    SELECT DISTINCT plan_id, merchant_id, outstanding FROM locked
+)
+SELECT (SELECT seen FROM bound), (SELECT last_user FROM bound),
+       ARRAY(SELECT id FROM inserted), ARRAY(SELECT installment_id FROM inserted),
+       ARRAY(SELECT plan_id FROM inserted), ARRAY(SELECT user_id FROM inserted),
+       ARRAY(SELECT step_days FROM inserted), ARRAY(SELECT amount FROM inserted),
+       ARRAY(SELECT plan_id FROM plan_info), ARRAY(SELECT merchant_id FROM plan_info),
+       ARRAY(SELECT outstanding FROM plan_info)
+"""
+
+
+def fees_sweep(*, today: date, cutoff: date, chunk_size: int) -> dict[str, int]:
+    """The fee pass: every ``BNPL_LATE_FEES`` step each OVERDUE installment has reached (days past
+    due = ``cutoff`` - due date), assessed once (the unique constraint on (installment, step)),
+    within the plan's cap, as a late fee row, its ``fee_assessed`` journal transaction and its
+    ``fee.assessed`` event, in chunks of ``chunk_size`` installments (each its own transaction).
+    Runs after the marking pass, so only what the overdue rule keeps OVERDUE accrues fees.
+    Fees off (no steps): nothing at all, not even a query."""
+    steps = late_fee_steps()
+    if not steps:
+        return {}
+    if connection.vendor == "postgresql":
+        return {"fees_assessed": _fees_postgresql(steps, today, cutoff, chunk_size)}
+    return {"fees_assessed": _fees_orm(steps, today, cutoff, chunk_size)}
+
+
+def _fees_postgresql(steps: list[tuple[int, int]], today: date, cutoff: date, chunk_size: int) -> int:
+    total, after_user = 0, _ZERO_UUID
+    params: dict[str, Any] = {
+        "step_days": [days for days, _ in steps], "step_amounts": [amount for _, amount in steps],
+        "first_step_day": cutoff - timedelta(days=steps[0][0]), "cutoff": cutoff, "today": today,
+        "cap_percent": settings.BNPL_LATE_FEE_CAP_PERCENT, "limit": chunk_size}
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_ASSESS_FEES_SQL, {**params, "after_user": after_user})
+            seen, last_user, *columns = cursor.fetchone()
+            fees = _assessed(*columns)
+            journal_fees_assessed(fees=fees, business_date=today)
+            _record_fees_assessed([f.fee_id for f in fees])
+        total += len(fees)
+        if seen < chunk_size:
+            return total
+        after_user = last_user
+
+
+def _assessed(ids, installment_ids, plan_ids, user_ids, step_days, amounts, info_plans, merchants,
+              outstanding) -> list[AssessedFee]:
+    """The fees one chunk inserted, each with its plan's merchant and its plan's outstanding amount
+    right after it (the plan's before the chunk plus its fees so far, in installment and step order)."""
+    plan_merchant = dict(zip(info_plans, merchants, strict=True))
+    plan_owed = dict(zip(info_plans, outstanding, strict=True))
+    fees = []
+    for fee_id, installment_id, plan_id, user_id, _, amount in sorted(
+            zip(ids, installment_ids, plan_ids, user_ids, step_days, amounts, strict=True),
+            key=lambda row: (row[2], row[1], row[4])):
+        plan_owed[plan_id] += amount
+        fees.append(AssessedFee(fee_id, installment_id, plan_id, user_id, plan_merchant[plan_id], amount,
+                                int(plan_owed[plan_id])))
+    return fees
+
+
+def _fees_orm(steps: list[tuple[int, int]], today: date, cutoff: date, chunk_size: int) -> int:
+    """The same pass with the ORM (SQLite: one writer at a time, so no row locks): a chunk of
+    OVERDUE installments at a time, their fee rows inserted with INSERT OR IGNORE against the same
+    unique constraint, and only the rows that went in move the amounts."""
+    total, after_id = 0, _ZERO_UUID
+    first_step_day = cutoff - timedelta(days=steps[0][0])
+    while True:
+        with transaction.atomic():
+            chunk = list(Installment.objects.filter(status=InstallmentStatus.OVERDUE, due_date__lte=first_step_day,
+                                                    pk__gt=after_id).order_by("pk")[:chunk_size])
+            total += _assess_orm(chunk, steps, today, cutoff)
+        if len(chunk) < chunk_size:
+            return total
+        after_id = chunk[-1].pk
+
+
+def _assess_orm(chunk: list[Installment], steps: list[tuple[int, int]], today: date, cutoff: date) -> int:
+    if not chunk:
+        return 0
+    done = set(LateFee.objects.filter(installment__in=chunk).values_list("installment_id", "step_days"))
+    plans = {p.pk: p for p in Plan.objects.filter(pk__in={i.plan_id for i in chunk})}
+    room = {pk: late_fee_cap(p.total_amount) - p.fee_amount for pk, p in plans.items()}
+    rows = []
+    for installment in sorted(chunk, key=lambda i: (i.due_date, i.sequence, i.pk)):
+        for days, amount in steps:
+            if (cutoff - installment.due_date).days < days or (installment.pk, days) in done:
+                continue
+            fee = min(amount, room[installment.plan_id])
+            if fee > 0:
+                room[installment.plan_id] -= fee
+                rows.append(LateFee(installment=installment, plan_id=installment.plan_id, user_id=installment.user_id,
+                                    step_days=days, amount=fee, business_date=today))
+    LateFee.objects.bulk_create(rows, ignore_conflicts=True)
+    inserted = {f.pk: f for f in LateFee.objects.filter(pk__in=[r.pk for r in rows])}
+    fees, by_installment = [], {i.pk: i for i in chunk}
+    for row in rows:
+        if row.pk not in inserted:
+            continue
+        installment, plan = by_installment[row.installment_id], plans[row.plan_id]
+        installment.fee_amount += row.amount
+        plan.fee_amount += row.amount
+        fees.append(AssessedFee(row.pk, installment.pk, plan.pk, plan.user_id, plan.merchant_id, row.amount,
+                                plan.outstanding_amount))
+    Installment.objects.bulk_update([by_installment[f.installment_id] for f in fees], ["fee_amount"])
+    Plan.objects.bulk_update(list({f.plan_id: plans[f.plan_id] for f in fees}.values()), ["fee_amount"])
+    journal_fees_assessed(fees=fees, business_date=today)
+    _record_fees_assessed([f.fee_id for f in fees])
+    return len(fees)
+
+
+def _record_fees_assessed(fee_ids: list) -> None:
+    """``fee.assessed`` for the fees just assessed (API.md §14), one INSERT per thousand: a chunk of
+    the sweep may assess tens of thousands, and their objects and payloads are held a batch at a time."""
+    for start in range(0, len(fee_ids), _FEE_EVENT_BATCH):
+        fees = (LateFee.objects.filter(pk__in=fee_ids[start:start + _FEE_EVENT_BATCH]).select_related("installment")
+                .annotate(merchant_id=F("plan__merchant_id")).order_by("pk"))
+        event_record_many(type="fee.assessed", items=((f, f.merchant_id) for f in fees))
+
+
+_FEE_EVENT_BATCH = 1000
+
+
+# --- Late fees: an operator's waiver ------------------------------------------------------------
+
+def installment_fees_waived(*, installment: Installment, plan: Plan) -> int:
+    """Waive what is left of ``installment``'s late fees (the caller holds the user's, the plan's
+    and the installment's locks and journals it); the installment settles (PAID or CANCELLED if
+    nothing else is outstanding) and the plan's totals follow. Returns the amount waived."""
+    assert connection.in_atomic_block, "installment_fees_waive needs the caller's locks"
+    amount = installment.fees_outstanding
+    before = installment.fee_waived_amount
+    installment.fee_waived_amount += amount
+    installments_settle(installments=[installment], plans_before={plan.pk: plan.status})
+    status_changes_record(changes=[StatusChange(ObjectType.INSTALLMENT, installment.pk, format_minor(before),
+                                                format_minor(installment.fee_waived_amount),
+                                                field="fee_waived_amount")])
+    return amount

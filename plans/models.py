@@ -62,8 +62,12 @@ class Plan(models.Model):
     # Set on a merchant's checkout: past it, an unconfirmed plan is EXPIRED (reads see it at once).
     expires_at = models.DateTimeField(null=True, blank=True)
     # Denormalized sums of the installments, kept by the services under the plan's lock.
+    # ``paid_amount`` includes ``fee_paid_amount`` (API.md §13); ``total_amount`` is principal only.
     paid_amount = MoneyModelField(default=0)
     refunded_amount = MoneyModelField(default=0)
+    fee_amount = MoneyModelField(default=0)
+    fee_paid_amount = MoneyModelField(default=0)
+    fee_waived_amount = MoneyModelField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -71,15 +75,25 @@ class Plan(models.Model):
             models.CheckConstraint(condition=Q(total_amount__gt=0), name="plan_total_positive"),
             models.CheckConstraint(condition=Q(installment_count__gte=3, installment_count__lte=12),
                                    name="plan_installment_count_3_12"),
-            models.CheckConstraint(condition=Q(paid_amount__gte=0, refunded_amount__gte=0),
+            models.CheckConstraint(condition=Q(paid_amount__gte=0, refunded_amount__gte=0, fee_amount__gte=0,
+                                                 fee_paid_amount__gte=0, fee_waived_amount__gte=0),
                                    name="plan_amounts_non_negative"),
-            models.CheckConstraint(condition=Q(total_amount__gte=F("paid_amount") + F("refunded_amount")),
+            # Principal: what was paid on it (paid less fees paid) and refunded stays within the total.
+            models.CheckConstraint(condition=Q(total_amount__gte=F("paid_amount") - F("fee_paid_amount")
+                                               + F("refunded_amount")),
                                    name="plan_settled_within_total"),
+            models.CheckConstraint(condition=Q(fee_amount__gte=F("fee_paid_amount") + F("fee_waived_amount"),
+                                               paid_amount__gte=F("fee_paid_amount")),
+                                   name="plan_fees_settled_within_fees"),
             models.CheckConstraint(condition=Q(status__in=PlanStatus.values), name="plan_status_valid"),
             models.CheckConstraint(
-                condition=Q(status=PlanStatus.COMPLETED, total_amount=F("paid_amount") + F("refunded_amount"))
-                | (Q(status=PlanStatus.ACTIVE) & Q(total_amount__gt=F("paid_amount") + F("refunded_amount")))
-                | Q(status__in=CHECKOUT_STATUSES, paid_amount=0, refunded_amount=0),
+                condition=Q(status=PlanStatus.COMPLETED,
+                            total_amount=F("paid_amount") + F("refunded_amount") + F("fee_waived_amount")
+                            - F("fee_amount"))
+                | (Q(status=PlanStatus.ACTIVE)
+                   & Q(total_amount__gt=F("paid_amount") + F("refunded_amount") + F("fee_waived_amount")
+                       - F("fee_amount")))
+                | Q(status__in=CHECKOUT_STATUSES, paid_amount=0, refunded_amount=0, fee_amount=0),
                 name="plan_status_matches_outstanding",
             ),
             models.CheckConstraint(condition=~Q(status=PlanStatus.PENDING_CONFIRMATION) | Q(expires_at__isnull=False),
@@ -97,7 +111,8 @@ class Plan(models.Model):
     def outstanding_amount(self) -> int:
         if self.status in CHECKOUT_STATUSES:
             return 0  # nothing is owed before the customer confirms
-        return self.total_amount - self.paid_amount - self.refunded_amount
+        return (self.total_amount + self.fee_amount - self.fee_waived_amount - self.paid_amount
+                - self.refunded_amount)
 
     def current_status(self, now: datetime | None = None) -> str:
         """The status every read shows: a checkout past ``expires_at`` is EXPIRED at once, even
@@ -116,8 +131,12 @@ class Installment(models.Model):
     sequence = models.PositiveSmallIntegerField()
     due_date = models.DateField()
     amount = MoneyModelField()
+    # ``paid_amount`` includes ``fee_paid_amount`` (API.md §13); refunds reduce principal only.
     paid_amount = MoneyModelField(default=0)
     refunded_amount = MoneyModelField(default=0)
+    fee_amount = MoneyModelField(default=0)
+    fee_paid_amount = MoneyModelField(default=0)
+    fee_waived_amount = MoneyModelField(default=0)
     status = models.CharField(max_length=16, choices=InstallmentStatus.choices, default=InstallmentStatus.UPCOMING)
     paid_at = models.DateTimeField(null=True, blank=True)
 
@@ -126,16 +145,26 @@ class Installment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["plan", "sequence"], name="installment_sequence_per_plan"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="installment_amount_positive"),
-            models.CheckConstraint(condition=Q(paid_amount__gte=0, refunded_amount__gte=0),
+            models.CheckConstraint(condition=Q(paid_amount__gte=0, refunded_amount__gte=0, fee_amount__gte=0,
+                                                 fee_paid_amount__gte=0, fee_waived_amount__gte=0),
                                    name="installment_amounts_non_negative"),
-            models.CheckConstraint(condition=Q(amount__gte=F("paid_amount") + F("refunded_amount")),
+            # Principal paid (paid less fees paid) and refunded stay within the amount ...
+            models.CheckConstraint(condition=Q(amount__gte=F("paid_amount") - F("fee_paid_amount")
+                                               + F("refunded_amount")),
                                    name="installment_settled_within_amount"),
+            # ... and fees paid and waived within the fees assessed.
+            models.CheckConstraint(condition=Q(fee_amount__gte=F("fee_paid_amount") + F("fee_waived_amount"),
+                                               paid_amount__gte=F("fee_paid_amount")),
+                                   name="installment_fees_settled_within_fees"),
             models.CheckConstraint(condition=Q(status__in=InstallmentStatus.values),
                                    name="installment_status_valid"),
-            # Open statuses exactly when something is outstanding.
+            # Open statuses exactly when something (principal or fees) is outstanding.
             models.CheckConstraint(
-                condition=(Q(status__in=OPEN_STATUSES) & Q(amount__gt=F("paid_amount") + F("refunded_amount")))
-                | (~Q(status__in=OPEN_STATUSES) & Q(amount=F("paid_amount") + F("refunded_amount"))),
+                condition=(Q(status__in=OPEN_STATUSES)
+                           & Q(amount__gt=F("paid_amount") + F("refunded_amount") + F("fee_waived_amount")
+                               - F("fee_amount")))
+                | (~Q(status__in=OPEN_STATUSES)
+                   & Q(amount=F("paid_amount") + F("refunded_amount") + F("fee_waived_amount") - F("fee_amount"))),
                 name="installment_status_matches_outstanding",
             ),
         ]
@@ -155,12 +184,21 @@ class Installment(models.Model):
 
     @property
     def outstanding_amount(self) -> int:
-        return self.amount - self.paid_amount - self.refunded_amount
+        """Principal and fees still owed (API.md §13)."""
+        return self.amount + self.fee_amount - self.fee_waived_amount - self.paid_amount - self.refunded_amount
+
+    @property
+    def principal_outstanding(self) -> int:
+        return self.amount - (self.paid_amount - self.fee_paid_amount) - self.refunded_amount
+
+    @property
+    def fees_outstanding(self) -> int:
+        return self.fee_amount - self.fee_waived_amount - self.fee_paid_amount
 
     @staticmethod
     def outstanding() -> CombinedExpression:
         """``outstanding_amount`` in SQL, for sums over many installments."""
-        return F("amount") - F("paid_amount") - F("refunded_amount")
+        return F("amount") + F("fee_amount") - F("fee_waived_amount") - F("paid_amount") - F("refunded_amount")
 
     def settle_status(self) -> None:
         """The one rule for an installment's status after money moved on it. (``paid_at`` is not
@@ -170,3 +208,43 @@ class Installment(models.Model):
                 raise ValueError("a settled installment cannot become outstanding again")
             return
         self.status = InstallmentStatus.PAID if self.paid_amount > 0 else InstallmentStatus.CANCELLED
+
+
+class LateFee(models.Model):
+    """One late-fee step assessed on one installment (API.md §13). The unique (installment, step)
+    pair is what makes assessment idempotent: the sweep inserts with ON CONFLICT DO NOTHING, so a
+    step is assessed once however often or concurrently it runs."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="late_fees")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="late_fees")
+    # No foreign key in the database: its check would take a share lock on the user row from inside
+    # the sweep's fee pass, which holds plans, and wait for a repayment holding the user (a deadlock).
+    user = models.ForeignKey("users.Customer", on_delete=models.DO_NOTHING, db_constraint=False,
+                             related_name="late_fees")
+    step_days = models.PositiveIntegerField(help_text="The BNPL_LATE_FEES step (days past due) assessed.")
+    amount = MoneyModelField()
+    business_date = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["installment", "step_days"], name="late_fee_once_per_step"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="late_fee_amount_positive"),
+        ]
+
+
+class LateFeeWaiver(models.Model):
+    """An operator waived what was left of an installment's late fees (API.md §13): the source of
+    its ``fee_waived`` journal transaction, with the reason and who did it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="fee_waivers")
+    amount = MoneyModelField()
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey("bnpl.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="fee_waiver_amount_positive")]

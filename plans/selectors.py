@@ -33,8 +33,8 @@ def plan_standing(*, user_id: UUID, exclude_plan_id: UUID | None = None) -> Plan
         counted &= ~Q(pk=exclude_plan_id)
     totals = Plan.objects.filter(user_id=user_id).aggregate(
         open_plans=Count("pk", filter=counted),
-        outstanding=Sum(F("total_amount") - F("paid_amount") - F("refunded_amount"),
-                        filter=Q(status=PlanStatus.ACTIVE)))
+        outstanding=Sum(F("total_amount") + F("fee_amount") - F("fee_waived_amount") - F("paid_amount")
+                        - F("refunded_amount"), filter=Q(status=PlanStatus.ACTIVE)))
     return PlanStanding(open_plans=totals["open_plans"], outstanding=totals["outstanding"] or 0)
 # --- figures for the operators' health page (ops app) -------------------------------
 

@@ -11,13 +11,14 @@ from audit.models import ObjectType
 from audit.services import StatusChange, status_change_record, status_changes_record
 from bnpl import dates
 from bnpl.errors import CreditLimitExceeded, InvalidState, TooManyOpenPlans, UserInDebt, ValidationFailed
+from bnpl.models import ApiKey
 from bnpl.money import currency, format_minor
 from events.services import event_record, event_record_many
-from ledger.services import journal_plan_opened
+from ledger.services import journal_fee_waived, journal_plan_opened
 from merchants.models import Merchant
-from plans.installments import debt_status_refresh
-from plans.locks import lapsed_checkouts_lock, plan_lock
-from plans.models import Installment, Plan, PlanStatus
+from plans.installments import debt_status_refresh, installment_fees_waived
+from plans.locks import installments_lock, lapsed_checkouts_lock, plan_lock
+from plans.models import Installment, LateFeeWaiver, Plan, PlanStatus
 from plans.schedule import due_dates, split_amount
 from plans.selectors import plan_standing
 from users.locks import user_lock
@@ -212,3 +213,35 @@ def plans_expire(*, now: datetime | None = None) -> int:
             event_record_many(type="plan.expired", items=(
                 (plan, plan.merchant_id) for plan in Plan.objects.filter(pk__in=ids).prefetch_related("installments")))
     return len(ids)
+
+
+# --- Late fees: an operator's waiver (API.md §13) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeeWaiverResult:
+    """What ``installment_fees_waive`` did: the waiver row and the installment right after it."""
+
+    waiver: LateFeeWaiver
+    installment: Installment
+    user_status: str
+
+
+def installment_fees_waive(*, installment: Installment, reason: str,
+                           created_by: ApiKey | None = None) -> FeeWaiverResult:
+    """Waive what is left of ``installment``'s late fees (``InvalidState`` if none is): a
+    ``fee_waived`` journal transaction, the installment settled if nothing else is outstanding
+    (PAID, or CANCELLED if nothing was ever paid), the plan's totals and status, and the user's
+    status at once (the live overdue rule). Locks user -> plan -> installment, one transaction."""
+    with transaction.atomic():
+        user = user_lock(installment.user_id)
+        plan = plan_lock(installment.plan_id)
+        [installment] = installments_lock(Installment.objects.filter(pk=installment.pk))
+        if installment.fees_outstanding <= 0:
+            raise InvalidState("No late fee is outstanding on this installment.")
+        waiver = LateFeeWaiver.objects.create(installment=installment, amount=installment.fees_outstanding,
+                                              reason=reason, created_by=created_by)
+        journal_fee_waived(waiver_id=waiver.pk, installment=installment, amount=waiver.amount, plan=plan)
+        installment_fees_waived(installment=installment, plan=plan)
+        debt_status_refresh(user=user)
+    return FeeWaiverResult(waiver=waiver, installment=installment, user_status=user.status)

@@ -1,4 +1,4 @@
-from django.urls import re_path
+from django.urls import include, path, re_path
 
 from bnpl.routers import ASCII_LOOKUP, Router
 from plans.api import PlanViewSet
@@ -9,5 +9,6 @@ router.register("plans", PlanViewSet, basename="plan")
 urlpatterns = [
     re_path(rf"^plans/(?P<plan_id>{ASCII_LOOKUP})/transactions/$", PlanTransactionViewSet.as_view({"get": "list"}),
             name="plan-transactions"),
+    path("", include("plans.installment_urls")),
     *router.urls,
 ]

@@ -104,7 +104,7 @@ def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
         for installment in sorted(installments, key=lambda i: i.sequence, reverse=True):
             if remaining == 0:
                 break
-            reduction = min(installment.outstanding_amount, remaining)
+            reduction = min(installment.principal_outstanding, remaining)  # refunds reduce principal only
             if reduction > 0:
                 installment.refunded_amount += reduction
                 remaining -= reduction

@@ -21,5 +21,6 @@ def with_credit(*, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
     ``Customer.available_credit``. Settled installments owe 0, and only confirmed plans have
     installments, so a plain sum is the rule. Reached through the reverse relation: this
     layer imports nothing from the plans above it."""
-    owed = F("installments__amount") - F("installments__paid_amount") - F("installments__refunded_amount")
+    owed = (F("installments__amount") + F("installments__fee_amount") - F("installments__fee_waived_amount")
+            - F("installments__paid_amount") - F("installments__refunded_amount"))
     return queryset.annotate(outstanding_amount=Coalesce(Sum(owed), Value(0), output_field=MoneyModelField()))

@@ -6,7 +6,7 @@ from typing import Any
 import dj_database_url
 from celery.schedules import crontab
 
-from bnpl.settings.env import env_bool, env_int, env_list, env_str
+from bnpl.settings.env import env_bool, env_int, env_late_fees, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -224,6 +224,11 @@ BNPL_CHECKOUT_TTL_MINUTES = env_int("BNPL_CHECKOUT_TTL_MINUTES", 30)  # a mercha
 BNPL_MAX_OPEN_PLANS = env_int("BNPL_MAX_OPEN_PLANS", 5)              # ACTIVE + PENDING_CONFIRMATION per user
 # A new user's credit_limit: an amount, or "none" for no limit (users.services.default_credit_limit).
 BNPL_DEFAULT_CREDIT_LIMIT = env_str("BNPL_DEFAULT_CREDIT_LIMIT", "10000000.00")
+# --- Late fees (API.md §13; the fees branch) ----------------------------------------------
+# (days past due, amount in major units) steps, assessed once each by the sweep; empty: no fees.
+BNPL_LATE_FEES = env_late_fees("BNPL_LATE_FEES")
+# The fees assessed on a plan never exceed this percentage of its total (a step is cut to fit).
+BNPL_LATE_FEE_CAP_PERCENT = env_int("BNPL_LATE_FEE_CAP_PERCENT", 25)
 BNPL_PLAN_EXPIRY_SECONDS = env_int("BNPL_PLAN_EXPIRY_SECONDS", 60)   # how often beat marks lapsed checkouts
 CELERY_BEAT_SCHEDULE["plans-expire"] = {"task": "plans.tasks.expire_pending_plans",
                                         "schedule": BNPL_PLAN_EXPIRY_SECONDS}

@@ -41,7 +41,7 @@ def test_debt_view_computes_overdue_live(client_api, indebted):
     assert r.status_code == 200, r.content
     assert r.json() == {
         "user_id": str(user.pk), "status": "DEBT_USER", "has_overdue": True, "currency": "UZS",
-        "overdue_amount": "533.33", "outstanding_amount": "1600.00",
+        "overdue_amount": "533.33", "outstanding_amount": "1600.00", "fees_outstanding": "0.00",  # API.md §13
         "overdue_installments": [
             {"id": str(inst(plan_a, 1).pk), "plan_id": str(plan_a.pk), "sequence": 1, "due_date": "2025-02-28",
              "days_overdue": 15, "outstanding_amount": "333.33"},
@@ -57,8 +57,8 @@ def test_debt_view_of_a_user_with_nothing(client_api):
     user = CustomerFactory()
     assert client_api.get(debt_url(user.pk)).json() == {
         "user_id": str(user.pk), "status": "NORMAL", "has_overdue": False, "currency": "UZS",
-        "overdue_amount": "0.00", "outstanding_amount": "0.00", "overdue_installments": [], "next_due": None,
-        "aging": NO_AGING}
+        "overdue_amount": "0.00", "outstanding_amount": "0.00", "fees_outstanding": "0.00",  # API.md §13
+        "overdue_installments": [], "next_due": None, "aging": NO_AGING}
 
 
 def test_next_due_is_the_remaining_part(client_api, indebted):

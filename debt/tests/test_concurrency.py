@@ -194,3 +194,53 @@ def test_a_sweep_never_waits_on_an_installment_a_repayment_holds(today):
     assert sweep_overdue()["installments_marked_overdue"] == 1
     assert Installment.objects.get(pk=held.pk).status == InstallmentStatus.OVERDUE
     assert Customer.objects.get(pk=held_user.pk).status == UserStatus.DEBT_USER
+
+
+def test_a_fee_step_is_assessed_once_across_concurrent_sweeps(settings, today):
+    """Three fee passes at once (each bypassing the sweep's advisory lock, so only the unique
+    (installment, step) constraint and the row locks stand between them) and a whole sweep, three
+    rounds: every step of every installment assessed once, journalled once, the books equal."""
+    from decimal import Decimal
+
+    from ledger.models import JournalTransaction, Kind
+    from ledger.reconcile import reconcile
+    from plans.installments import fees_sweep
+    from plans.models import LateFee
+
+    settings.BNPL_LATE_FEES = ((1, Decimal("10000.00")), (8, Decimal("7000.00")))
+    for _ in range(6):
+        plan = make_plan(user=CustomerFactory(), total_amount="1200000.00", start_date=TODAY)
+        Installment.objects.filter(plan=plan, sequence__lte=2).update(due_date=TODAY - timedelta(days=10),
+                                                                        status=InstallmentStatus.OVERDUE)
+    for _round in range(3):
+        results = race_each(*[lambda: fees_sweep(today=TODAY, cutoff=TODAY, chunk_size=3)] * 3,
+                            lambda: sweep_overdue(chunk_size=3))
+        assert not [r for r in results if isinstance(r, Exception)], results
+    # 6 plans x 2 installments x 2 steps, each once; 1,200,000.00 at 25 % never binds.
+    assert LateFee.objects.count() == 24
+    assert set(Installment.objects.filter(sequence__lte=2).values_list("fee_amount", flat=True)) == {
+        minor("17000.00")}
+    assert set(Plan.objects.values_list("fee_amount", flat=True)) == {minor("34000.00")}
+    assert JournalTransaction.objects.filter(kind=Kind.FEE_ASSESSED).count() == 24
+    assert reconcile()["mismatch_count"] == 0
+
+
+def test_the_fee_pass_never_waits_on_a_user_a_repayment_holds(settings, today):
+    """A repayment locks the user first, then the plans: a fee pass holding a plan must never wait
+    for that user (the fee row names the user without a foreign key, so its INSERT takes no lock
+    on the user row), or the two would deadlock."""
+    from decimal import Decimal
+
+    from plans.installments import fees_sweep
+    from plans.models import LateFee
+
+    settings.BNPL_LATE_FEES = ((1, Decimal("10000.00")),)
+    user = CustomerFactory()
+    plan = make_plan(user=user, total_amount="1200000.00", start_date=TODAY)
+    Installment.objects.filter(plan=plan, sequence=1).update(due_date=TODAY - timedelta(days=3),
+                                                             status=InstallmentStatus.OVERDUE)
+    with held_transaction(lambda: Customer.objects.select_for_update().get(pk=user.pk)):
+        started = time.monotonic()
+        assert fees_sweep(today=TODAY, cutoff=TODAY, chunk_size=10) == {"fees_assessed": 1}
+        assert time.monotonic() - started < 5
+    assert LateFee.objects.get().user_id == user.pk

@@ -1,14 +1,20 @@
-"""Property test: random sequences of plans, repayments, refunds, payouts, reversals and days passing.
+"""Property test: random sequences of plans, repayments, refunds, payouts, reversals and days passing
+(and, with late fees on, fee assessment by the sweep and operators' waivers).
 
 After every step, on PostgreSQL and on SQLite (the ``money`` pass): every journal transaction
 balances; the stored plan and installment amounts equal the journal (``reconcile`` finds
-nothing); ``paid + refunded <= amount``; every status follows its rule.
+nothing); principal ``paid - fee_paid + refunded <= amount``, fees ``fee_paid + fee_waived <=
+fee_amount`` and a plan's fees within its cap; every status follows its rule.
 """
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import transaction
-from hypothesis import HealthCheck, given, settings
+from django.db.models import Sum
+from django.test import override_settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bnpl import dates
@@ -21,7 +27,7 @@ from ledger.models import JournalEntry, Payout, PayoutStatus
 from ledger.reconcile import reconcile
 from merchants.tests.factories import MerchantFactory
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan, PlanStatus
-from plans.services import plan_create
+from plans.services import installment_fees_waive, plan_create
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_approve, refund_cancel, refund_create, refund_reject
 from users.models import Customer, UserStatus
@@ -42,6 +48,10 @@ STEP = st.one_of(
     st.tuples(st.just("days"), st.integers(1, 45)),
     st.tuples(st.just("sweep"),),
 )
+# With late fees on: more sweeps and days (so fees are assessed) and operators' waivers.
+FEE_STEP = st.one_of(STEP, st.tuples(st.just("sweep"),), st.tuples(st.just("days"), st.integers(1, 10)),
+                     st.tuples(st.just("waive"), st.integers(0, 1)), st.tuples(st.just("waive"), st.integers(0, 1)))
+LATE_FEES = ((1, Decimal("5.00")), (8, Decimal("3.50")))
 
 
 def _pick(items, index):
@@ -118,13 +128,20 @@ class Run:
     def sweep(self):
         sweep_overdue(today=self.today)
 
+    def waive(self, index):
+        target = _pick(list(Installment.objects.filter(user=self.user).order_by("due_date", "id")), index)
+        if target is not None:
+            installment_fees_waive(installment=target, reason="property")
+
 
 def check(today) -> None:
     result = reconcile()
     assert result["mismatch_count"] == 0, result["mismatches"][:5]
     cutoff = dates.overdue_cutoff(today)
     for i in Installment.objects.all():
-        assert 0 <= i.paid_amount and 0 <= i.refunded_amount and i.paid_amount + i.refunded_amount <= i.amount
+        assert 0 <= i.paid_amount and 0 <= i.refunded_amount
+        assert i.paid_amount - i.fee_paid_amount + i.refunded_amount <= i.amount  # principal
+        assert 0 <= i.fee_paid_amount <= i.paid_amount and i.fee_paid_amount + i.fee_waived_amount <= i.fee_amount
         if i.outstanding_amount > 0:
             assert i.status in OPEN_STATUSES
             if i.status == InstallmentStatus.OVERDUE:
@@ -134,7 +151,9 @@ def check(today) -> None:
             assert i.status == (InstallmentStatus.PAID if i.paid_amount > 0 else InstallmentStatus.CANCELLED)
             assert (i.paid_at is not None) == (i.paid_amount > 0)
     for plan in Plan.objects.all():
-        assert plan.paid_amount + plan.refunded_amount <= plan.total_amount
+        assert plan.paid_amount - plan.fee_paid_amount + plan.refunded_amount <= plan.total_amount
+        assert plan.fee_amount <= plan.total_amount * django_settings.BNPL_LATE_FEE_CAP_PERCENT // 100
+        assert plan.fee_amount == sum(plan.installments.values_list("fee_amount", flat=True))
         assert plan.status == (PlanStatus.COMPLETED if plan.outstanding_amount == 0 else PlanStatus.ACTIVE)
     for refund in Refund.objects.all():
         payout = Payout.objects.filter(refund_id=refund.pk).first()
@@ -164,4 +183,22 @@ def test_random_sequences_keep_the_books_and_the_rules(business_day, steps):
         for step in steps:
             run.step(step)
             check(run.today)
+        transaction.set_rollback(True)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(steps=st.lists(FEE_STEP, min_size=3, max_size=25))
+def test_random_sequences_with_late_fees_and_waivers_keep_the_books_and_the_rules(business_day, steps):
+    with override_settings(BNPL_LATE_FEES=LATE_FEES, BNPL_LATE_FEE_CAP_PERCENT=25), transaction.atomic():
+        run = Run(business_day)
+        run.plan(100_00, 3, 0)
+        run.days(31)  # the first installment a day past due (step 1), then whatever the steps do
+        run.sweep()
+        check(run.today)
+        for step in steps:
+            run.step(step)
+            check(run.today)
+        fees = Installment.objects.aggregate(fee=Sum("fee_amount"), waived=Sum("fee_waived_amount"))
+        event(f"fees assessed: {bool(fees['fee'])}, waived: {bool(fees['waived'])}")
         transaction.set_rollback(True)

@@ -38,7 +38,8 @@ def test_create_returns_the_plan_exactly_as_documented(client_api, merchant, bus
     assert plan["installment_count"] == 3 and plan["start_date"] == "2025-01-31"
     first = plan["installments"][0]
     assert set(first) == {"id", "sequence", "due_date", "amount", "paid_amount", "refunded_amount",
-                          "outstanding_amount", "status", "paid_at"}
+                          "outstanding_amount", "status", "paid_at",
+                          "fee_amount", "fee_paid_amount", "fee_waived_amount"}  # API.md §13
     assert [(i["sequence"], i["due_date"], i["amount"], i["outstanding_amount"]) for i in plan["installments"]] == [
         (1, "2025-02-28", "333.33", "333.33"), (2, "2025-03-31", "333.33", "333.33"),
         (3, "2025-04-30", "333.34", "333.34")]
