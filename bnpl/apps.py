@@ -1,4 +1,17 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+REFUND_ALLOCATIONS = ("last_first", "overdue_first")
+
+
+def check_business_settings() -> None:
+    """Business settings whose wrong value would silently change what customers owe: refuse to start."""
+    if settings.BNPL_REFUND_ALLOCATION not in REFUND_ALLOCATIONS:
+        raise ImproperlyConfigured(f"BNPL_REFUND_ALLOCATION must be one of {', '.join(REFUND_ALLOCATIONS)}; "
+                                   f"got {settings.BNPL_REFUND_ALLOCATION!r}.")
+    if settings.BNPL_RETURN_PAUSE_DAYS < 0:
+        raise ImproperlyConfigured("BNPL_RETURN_PAUSE_DAYS must be 0 (no pause) or more.")
 
 
 class BnplConfig(AppConfig):
@@ -13,3 +26,4 @@ class BnplConfig(AppConfig):
 
         # An unknown BNPL_CURRENCY refuses to start (ImproperlyConfigured): its places would be a guess.
         exponent()
+        check_business_settings()

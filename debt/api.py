@@ -39,6 +39,14 @@ class NextDueSerializer(serializers.Serializer):
     amount = MoneyField(source="outstanding_amount", help_text="What is still outstanding on it.")
 
 
+class PausedPlanSerializer(serializers.Serializer):
+    plan_id = serializers.UUIDField()
+    until = serializers.DateField(
+        help_text="The business day the pause ends: its installments may become overdue from this "
+                              "day on (the refund's creation day + BNPL_RETURN_PAUSE_DAYS), unless the refund "
+                              "is decided or withdrawn earlier, which ends the pause at once.")
+
+
 class DebtSerializer(CurrencyMixin):
     user_id = serializers.UUIDField()
     status = serializers.CharField(
@@ -50,10 +58,13 @@ class DebtSerializer(CurrencyMixin):
     overdue_installments = OverdueInstallmentSerializer(source="overdue", many=True)
     next_due = NextDueSerializer(allow_null=True,
                                  help_text="The earliest-due outstanding installment that is not overdue, or null.")
+    paused_plans = PausedPlanSerializer(
+        many=True, help_text="Plans with outstanding installments whose collection a PENDING refund pauses "
+                             "(API.md §13): none of their installments is overdue while the pause lasts.")
 
     class Meta:
         fields = ["user_id", "status", "has_overdue", "currency", "overdue_amount", "outstanding_amount",
-                  "overdue_installments", "next_due"]
+                  "overdue_installments", "next_due", "paused_plans"]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

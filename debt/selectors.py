@@ -1,5 +1,5 @@
 """Reads of a user's debt: the date rule applied live, one query over the open installments."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from uuid import UUID
 
@@ -8,6 +8,7 @@ from django.db.models import F, Prefetch, QuerySet, Sum
 from bnpl import dates
 from debt.models import Repayment, RepaymentAllocation, SweepRun
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus
+from plans.overdue import is_overdue, pause_active
 from users.models import Customer, UserStatus
 
 
@@ -25,6 +26,14 @@ class OverdueInstallment:
 
 
 @dataclass(frozen=True)
+class PausedPlan:
+    """A plan whose collection a pending return pauses (API.md §13), until the business day ``until``."""
+
+    plan_id: UUID
+    until: date
+
+
+@dataclass(frozen=True)
 class DebtSummary:
     user_id: UUID
     status: str
@@ -32,6 +41,8 @@ class DebtSummary:
     overdue_amount: int  # minor units
     outstanding_amount: int
     next_due: Installment | None
+    # Plans whose collection a pending return pauses, by the day it ends (``?as_of=`` rebuilds no pause).
+    paused_plans: list[PausedPlan] = field(default_factory=list)
 
     @property
     def has_overdue(self) -> bool:
@@ -46,18 +57,21 @@ def open_installments(*, user_id: UUID) -> list[Installment]:
 
 
 def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
-    """What the user owes now. Overdue is the date rule itself, so an installment past due that
-    no sweep has marked yet is overdue here too (and one no longer past due is not, whatever its
-    stored status); ``status`` is that same rule (DEBT_USER exactly when something is overdue),
+    """What the user owes now. Overdue is the rule itself (``plans.overdue``: the date, the grace
+    days and a pending return's pause), so an installment past due that no sweep has marked yet is
+    overdue here too (and one no longer overdue is not, whatever its stored status); ``status`` is that same rule (DEBT_USER exactly when something is overdue),
     which the stored user status matches after the next sweep or write for the user."""
     today = today or dates.business_today()
     cutoff = dates.overdue_cutoff(today)
     overdue: list[OverdueInstallment] = []
     next_due: Installment | None = None
     outstanding = overdue_amount = 0
+    paused: dict[UUID, date] = {}
     for installment in open_installments(user_id=user_id):
         outstanding += installment.outstanding_amount
-        if installment.due_date < cutoff:
+        if pause_active(installment.collection_paused_until, today):
+            paused[installment.plan_id] = installment.collection_paused_until
+        if is_overdue(installment, cutoff=cutoff, today=today):
             overdue.append(OverdueInstallment(installment, (today - installment.due_date).days))
             overdue_amount += installment.outstanding_amount
         elif next_due is None:
@@ -69,6 +83,7 @@ def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
         overdue_amount=overdue_amount,
         outstanding_amount=outstanding,
         next_due=next_due,
+        paused_plans=[PausedPlan(pk, until) for pk, until in sorted(paused.items(), key=lambda p: (p[1], str(p[0])))],
     )
 
 

@@ -189,7 +189,8 @@ def sweep_overdue(*, today: date | None = None, chunk_size: int = SWEEP_CHUNK_SI
     same rule itself (``debt_status_refresh``) and the next run catches anything left. Running it
     again changes nothing. Every run is recorded in ``SweepRun``.
     """
-    cutoff = dates.overdue_cutoff(today or dates.business_today())
+    today = today or dates.business_today()
+    cutoff = dates.overdue_cutoff(today)
     started_at, clock = dates.now(), time.monotonic()
     if not _sweep_lock_acquire():
         SweepRun.objects.create(started_at=started_at, finished_at=dates.now(), duration_ms=0,
@@ -200,9 +201,9 @@ def sweep_overdue(*, today: date | None = None, chunk_size: int = SWEEP_CHUNK_SI
         run = SweepRun.objects.create(started_at=started_at, cutoff_date=cutoff)
         try:
             if connection.vendor == "postgresql":
-                counts = _sweep_postgresql(cutoff, chunk_size)
+                counts = _sweep_postgresql(cutoff, today, chunk_size)
             else:
-                counts = _sweep_orm(cutoff, chunk_size)
+                counts = _sweep_orm(cutoff, today, chunk_size)
         except Exception as exc:
             # The class only: a database message can quote row values.
             _finish(run, clock, {}, error=f"{type(exc).__name__}")
@@ -275,8 +276,8 @@ _USER_UPDATE_SQL = f"""
 """  # noqa: S608 - built from constants only
 
 
-def _sweep_postgresql(cutoff: date, chunk_size: int) -> dict:
-    counts = installments_sweep_postgresql(cutoff=cutoff, chunk_size=chunk_size)
+def _sweep_postgresql(cutoff: date, today: date, chunk_size: int) -> dict:
+    counts = installments_sweep_postgresql(cutoff=cutoff, today=today, chunk_size=chunk_size)
     counts["users_marked_debt"] = counts["users_restored"] = 0
     after_id = UUID(int=0)
     while True:
@@ -296,9 +297,9 @@ def _sweep_postgresql(cutoff: date, chunk_size: int) -> dict:
     return counts
 
 
-def _sweep_orm(cutoff: date, chunk_size: int) -> dict:
+def _sweep_orm(cutoff: date, today: date, chunk_size: int) -> dict:
     """The same passes with the ORM's set-based ``update()`` (SQLite: one writer at a time, no row locks)."""
-    counts = installments_sweep_orm(cutoff=cutoff, chunk_size=chunk_size)
+    counts = installments_sweep_orm(cutoff=cutoff, today=today, chunk_size=chunk_size)
     has_overdue = Exists(Installment.objects.filter(user=OuterRef("pk"), status=InstallmentStatus.OVERDUE))
     counts["users_marked_debt"] = update_in_chunks(
         Customer.objects, Customer.objects.filter(has_overdue, status=UserStatus.NORMAL).order_by("pk"),

@@ -183,6 +183,7 @@ class ApiIndexView(_PublicView):
                 "users": url("/api/v1/users/"),
                 "merchants": url("/api/v1/merchants/"),
                 "plans": url("/api/v1/plans/"),
+                "installment_extension": url("/api/v1/installments/") + "{id}/extend/",
                 "debt": url("/api/v1/debt/") + "{user_id}/",
                 "refunds": url("/api/v1/refunds/"),
                 "webhook_events": url("/api/v1/webhook-events/"),

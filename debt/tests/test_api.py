@@ -48,6 +48,7 @@ def test_debt_view_computes_overdue_live(client_api, indebted):
              "days_overdue": 5, "outstanding_amount": "200.00"},
         ],
         "next_due": {"installment_id": str(inst(plan_a, 2).pk), "due_date": "2025-03-31", "amount": "333.33"},
+        "paused_plans": [],
     }
 
 
@@ -55,7 +56,8 @@ def test_debt_view_of_a_user_with_nothing(client_api):
     user = CustomerFactory()
     assert client_api.get(debt_url(user.pk)).json() == {
         "user_id": str(user.pk), "status": "NORMAL", "has_overdue": False, "currency": "UZS",
-        "overdue_amount": "0.00", "outstanding_amount": "0.00", "overdue_installments": [], "next_due": None}
+        "overdue_amount": "0.00", "outstanding_amount": "0.00", "overdue_installments": [], "next_due": None,
+        "paused_plans": []}
 
 
 def test_next_due_is_the_remaining_part(client_api, indebted):
