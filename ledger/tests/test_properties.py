@@ -1,13 +1,17 @@
-"""Property test: random sequences of plans, repayments, refunds, payouts, reversals and days passing.
+"""Property test: random sequences of plans, repayments, refunds, payouts, reversals, due-date
+extensions and days passing, under both refund allocation policies.
 
 After every step, on PostgreSQL and on SQLite (the ``money`` pass): every journal transaction
 balances; the stored plan and installment amounts equal the journal (``reconcile`` finds
-nothing); ``paid + refunded <= amount``; every status follows its rule.
+nothing); ``paid + refunded <= amount``; every status follows its rule (an OVERDUE installment
+meets the overdue rule, a return's pause included); at most one extension per plan; the delinquency
+record is consistent (an OVERDUE installment has ``overdue_since``, a settled one 0 days past due).
 """
 from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +25,8 @@ from ledger.models import JournalEntry, Payout, PayoutStatus
 from ledger.reconcile import reconcile
 from merchants.tests.factories import MerchantFactory
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan, PlanStatus
-from plans.services import plan_create
+from plans.overdue import days_past_due, pause_active
+from plans.services import installment_extend, plan_create
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_approve, refund_cancel, refund_create, refund_reject
 from users.models import Customer, UserStatus
@@ -39,6 +44,7 @@ STEP = st.one_of(
     st.tuples(st.just("payout"), st.integers(0, 10),
               st.sampled_from(["sent", "settled", "failed", "retry"])),
     st.tuples(st.just("reverse"), st.integers(0, 10)),
+    st.tuples(st.just("extend"), st.integers(0, 20), st.integers(0, 15)),
     st.tuples(st.just("days"), st.integers(1, 45)),
     st.tuples(st.just("sweep"),),
 )
@@ -111,6 +117,11 @@ class Run:
         if repayment is not None:
             repayment_reverse(repayment=repayment, reason="chargeback")
 
+    def extend(self, index, days):
+        target = _pick(list(Installment.objects.filter(user=self.user).order_by("due_date", "id")), index)
+        if target is not None:
+            installment_extend(installment=target, days=days)  # 0 and 15: refused, nothing changes
+
     def days(self, n):
         self.today += timedelta(days=n)
         self.set_day(self.today)
@@ -128,12 +139,18 @@ def check(today) -> None:
         if i.outstanding_amount > 0:
             assert i.status in OPEN_STATUSES
             if i.status == InstallmentStatus.OVERDUE:
-                # Marked overdue by a live check or a sweep on some day up to now: the date rule held then.
+                # Marked overdue by a live check or a sweep on some day up to now: the date rule held then,
+                # and no return pauses its plan now (a pause starts only with a live check).
                 assert i.due_date < cutoff
+                assert not pause_active(i.collection_paused_until, today)
+                assert i.overdue_since is not None and i.overdue_since <= today
         else:
             assert i.status == (InstallmentStatus.PAID if i.paid_amount > 0 else InstallmentStatus.CANCELLED)
             assert (i.paid_at is not None) == (i.paid_amount > 0)
+            assert days_past_due(i, today=today) == 0
+        assert 0 <= i.extended_days <= 14 and i.max_days_past_due >= 0
     for plan in Plan.objects.all():
+        assert plan.installments.filter(extended_days__gt=0).count() <= 1
         assert plan.paid_amount + plan.refunded_amount <= plan.total_amount
         assert plan.status == (PlanStatus.COMPLETED if plan.outstanding_amount == 0 else PlanStatus.ACTIVE)
     for refund in Refund.objects.all():
@@ -155,9 +172,10 @@ def check(today) -> None:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
-@given(steps=st.lists(STEP, min_size=3, max_size=25))
-def test_random_sequences_keep_the_books_and_the_rules(business_day, steps):
-    with transaction.atomic():
+@given(steps=st.lists(STEP, min_size=3, max_size=25),
+       allocation=st.sampled_from(["last_first", "overdue_first"]))
+def test_random_sequences_keep_the_books_and_the_rules(business_day, steps, allocation):
+    with transaction.atomic(), override_settings(BNPL_REFUND_ALLOCATION=allocation):
         run = Run(business_day)
         run.plan(100_00, 3, 0)
         check(run.today)
