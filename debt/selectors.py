@@ -59,8 +59,9 @@ def open_installments(*, user_id: UUID) -> list[Installment]:
 def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
     """What the user owes now. Overdue is the rule itself (``plans.overdue``: the date, the grace
     days and a pending return's pause), so an installment past due that no sweep has marked yet is
-    overdue here too (and one no longer overdue is not, whatever its stored status); ``status`` is that same rule (DEBT_USER exactly when something is overdue),
-    which the stored user status matches after the next sweep or write for the user."""
+    overdue here too (and one no longer overdue is not, whatever its stored status); ``status`` is
+    that same rule (DEBT_USER exactly when something is overdue), which the stored user status
+    matches after the next sweep or write for the user."""
     today = today or dates.business_today()
     cutoff = dates.overdue_cutoff(today)
     overdue: list[OverdueInstallment] = []

@@ -281,7 +281,7 @@ _MARK_INSTALLMENTS_SQL = _MARK_CHUNK_SQL.format(mark=f"""locked AS (
     UPDATE plans_installment {_MARK_SET}
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) AND status = 'UPCOMING'
     RETURNING id
-)""")
+)""")  # noqa: S608 - built from constants only
 
 # The same chunk as a plain UPDATE, tried first: when no repayment holds any of its rows (the
 # usual case) it skips the separate lock step, which costs a WAL record per row. It runs under
@@ -293,7 +293,7 @@ _MARK_INSTALLMENTS_FAST_SQL = _MARK_CHUNK_SQL.format(mark=f"""marked AS (
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM plans_installment WHERE id = ANY(ARRAY(SELECT id FROM candidates))))
       AND status = 'UPCOMING' AND {OVERDUE_SQL}
     RETURNING id
-)""")
+)""")  # noqa: S608 - built from constants only
 _LOCK_NOT_AVAILABLE = "55P03"
 
 # OVERDUE installments that no longer meet the rule (a due date moved, the grace days raised, the

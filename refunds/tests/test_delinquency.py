@@ -14,7 +14,6 @@ from audit.models import AuditEvent
 from bnpl.apps import check_business_settings
 from debt.selectors import debt_summary
 from debt.services import repayment_apply, sweep_overdue
-from merchants.tests.factories import MerchantFactory
 from plans.models import Installment
 from plans.overdue import days_past_due, max_days_past_due
 from plans.services import plan_create
@@ -42,7 +41,7 @@ def user_status(plan) -> str:
 
 
 def can_open_a_plan(plan) -> bool:
-    created = plan_create(user=Customer.objects.get(pk=plan.user_id), merchant=MerchantFactory(),
+    created = plan_create(user=Customer.objects.get(pk=plan.user_id), merchant=plan.merchant,
                           total_amount=D("30.00"), installment_count=3)
     return created.plan is not None
 
