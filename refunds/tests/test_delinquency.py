@@ -285,3 +285,30 @@ def test_days_past_due_count_after_the_grace_days(business_day):
     sweep_overdue()
     first = Installment.objects.get(plan=plan, sequence=1)
     assert (first.status, first.overdue_since, days_past_due(first)) == ("OVERDUE", date(2025, 3, 3), 1)
+
+
+# --- Over HTTP -----------------------------------------------------------------------------------
+
+
+def test_the_debt_response_and_the_plan_show_the_pause_and_the_record(client_api, overdue_plan, business_day):
+    plan = overdue_plan
+    shown = client_api.get(f"/api/v1/plans/{plan.pk}/").json()["installments"][0]
+    assert (shown["status"], shown["overdue_since"], shown["days_past_due"], shown["max_days_past_due"]) == (
+        "OVERDUE", "2025-03-05", 5, 5)
+    r = client_api.post("/api/v1/refunds/", {"plan_id": str(plan.pk), "transaction_id": "ret-1", "amount": "100.00"})
+    assert r.status_code == 201, r.content
+
+    business_day(date(2025, 3, 9))
+    debt = client_api.get(f"/api/v1/debt/{plan.user_id}/").json()
+    assert (debt["status"], debt["has_overdue"], debt["overdue_amount"]) == ("NORMAL", False, "0.00")
+    assert debt["paused_plans"] == [{"plan_id": str(plan.pk), "until": PAUSE_END.isoformat()}]
+    shown = client_api.get(f"/api/v1/plans/{plan.pk}/").json()["installments"][0]
+    assert (shown["status"], shown["overdue_since"], shown["days_past_due"], shown["max_days_past_due"]) == (
+        "UPCOMING", "2025-03-05", 0, 5)
+
+    assert client_api.post(f"/api/v1/refunds/{r.json()['id']}/cancel/").status_code == 200
+    debt = client_api.get(f"/api/v1/debt/{plan.user_id}/").json()
+    assert (debt["status"], debt["overdue_amount"], debt["paused_plans"]) == ("DEBT_USER", "300.00", [])
+    assert client_api.get(f"/api/v1/users/{plan.user_id}/").json()["status"] == "DEBT_USER"
+    shown = client_api.get(f"/api/v1/plans/{plan.pk}/").json()["installments"][0]
+    assert (shown["status"], shown["days_past_due"], shown["max_days_past_due"]) == ("OVERDUE", 9, 9)
