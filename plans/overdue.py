@@ -49,6 +49,8 @@ def is_overdue(installment: Installment, *, cutoff: date, today: date) -> bool:
 
 def days_past_due(installment: Installment, *, today: date | None = None) -> int:
     """API.md §13: today − due date − grace while the installment is overdue (the rule), else 0."""
+    if installment.status not in OPEN_STATUSES:
+        return 0  # settled: no clock read (installments are shown in bulk, e.g. in events)
     today = today or dates.business_today()
     cutoff = dates.overdue_cutoff(today)
     return (cutoff - installment.due_date).days if is_overdue(installment, cutoff=cutoff, today=today) else 0
