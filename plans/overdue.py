@@ -42,9 +42,13 @@ def pause_active(paused_until: date | None, today: date) -> bool:
     return paused_until is not None and today < paused_until
 
 
+def past_due(installment: Installment, *, cutoff: date, today: date) -> bool:
+    """The rule's date and pause terms, whatever the stored status (for an installment being reopened)."""
+    return installment.due_date < cutoff and not pause_active(installment.collection_paused_until, today)
+
+
 def is_overdue(installment: Installment, *, cutoff: date, today: date) -> bool:
-    return (installment.status in OPEN_STATUSES and installment.due_date < cutoff
-            and not pause_active(installment.collection_paused_until, today))
+    return installment.status in OPEN_STATUSES and past_due(installment, cutoff=cutoff, today=today)
 
 
 def days_past_due(installment: Installment, *, today: date | None = None) -> int:

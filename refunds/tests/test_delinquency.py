@@ -287,6 +287,26 @@ def test_days_past_due_count_after_the_grace_days(business_day):
     assert (first.status, first.overdue_since, days_past_due(first)) == ("OVERDUE", date(2025, 3, 3), 1)
 
 
+@pytest.mark.parametrize("paused", [False, True], ids=["not paused", "paused by a pending return"])
+def test_a_reversed_repayment_reopens_by_the_rule_and_records_the_day(business_day, paused):
+    from debt.reversals import repayment_reverse
+
+    business_day(START)
+    user = CustomerFactory()
+    plan = make_plan(user=user, total_amount="900.00", start_date=START)
+    business_day(date(2025, 2, 25))
+    result = repayment_apply(user=user, amount=D("300.00"))  # installment 1, on time
+    business_day(PAST_DUE)
+    if paused:
+        make_refund(plan=plan, amount="100.00")
+    repayment_reverse(repayment=result.repayment, reason="chargeback")
+    first = Installment.objects.get(plan=plan, sequence=1)
+    if paused:
+        assert (first.status, first.overdue_since, user_status(plan)) == ("UPCOMING", None, UserStatus.NORMAL)
+    else:
+        assert (first.status, first.overdue_since, user_status(plan)) == ("OVERDUE", PAST_DUE, UserStatus.DEBT_USER)
+
+
 # --- Over HTTP -----------------------------------------------------------------------------------
 
 
