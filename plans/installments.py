@@ -133,19 +133,27 @@ def record_overdue(installment_ids: list) -> None:
 
 # --- Returns pause collection, refund allocation, due-date extension (API.md §13) ----------------
 
-def collection_pause_set(*, plan_id: UUID, until: date | None, installments: Iterable[Installment] = ()) -> None:
+def collection_pause_set(*, plan_id: UUID, until: date | None, installments: Iterable[Installment] = ()) -> bool:
     """Every installment of the plan carries the plan's pause (``None``: not paused); one UPDATE, and
     ``installments`` (the caller's loaded rows of the plan) follow in memory. The caller holds the
-    user's and the plan's locks and then applies the rule (``debt_status_refresh``), so statuses
-    follow at once."""
+    user's and the plan's locks.
+
+    Returns whether the overdue rule may now move one of the plan's installments (one is OVERDUE, or
+    UPCOMING and past its due date): then the caller applies it (``debt_status_refresh``), so statuses
+    and the user's follow at once; otherwise a pause starting or ending changes nothing today."""
     assert connection.in_atomic_block, "collection_pause_set needs the plan's lock"
     for installment in installments:
         installment.collection_paused_until = until
-    rows = Installment.objects.filter(plan_id=plan_id)
-    if until is None:
-        rows.filter(collection_paused_until__isnull=False).update(collection_paused_until=None)
-    else:
-        rows.exclude(collection_paused_until=until).update(collection_paused_until=until)
+    prep = Installment._meta.get_field("collection_paused_until").get_db_prep_value
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE plans_installment SET collection_paused_until = %s WHERE plan_id = %s "
+                       "RETURNING status, due_date",
+                       [prep(until, connection), Plan._meta.pk.get_db_prep_value(plan_id, connection)])
+        rows = cursor.fetchall()
+    cutoff = dates.overdue_cutoff()
+    to_date = Installment._meta.get_field("due_date").to_python
+    return any(status == InstallmentStatus.OVERDUE
+               or (status == InstallmentStatus.UPCOMING and to_date(due) < cutoff) for status, due in rows)
 
 
 def collection_pause_until(*, opened_on: date | None) -> date | None:

@@ -72,24 +72,27 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str =
                 raise
             return _same_transaction(existing, plan=plan, amount=amount), False
         event_record(type="refund.created", obj=refund, merchant_id=refund.merchant_id)
-        # The pause starts now: an installment of this plan overdue a moment ago is not any more.
-        _collection_pause_set(plan=plan)
-        debt_status_refresh(user=user)
+        # The pause starts now (this refund is the plan's latest pending one): an installment of this
+        # plan overdue a moment ago is not any more, and the user's status follows at once.
+        until = collection_pause_until(opened_on=dates.business_date(refund.created_at))
+        if collection_pause_set(plan_id=plan.pk, until=until):
+            debt_status_refresh(user=user)
     return refund, True
 
 
 def _collection_pause_set(*, plan: Plan, deciding: Refund | None = None,
-                          installments: list[Installment] | None = None) -> None:
+                          installments: list[Installment] | None = None) -> bool:
     """Pause the plan's collection while it has a PENDING refund (besides ``deciding``, the one being
     decided now), for ``BNPL_RETURN_PAUSE_DAYS`` from the latest one's creation day. The caller holds
-    the user's and the plan's locks and applies the overdue rule after (``debt_status_refresh``).
-    ``installments``: the caller's locked rows of the plan, which follow in memory."""
+    the user's and the plan's locks and, when this returns True, applies the overdue rule after
+    (``debt_status_refresh``). ``installments``: the caller's locked rows of the plan, which follow
+    in memory."""
     pending = Refund.objects.filter(plan_id=plan.pk, status=RefundStatus.PENDING)
     if deciding is not None:
         pending = pending.exclude(pk=deciding.pk)
     latest = pending.aggregate(latest=Max("created_at"))["latest"]
     until = collection_pause_until(opened_on=None if latest is None else dates.business_date(latest))
-    collection_pause_set(plan_id=plan.pk, until=until, installments=installments or ())
+    return collection_pause_set(plan_id=plan.pk, until=until, installments=installments or ())
 
 
 def _same_transaction(existing: Refund, *, plan: Plan, amount: int) -> Refund:
@@ -165,8 +168,8 @@ def _decide_without_effect(*, refund: Refund, to: str, decided_by: str, reason: 
         refund.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
         status_change_record(object_type=ObjectType.REFUND, object_id=refund.pk, old=RefundStatus.PENDING, new=to)
         event_record(type=f"refund.{to.lower()}", obj=refund, merchant_id=refund.merchant_id)
-        _collection_pause_set(plan=plan)
-        debt_status_refresh(user=user)
+        if _collection_pause_set(plan=plan):  # the pause may have ended: the user's status follows at once
+            debt_status_refresh(user=user)
     return refund
 
 
