@@ -42,7 +42,9 @@ TODAY = date(2026, 6, 15)
 # trusting statistics taken before the mark pass ("no OVERDUE rows"), sometimes picks a plan that
 # rescans the whole partial index per user and the bare statement runs for minutes.
 BARE_SQL = [
-    "UPDATE plans_installment SET status = 'OVERDUE' WHERE status = 'UPCOMING' AND due_date < %(cutoff)s",
+    # The delinquency record (API.md §13) is written by the same marking: overdue_since.
+    """UPDATE plans_installment SET status = 'OVERDUE', overdue_since = COALESCE(overdue_since, %(cutoff)s)
+       WHERE status = 'UPCOMING' AND due_date < %(cutoff)s""",
     """UPDATE users_customer AS c SET status = 'DEBT_USER' WHERE c.status = 'NORMAL'
        AND EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE' OFFSET 0)""",
     """UPDATE users_customer AS c SET status = 'NORMAL' WHERE c.status = 'DEBT_USER'
@@ -166,9 +168,10 @@ def seed(url: str, installments: int, layout: str, amount: int = 10000) -> None:
             FROM generate_series(1, %(plans)s) AS g""", {"plans": plans, "today": TODAY, "amount": amount})
         cursor.execute(f"""
             INSERT INTO plans_installment (id, plan_id, user_id, sequence, due_date, amount, paid_amount,
-                refunded_amount, fee_amount, fee_paid_amount, fee_waived_amount, status)
+                refunded_amount, fee_amount, fee_paid_amount, fee_waived_amount, status, max_days_past_due,
+                extended_days)
             SELECT md5('i' || p || '-' || s)::uuid, md5('pl' || p)::uuid, md5('u' || ((p - 1) / 2 + 1))::uuid, s,
-                   {due}, %(amount)s, 0, 0, 0, 0, 0, 'UPCOMING'
+                   {due}, %(amount)s, 0, 0, 0, 0, 0, 'UPCOMING', 0, 0
             FROM generate_series(1, %(plans)s) AS p, generate_series(1, 5) AS s
             ORDER BY p, s""", {"plans": plans, "today": TODAY, "amount": amount})
         cursor.execute("VACUUM ANALYZE users_customer, plans_plan, plans_installment")
@@ -182,7 +185,8 @@ def reset(url: str) -> None:
         cursor.execute("TRUNCATE plans_latefee, ledger_journalentry, ledger_journaltransaction, events_event CASCADE")
         cursor.execute("UPDATE plans_installment SET fee_amount = 0 WHERE fee_amount <> 0")
         cursor.execute("UPDATE plans_plan SET fee_amount = 0 WHERE fee_amount <> 0")
-        cursor.execute("UPDATE plans_installment SET status = 'UPCOMING' WHERE status = 'OVERDUE'")
+        cursor.execute("UPDATE plans_installment SET status = 'UPCOMING', overdue_since = NULL "
+                       "WHERE status = 'OVERDUE'")
         cursor.execute("""UPDATE users_customer SET status = CASE WHEN full_name = 'bench-debt' THEN 'DEBT_USER'
                           ELSE 'NORMAL' END
                           WHERE status <> CASE WHEN full_name = 'bench-debt' THEN 'DEBT_USER' ELSE 'NORMAL' END""")

@@ -1,4 +1,17 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+REFUND_ALLOCATIONS = ("last_first", "overdue_first")
+
+
+def check_business_settings() -> None:
+    """Business settings whose wrong value would silently change what customers owe: refuse to start."""
+    if settings.BNPL_REFUND_ALLOCATION not in REFUND_ALLOCATIONS:
+        raise ImproperlyConfigured(f"BNPL_REFUND_ALLOCATION must be one of {', '.join(REFUND_ALLOCATIONS)}; "
+                                   f"got {settings.BNPL_REFUND_ALLOCATION!r}.")
+    if settings.BNPL_RETURN_PAUSE_DAYS < 0:
+        raise ImproperlyConfigured("BNPL_RETURN_PAUSE_DAYS must be 0 (no pause) or more.")
 
 
 class BnplConfig(AppConfig):
@@ -16,3 +29,4 @@ class BnplConfig(AppConfig):
         exponent()
         # So does a late-fee step with more places than the currency has, or a cap outside 0-100.
         late_fee_steps()
+        check_business_settings()

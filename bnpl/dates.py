@@ -12,7 +12,12 @@ def now() -> datetime:
 
 
 def business_today() -> date:
-    return now().astimezone(ZoneInfo(settings.BNPL_TIME_ZONE)).date()
+    return business_date(now())
+
+
+def business_date(moment: datetime) -> date:
+    """The business date (in ``BNPL_TIME_ZONE``) of a stored timestamp."""
+    return moment.astimezone(ZoneInfo(settings.BNPL_TIME_ZONE)).date()
 
 
 def overdue_cutoff(today: date | None = None) -> date:

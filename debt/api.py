@@ -47,6 +47,14 @@ class AgingBucketSerializer(serializers.Serializer):
     installments = serializers.IntegerField()
 
 
+class PausedPlanSerializer(serializers.Serializer):
+    plan_id = serializers.UUIDField()
+    until = serializers.DateField(
+        help_text="The business day the pause ends: its installments may become overdue from this "
+                              "day on (the refund's creation day + BNPL_RETURN_PAUSE_DAYS), unless the refund "
+                              "is decided or withdrawn earlier, which ends the pause at once.")
+
+
 class DebtSerializer(CachedFieldsMixin, CurrencyMixin):
     user_id = serializers.UUIDField()
     status = serializers.CharField(
@@ -61,10 +69,13 @@ class DebtSerializer(CachedFieldsMixin, CurrencyMixin):
                                  help_text="The earliest-due outstanding installment that is not overdue, or null.")
     aging = AgingBucketSerializer(many=True, help_text="The overdue installments by aging bucket (API.md §13), "
                                                        "every bucket listed in order, zeros included.")
+    paused_plans = PausedPlanSerializer(
+        many=True, help_text="Plans with outstanding installments whose collection a PENDING refund pauses "
+                             "(API.md §13): none of their installments is overdue while the pause lasts.")
 
     class Meta:
         fields = ["user_id", "status", "has_overdue", "currency", "overdue_amount", "outstanding_amount",
-                  "fees_outstanding", "overdue_installments", "next_due", "aging"]
+                  "fees_outstanding", "overdue_installments", "next_due", "aging", "paused_plans"]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

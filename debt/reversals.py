@@ -26,6 +26,7 @@ from ledger.services import journal_repayment_reversed
 from plans.installments import debt_status_refresh, installments_settle
 from plans.locks import installments_lock, plans_lock
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus
+from plans.overdue import past_due
 from users.locks import user_lock
 
 
@@ -79,8 +80,12 @@ def repayment_reverse(*, repayment: Repayment, reason: str, created_by: ApiKey |
             # paid_at: the last customer payment that still stands (API.md §6).
             installment.paid_at = last_paid.get(installment.pk) if installment.paid_amount > 0 else None
             if installment.outstanding_amount > 0 and installment.status not in OPEN_STATUSES:
-                installment.status = (InstallmentStatus.OVERDUE if installment.due_date < cutoff
-                                      else InstallmentStatus.UPCOMING)
+                # Reopened: the overdue rule (a return's pause included) says which open status.
+                if past_due(installment, cutoff=cutoff, today=today):
+                    installment.status = InstallmentStatus.OVERDUE
+                    installment.overdue_since = installment.overdue_since or today
+                else:
+                    installment.status = InstallmentStatus.UPCOMING
 
         journal_repayment_reversed(repayment_id=repayment.pk, parts=parts, plans=plans, fees=fees)
         plan_status_before = {pk: p.status for pk, p in plans.items()}

@@ -1,6 +1,6 @@
 """Reads of a user's debt: the date rule applied live, one query over the open installments."""
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from uuid import UUID
 
@@ -10,6 +10,7 @@ from bnpl import dates
 from debt.aging import BucketFigures, debt_aging
 from debt.models import Repayment, RepaymentAllocation, SweepRun
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus
+from plans.overdue import is_overdue, pause_active
 from users.models import Customer, UserStatus
 
 
@@ -28,6 +29,14 @@ class OverdueInstallment:
 
 
 @dataclass(frozen=True)
+class PausedPlan:
+    """A plan whose collection a pending return pauses (API.md §13), until the business day ``until``."""
+
+    plan_id: UUID
+    until: date
+
+
+@dataclass(frozen=True)
 class DebtSummary:
     user_id: UUID
     status: str
@@ -37,6 +46,8 @@ class DebtSummary:
     next_due: Installment | None
     as_of: date | None = None  # the business day the figures are for (None: today)
     fees_outstanding: int = 0  # late fees still owed on the open installments
+    # Plans whose collection a pending return pauses, by the day it ends (``?as_of=`` rebuilds no pause).
+    paused_plans: list[PausedPlan] = field(default_factory=list)
 
     @property
     def has_overdue(self) -> bool:
@@ -56,27 +67,31 @@ def open_installments(*, user_id: UUID) -> list[Installment]:
 
 
 def debt_summary(*, user_id: UUID, today: date | None = None) -> DebtSummary:
-    """What the user owes now. Overdue is the date rule itself, so an installment past due that
-    no sweep has marked yet is overdue here too (and one no longer past due is not, whatever its
-    stored status); ``status`` is that same rule (DEBT_USER exactly when something is overdue),
-    which the stored user status matches after the next sweep or write for the user."""
+    """What the user owes now. Overdue is the rule itself (``plans.overdue``: the date, the grace
+    days and a pending return's pause), so an installment past due that no sweep has marked yet is
+    overdue here too (and one no longer overdue is not, whatever its stored status); ``status`` is
+    that same rule (DEBT_USER exactly when something is overdue), which the stored user status
+    matches after the next sweep or write for the user."""
     return debt_summary_of(user_id=user_id, installments=open_installments(user_id=user_id),
                            today=today or dates.business_today())
 
 
 def debt_summary_of(*, user_id: UUID, installments: Iterable[Installment], today: date) -> DebtSummary:
     """The debt rule over ``installments`` (each with something outstanding, in allocation order)
-    on ``today``: overdue when due before ``today`` minus the grace days, ``next_due`` the first
-    that is not, DEBT_USER exactly when something is overdue. Its one place: live (``debt_summary``)
-    and as of a past day (``debt.as_of``)."""
+    on ``today``: overdue by the rule of ``plans.overdue``, ``next_due`` the first that is not,
+    DEBT_USER exactly when something is overdue. Its one place: live (``debt_summary``) and as of a
+    past day (``debt.as_of``)."""
     cutoff = dates.overdue_cutoff(today)
     overdue: list[OverdueInstallment] = []
     next_due: Installment | None = None
     outstanding = overdue_amount = fees = 0
+    paused: dict[UUID, date] = {}
     for installment in installments:
         outstanding += installment.outstanding_amount
         fees += installment.fees_outstanding
-        if installment.due_date < cutoff:
+        if pause_active(installment.collection_paused_until, today):
+            paused[installment.plan_id] = installment.collection_paused_until
+        if is_overdue(installment, cutoff=cutoff, today=today):
             overdue.append(OverdueInstallment(installment, (today - installment.due_date).days))
             overdue_amount += installment.outstanding_amount
         elif next_due is None:
@@ -90,6 +105,7 @@ def debt_summary_of(*, user_id: UUID, installments: Iterable[Installment], today
         next_due=next_due,
         as_of=today,
         fees_outstanding=fees,
+        paused_plans=[PausedPlan(pk, until) for pk, until in sorted(paused.items(), key=lambda p: (p[1], str(p[0])))],
     )
 
 

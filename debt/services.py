@@ -219,9 +219,9 @@ def sweep_overdue(*, today: date | None = None, chunk_size: int = SWEEP_CHUNK_SI
         run = SweepRun.objects.create(started_at=started_at, cutoff_date=cutoff)
         try:
             if connection.vendor == "postgresql":
-                counts = _sweep_postgresql(cutoff, chunk_size)
+                counts = _sweep_postgresql(cutoff, today, chunk_size)
             else:
-                counts = _sweep_orm(cutoff, chunk_size)
+                counts = _sweep_orm(cutoff, today, chunk_size)
             # The fee pass, after the marking pass: only what the overdue rule left OVERDUE accrues fees.
             counts.update(fees_sweep(today=today, cutoff=cutoff, chunk_size=chunk_size))
         except Exception as exc:
@@ -328,8 +328,8 @@ _USER_UPDATE_SQL = f"""
 """  # noqa: S608 - built from constants only
 
 
-def _sweep_postgresql(cutoff: date, chunk_size: int) -> dict:
-    counts = installments_sweep_postgresql(cutoff=cutoff, chunk_size=chunk_size)
+def _sweep_postgresql(cutoff: date, today: date, chunk_size: int) -> dict:
+    counts = installments_sweep_postgresql(cutoff=cutoff, today=today, chunk_size=chunk_size)
     counts["users_marked_debt"] = counts["users_restored"] = 0
     after_id = UUID(int=0)
     while True:
@@ -349,9 +349,9 @@ def _sweep_postgresql(cutoff: date, chunk_size: int) -> dict:
     return counts
 
 
-def _sweep_orm(cutoff: date, chunk_size: int) -> dict:
+def _sweep_orm(cutoff: date, today: date, chunk_size: int) -> dict:
     """The same passes with the ORM's set-based ``update()`` (SQLite: one writer at a time, no row locks)."""
-    counts = installments_sweep_orm(cutoff=cutoff, chunk_size=chunk_size)
+    counts = installments_sweep_orm(cutoff=cutoff, today=today, chunk_size=chunk_size)
     has_overdue = Exists(Installment.objects.filter(user=OuterRef("pk"), status=InstallmentStatus.OVERDUE))
     counts["users_marked_debt"] = update_in_chunks(
         Customer.objects, Customer.objects.filter(has_overdue, status=UserStatus.NORMAL).order_by("pk"),

@@ -202,6 +202,7 @@ class ApiIndexView(_PublicView):
                 "users": url("/api/v1/users/"),
                 "merchants": url("/api/v1/merchants/"),
                 "plans": url("/api/v1/plans/"),
+                "installment_extension": url("/api/v1/installments/") + "{id}/extend/",
                 "debt": url("/api/v1/debt/") + "{user_id}/",
                 "installment_waive_fees": url("/api/v1/installments/") + "{installment_id}/waive-fees/",
                 "refunds": url("/api/v1/refunds/"),

@@ -18,6 +18,7 @@ from merchants.models import Merchant
 from plans import services
 from plans.as_of import plan_as_of
 from plans.models import Installment, LateFee, Plan, PlanStatus, current_status_sql
+from plans.overdue import days_past_due, max_days_past_due
 from plans.selectors import plans_visible_to
 from users.selectors import user_queryset
 
@@ -35,6 +36,10 @@ class InstallmentListSerializer(serializers.ListSerializer):
 
 
 class InstallmentSerializer(CachedFieldsMixin, serializers.ModelSerializer):
+    """An installment as the API shows it everywhere (plans, the extension, the waiver, events). The
+    delinquency figures (API.md §13) are computed from the one clock on the business day
+    ``context["today"]`` (``?as_of=``) or today."""
+
     amount = MoneyField(read_only=True)
     paid_amount = MoneyField(read_only=True, help_text="Everything the customer paid on it, late fees included.")
     refunded_amount = MoneyField(read_only=True)
@@ -43,13 +48,31 @@ class InstallmentSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     fee_amount = MoneyField(read_only=True, help_text="Late fees assessed on it (BNPL_LATE_FEES).")
     fee_paid_amount = MoneyField(read_only=True, help_text="The part of paid_amount that paid late fees.")
     fee_waived_amount = MoneyField(read_only=True, help_text="Late fees an operator waived.")
+    overdue_since = serializers.DateField(
+        read_only=True, allow_null=True,
+        help_text="The first business day it was overdue (marked by the sweep or a debt check); kept after it "
+                  "is paid or goes back to UPCOMING; null if it never was.")
+    days_past_due = serializers.SerializerMethodField(
+        help_text="While it is overdue: today - due_date - BNPL_GRACE_DAYS; else 0 (paid, not yet due, or its "
+                  "plan's collection paused by a pending return).")
+    max_days_past_due = serializers.SerializerMethodField(
+        help_text="The most days_past_due it ever reached, kept after it is paid.")
+    extended_days = serializers.IntegerField(
+        read_only=True, help_text="Days its due date was moved by the plan's one extension (0: never extended).")
 
     class Meta:
         model = Installment
         fields = ["id", "sequence", "due_date", "amount", "paid_amount", "refunded_amount", "outstanding_amount",
-                  "fee_amount", "fee_paid_amount", "fee_waived_amount", "status", "paid_at"]
+                  "fee_amount", "fee_paid_amount", "fee_waived_amount", "status", "paid_at", "overdue_since",
+                  "days_past_due", "max_days_past_due", "extended_days"]
         read_only_fields = fields
         list_serializer_class = InstallmentListSerializer
+
+    def get_days_past_due(self, installment: Installment) -> int:
+        return days_past_due(installment, today=self.context.get("today"))
+
+    def get_max_days_past_due(self, installment: Installment) -> int:
+        return max_days_past_due(installment, today=self.context.get("today"))
 
 
 class LateFeeSerializer(serializers.ModelSerializer):
@@ -162,7 +185,8 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             then = plan_as_of(plan=plan, as_of=as_of)
             if then is None:
                 raise exceptions.NotFound("The plan owed nothing yet at the end of that day.")
-            return Response(PlanSerializer(then.plan, context={"installments": then.installments}).data)
+            return Response(PlanSerializer(then.plan, context={"installments": then.installments,
+                                                               "today": as_of}).data)
         return Response(PlanSerializer(plan).data)
 
     @swagger_auto_schema(

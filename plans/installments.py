@@ -4,11 +4,14 @@ Every change to an installment's amounts or status goes through here, whichever 
 causes it (a plan opened, a repayment, a refund, a live debt check, the sweep), so the
 import graph runs one way: refunds -> debt -> plans.
 
-The overdue rule (API.md §6): an installment is overdue when something is outstanding and its
-due date is before today minus ``BNPL_GRACE_DAYS``. Its status follows the rule both ways: an
+The overdue rule (API.md §6, §13; written once in ``plans.overdue``): an installment is overdue when
+something is outstanding, its due date is before today minus ``BNPL_GRACE_DAYS`` and its plan's
+collection is not paused by a pending return. Its status follows the rule both ways: an
 ``UPCOMING`` one that meets it becomes ``OVERDUE``, an ``OVERDUE`` one that no longer does (its
-due date moved, the grace days were raised) goes back to ``UPCOMING``, and the user's status
-follows (``DEBT_USER`` exactly when something is ``OVERDUE``).
+due date moved, the grace days were raised, the plan's collection is paused) goes back to
+``UPCOMING``, and the user's status follows (``DEBT_USER`` exactly when something is ``OVERDUE``).
+The same passes keep the delinquency record: ``overdue_since`` when a row is marked,
+``max_days_past_due`` when an overdue spell ends (settled, or back to ``UPCOMING``).
 """
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -17,7 +20,8 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, IntegerField, Value
+from django.db.models.functions import Coalesce, Greatest
 
 from audit.models import ObjectType
 from audit.services import StatusChange, status_changes_record
@@ -27,6 +31,7 @@ from bnpl.money import format_minor
 from events.services import event_record, event_record_many
 from ledger.services import AssessedFee, journal_fees_assessed
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, LateFee, Plan, PlanStatus
+from plans.overdue import NOT_OVERDUE_SQL, OVERDUE_SQL, DaysBetween, days_sql, greatest_sql, is_overdue, overdue_q
 from users.models import Customer, UserStatus
 from users.services import user_status_set
 
@@ -68,11 +73,17 @@ def installments_settle(*, installments: Iterable[Installment], plans_before: di
     if installments_before is None:
         installments_before = {i.pk: i.status for i in installments}
     was_open = {installment.pk for installment in installments if installment.status in OPEN_STATUSES}
+    today = dates.business_today()
+    cutoff = dates.overdue_cutoff(today)
     for installment in installments:
+        overdue = is_overdue(installment, cutoff=cutoff, today=today)
         installment.settle_status()
+        if overdue and installment.status not in OPEN_STATUSES:
+            _overdue_spell_close(installment, cutoff=cutoff, today=today)
     # One statement whatever the count (a repayment may touch dozens of installments).
     Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "fee_paid_amount",
-                                                   "fee_waived_amount", "status", "paid_at"])
+                                                   "fee_waived_amount", "status", "paid_at", "overdue_since",
+                                                   "max_days_past_due"])
     plan_ids = {installment.plan_id for installment in installments}
     plans_after: dict[UUID, tuple[Any, str]] = {}
     if plan_ids:
@@ -93,6 +104,14 @@ def installments_settle(*, installments: Iterable[Installment], plans_before: di
     ])
     _record_settle_events(installments, was_open, plans_after)
     return plan_ids
+
+
+def _overdue_spell_close(installment: Installment, *, cutoff: date, today: date) -> None:
+    """An installment overdue by the rule was just settled: its record keeps when the spell began
+    (today, if no sweep or check had marked it yet) and how long it lasted."""
+    if installment.overdue_since is None:
+        installment.overdue_since = today
+    installment.max_days_past_due = max(installment.max_days_past_due, (cutoff - installment.due_date).days)
 
 
 def _record_settle_events(installments: list[Installment], was_open: set, plans_after: dict) -> None:
@@ -119,6 +138,75 @@ def record_overdue(installment_ids: list) -> None:
         event_record_many(type="installment.overdue", items=((i, i.plan.merchant_id) for i in marked))
 
 
+# --- Returns pause collection, refund allocation, due-date extension (API.md §13) ----------------
+
+def collection_pause_set(*, plan_id: UUID, until: date | None, installments: Iterable[Installment] = ()) -> bool:
+    """Every installment of the plan carries the plan's pause (``None``: not paused); one UPDATE, and
+    ``installments`` (the caller's loaded rows of the plan) follow in memory. The caller holds the
+    user's and the plan's locks.
+
+    Returns whether the overdue rule may now move one of the plan's installments (one is OVERDUE, or
+    UPCOMING and past its due date): then the caller applies it (``debt_status_refresh``), so statuses
+    and the user's follow at once; otherwise a pause starting or ending changes nothing today."""
+    assert connection.in_atomic_block, "collection_pause_set needs the plan's lock"
+    for installment in installments:
+        installment.collection_paused_until = until
+    prep = Installment._meta.get_field("collection_paused_until").get_db_prep_value
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE plans_installment SET collection_paused_until = %s WHERE plan_id = %s "
+                       "RETURNING status, due_date",
+                       [prep(until, connection), Plan._meta.pk.get_db_prep_value(plan_id, connection)])
+        rows = cursor.fetchall()
+    cutoff = dates.overdue_cutoff()
+    to_date = Installment._meta.get_field("due_date").to_python
+    return any(status == InstallmentStatus.OVERDUE
+               or (status == InstallmentStatus.UPCOMING and to_date(due) < cutoff) for status, due in rows)
+
+
+def collection_pause_until(*, opened_on: date | None) -> date | None:
+    """The day a pause ends for a plan whose latest PENDING refund was opened on ``opened_on``
+    (``None``: no pending refund, no pause)."""
+    if opened_on is None:
+        return None
+    return opened_on + timedelta(days=settings.BNPL_RETURN_PAUSE_DAYS)
+
+
+def refund_allocation(*, installments: Iterable[Installment], amount: int,
+                      today: date | None = None) -> list[tuple[Installment, int]]:
+    """Where a refund of ``amount`` reduces the plan's outstanding installments, in order, and by how
+    much (what is left over is the payout). ``BNPL_REFUND_ALLOCATION``: ``last_first`` (API.md §7:
+    from the last installment backwards) or ``overdue_first`` (§13, as Fineract: the installments
+    overdue by the rule, oldest due first, then the rest from the last backwards)."""
+    backwards = sorted(installments, key=lambda i: i.sequence, reverse=True)
+    order = backwards
+    if settings.BNPL_REFUND_ALLOCATION == "overdue_first":
+        today = today or dates.business_today()
+        cutoff = dates.overdue_cutoff(today)
+        overdue = sorted((i for i in backwards if is_overdue(i, cutoff=cutoff, today=today)),
+                         key=lambda i: (i.due_date, i.sequence))
+        first = {i.pk for i in overdue}
+        order = overdue + [i for i in backwards if i.pk not in first]
+    parts, remaining = [], amount
+    for installment in order:
+        reduction = min(installment.principal_outstanding, remaining)  # refunds reduce principal only (§13)
+        if reduction > 0:
+            parts.append((installment, reduction))
+            remaining -= reduction
+    return parts
+
+
+def due_date_extend(*, installment: Installment, days: int) -> str:
+    """Move ``installment``'s due date ``days`` later, the plan's one extension (the caller holds the
+    user's, the plan's and the installment's locks and has checked it may). Returns the old due date,
+    ISO, for the audit trail. The unique constraint ``installment_one_extension_per_plan`` holds the
+    once-per-plan rule in the database too."""
+    old = installment.due_date.isoformat()
+    installment.due_date += timedelta(days=days)
+    installment.extended_days = days
+    installment.save(update_fields=["due_date", "extended_days"])
+    return old
+
+
 # --- The overdue rule, for one user, live ------------------------------------------------------
 
 def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
@@ -128,11 +216,12 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     Returns True when the user has overdue debt.
     """
     assert connection.in_atomic_block, "debt_status_refresh needs the user's row lock"
+    today = today or dates.business_today()
     cutoff = dates.overdue_cutoff(today)
     # Two statements, on purpose: if the UPDATE waits for a sweep that then commits, only a new
     # statement's snapshot sees the rows that sweep marked (one CTE statement would miss them
     # and let a plan through; debt/tests/test_concurrency.py catches exactly that).
-    changed = _overdue_rule_apply(user=user, cutoff=cutoff)
+    changed = _overdue_rule_apply(user=user, cutoff=cutoff, today=today)
     record_overdue([pk for pk, new in changed if new == InstallmentStatus.OVERDUE])
     moved = [StatusChange(ObjectType.INSTALLMENT, pk,
                           InstallmentStatus.UPCOMING if new == InstallmentStatus.OVERDUE else InstallmentStatus.OVERDUE,
@@ -148,22 +237,29 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     return in_debt
 
 
-_OVERDUE_RULE_SQL = """
+def _overdue_rule_sql() -> str:
+    """The rule both ways on one user's installments; the record as it moves (``overdue_since`` when
+    marked, the spell's length into ``max_days_past_due`` when it goes back)."""
+    return f"""
     UPDATE plans_installment
-       SET status = CASE WHEN due_date < %s THEN 'OVERDUE' ELSE 'UPCOMING' END
-     WHERE user_id = %s
-       AND ((status = 'UPCOMING' AND due_date < %s) OR (status = 'OVERDUE' AND due_date >= %s))
+       SET status = CASE WHEN {OVERDUE_SQL} THEN 'OVERDUE' ELSE 'UPCOMING' END,
+           overdue_since = CASE WHEN {OVERDUE_SQL} THEN COALESCE(overdue_since, %(today)s) ELSE overdue_since END,
+           max_days_past_due = CASE WHEN {OVERDUE_SQL} THEN max_days_past_due
+                                    ELSE {greatest_sql()}(max_days_past_due, {days_sql()}) END
+     WHERE user_id = %(user_id)s
+       AND ((status = 'UPCOMING' AND {OVERDUE_SQL}) OR (status = 'OVERDUE' AND {NOT_OVERDUE_SQL}))
  RETURNING id, status
-"""
+"""  # noqa: S608 - built from constants only
 
 
-def _overdue_rule_apply(*, user: Customer, cutoff: date) -> list[tuple[UUID, str]]:
+def _overdue_rule_apply(*, user: Customer, cutoff: date, today: date) -> list[tuple[UUID, str]]:
     """The rule both ways on ``user``'s installments, one statement; ``(id, new status)`` of each
     one it moved (RETURNING: PostgreSQL, and SQLite >= 3.35), for the status history and events."""
-    day = Installment._meta.get_field("due_date").get_db_prep_value(cutoff, connection)
-    user_id = Customer._meta.pk.get_db_prep_value(user.pk, connection)
+    prep = Installment._meta.get_field("due_date").get_db_prep_value
+    params = {"cutoff": prep(cutoff, connection), "today": prep(today, connection),
+              "user_id": Customer._meta.pk.get_db_prep_value(user.pk, connection)}
     with connection.cursor() as cursor:
-        cursor.execute(_OVERDUE_RULE_SQL, [day, user_id, day, day])
+        cursor.execute(_overdue_rule_sql(), params)
         return [(Installment._meta.pk.to_python(pk), status) for pk, status in cursor.fetchall()]
 
 
@@ -189,65 +285,71 @@ WITH candidates AS (
 SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM candidates),
        (SELECT due_date FROM last), (SELECT id FROM last), ARRAY(SELECT id FROM marked)
 """
-_MARK_INSTALLMENTS_SQL = _MARK_CHUNK_SQL.format(mark="""locked AS (
+# The rule's remaining terms (the pause) are checked on the rows themselves, where the chunk visits
+# the heap anyway: the candidates stay an index-only scan. Paused rows are passed over, not marked.
+_MARK_SET = "SET status = 'OVERDUE', overdue_since = COALESCE(overdue_since, %(today)s)"
+_MARK_INSTALLMENTS_SQL = _MARK_CHUNK_SQL.format(mark=f"""locked AS (
     SELECT ctid FROM plans_installment
-    WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND status = 'UPCOMING' AND due_date < %(cutoff)s
+    WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND status = 'UPCOMING' AND {OVERDUE_SQL}
     FOR NO KEY UPDATE SKIP LOCKED
 ), marked AS (
-    UPDATE plans_installment SET status = 'OVERDUE'
+    UPDATE plans_installment {_MARK_SET}
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) AND status = 'UPCOMING'
     RETURNING id
-)""")
+)""")  # noqa: S608 - built from constants only
 
 # The same chunk as a plain UPDATE, tried first: when no repayment holds any of its rows (the
 # usual case) it skips the separate lock step, which costs a WAL record per row. It runs under
 # a short lock_timeout, below deadlock_timeout: if a row is held, the chunk gives up within
 # milliseconds (delaying that repayment by no more) and is redone in the SKIP LOCKED form above.
 _MARK_LOCK_TIMEOUT = "50ms"
-_MARK_INSTALLMENTS_FAST_SQL = _MARK_CHUNK_SQL.format(mark="""marked AS (
-    UPDATE plans_installment SET status = 'OVERDUE'
+_MARK_INSTALLMENTS_FAST_SQL = _MARK_CHUNK_SQL.format(mark=f"""marked AS (
+    UPDATE plans_installment {_MARK_SET}
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM plans_installment WHERE id = ANY(ARRAY(SELECT id FROM candidates))))
-      AND status = 'UPCOMING' AND due_date < %(cutoff)s
+      AND status = 'UPCOMING' AND {OVERDUE_SQL}
     RETURNING id
-)""")
+)""")  # noqa: S608 - built from constants only
 _LOCK_NOT_AVAILABLE = "55P03"
 
-# OVERDUE installments that no longer meet the rule (a due date moved, the grace days raised):
-# back to UPCOMING, a chunk at a time in id order. Rare, so the scan is of the OVERDUE partial
-# index, which carries the due date (INCLUDE) so that finding none costs no heap visit.
-_RESTORE_INSTALLMENTS_SQL = """
+# OVERDUE installments that no longer meet the rule (a due date moved, the grace days raised, the
+# plan's collection paused): back to UPCOMING, a chunk at a time in id order, the spell's length
+# kept in max_days_past_due. Rare, so the scan is of the OVERDUE partial index, which carries the
+# due date and the pause date (INCLUDE) so that finding none costs no heap visit.
+_RESTORE_INSTALLMENTS_SQL = f"""
 WITH candidates AS (
     SELECT id FROM plans_installment
-    WHERE status = 'OVERDUE' AND due_date >= %(cutoff)s AND id > %(after_id)s
+    WHERE status = 'OVERDUE' AND {NOT_OVERDUE_SQL} AND id > %(after_id)s
     ORDER BY id
     LIMIT %(limit)s
 ), locked AS (
     SELECT ctid FROM plans_installment
-    WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND status = 'OVERDUE' AND due_date >= %(cutoff)s
+    WHERE id = ANY(ARRAY(SELECT id FROM candidates)) AND status = 'OVERDUE' AND {NOT_OVERDUE_SQL}
     FOR NO KEY UPDATE SKIP LOCKED
 ), restored AS (
-    UPDATE plans_installment SET status = 'UPCOMING'
+    UPDATE plans_installment
+       SET status = 'UPCOMING', max_days_past_due = GREATEST(max_days_past_due, %(cutoff)s::date - due_date)
     WHERE ctid = ANY(ARRAY(SELECT ctid FROM locked)) AND status = 'OVERDUE'
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM restored), (SELECT count(*) FROM candidates),
        (SELECT id FROM candidates ORDER BY id DESC LIMIT 1)
-"""
+"""  # noqa: S608 - built from constants only
 
 
-def installments_sweep_postgresql(*, cutoff: date, chunk_size: int) -> dict[str, int]:
+def installments_sweep_postgresql(*, cutoff: date, today: date, chunk_size: int) -> dict[str, int]:
     """The overdue rule over every installment, set-based, in chunks of ``chunk_size`` rows (each
     its own short transaction). Rows locked by a repayment or a plan are skipped (SKIP LOCKED):
     that transaction applies the same rule itself (``debt_status_refresh``)."""
-    return {"installments_marked_overdue": _mark_postgresql(cutoff, chunk_size),
-            "installments_restored_upcoming": _restore_postgresql(cutoff, chunk_size)}
+    return {"installments_marked_overdue": _mark_postgresql(cutoff, today, chunk_size),
+            "installments_restored_upcoming": _restore_postgresql(cutoff, today, chunk_size)}
 
 
-def _mark_postgresql(cutoff: date, chunk_size: int) -> int:
+def _mark_postgresql(cutoff: date, today: date, chunk_size: int) -> int:
     total = 0
     after_due, after_id = date.min, _ZERO_UUID
     while True:
-        params: dict[str, Any] = {"cutoff": cutoff, "after_due": after_due, "after_id": after_id, "limit": chunk_size}
+        params: dict[str, Any] = {"cutoff": cutoff, "today": today, "after_due": after_due, "after_id": after_id,
+                                  "limit": chunk_size}
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL lock_timeout = '{_MARK_LOCK_TIMEOUT}'")
@@ -267,11 +369,12 @@ def _mark_postgresql(cutoff: date, chunk_size: int) -> int:
         after_due, after_id = last_due, last_id
 
 
-def _restore_postgresql(cutoff: date, chunk_size: int) -> int:
+def _restore_postgresql(cutoff: date, today: date, chunk_size: int) -> int:
     total, after_id = 0, _ZERO_UUID
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_RESTORE_INSTALLMENTS_SQL, {"cutoff": cutoff, "after_id": after_id, "limit": chunk_size})
+            cursor.execute(_RESTORE_INSTALLMENTS_SQL,
+                           {"cutoff": cutoff, "today": today, "after_id": after_id, "limit": chunk_size})
             restored, seen, last_id = cursor.fetchone()
         total += restored
         if seen < chunk_size:
@@ -279,16 +382,19 @@ def _restore_postgresql(cutoff: date, chunk_size: int) -> int:
         after_id = last_id
 
 
-def installments_sweep_orm(*, cutoff: date, chunk_size: int) -> dict[str, int]:
+def installments_sweep_orm(*, cutoff: date, today: date, chunk_size: int) -> dict[str, int]:
     """The same passes with the ORM's set-based ``update()`` (SQLite: one writer at a time, no row locks)."""
-    due = Installment.objects.filter(status=InstallmentStatus.UPCOMING, due_date__lt=cutoff)
-    not_due = Installment.objects.filter(status=InstallmentStatus.OVERDUE, due_date__gte=cutoff)
+    rule = overdue_q(cutoff=cutoff, today=today)
+    due = Installment.objects.filter(rule, status=InstallmentStatus.UPCOMING)
+    not_due = Installment.objects.filter(~rule, status=InstallmentStatus.OVERDUE)
     return {
         "installments_marked_overdue": update_in_chunks(
             Installment.objects, due.order_by("due_date", "pk"), chunk_size, on_changed=record_overdue,
-            status=InstallmentStatus.OVERDUE),
+            status=InstallmentStatus.OVERDUE, overdue_since=Coalesce(F("overdue_since"), Value(today))),
         "installments_restored_upcoming": update_in_chunks(
-            Installment.objects, not_due.order_by("pk"), chunk_size, status=InstallmentStatus.UPCOMING),
+            Installment.objects, not_due.order_by("pk"), chunk_size, status=InstallmentStatus.UPCOMING,
+            max_days_past_due=Greatest(F("max_days_past_due"), DaysBetween(Value(cutoff), F("due_date")),
+                                       output_field=IntegerField())),
     }
 
 

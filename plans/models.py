@@ -43,6 +43,8 @@ class InstallmentStatus(models.TextChoices):
 
 
 OPEN_STATUSES = (InstallmentStatus.UPCOMING, InstallmentStatus.OVERDUE)
+# A due-date extension moves a due date by 1 to this many days (API.md §13).
+MIN_EXTENSION_DAYS, MAX_EXTENSION_DAYS = 1, 14
 
 
 def current_status_sql() -> Case:
@@ -139,6 +141,15 @@ class Installment(models.Model):
     fee_waived_amount = MoneyModelField(default=0)
     status = models.CharField(max_length=16, choices=InstallmentStatus.choices, default=InstallmentStatus.UPCOMING)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # Delinquency (API.md §13; the rule and the derived figures: plans/overdue.py). The first business
+    # day it was marked overdue, kept for good; the longest overdue spell that has ended (a spell still
+    # running is counted on read); the days its due date was moved by the plan's one extension.
+    overdue_since = models.DateField(null=True, blank=True)
+    max_days_past_due = models.PositiveIntegerField(default=0)
+    extended_days = models.PositiveSmallIntegerField(default=0)
+    # Returns pause collection: while today is before this date the plan's installments are not
+    # overdue. The same value on every installment of the plan (written by plans.installments).
+    collection_paused_until = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["sequence"]
@@ -167,6 +178,11 @@ class Installment(models.Model):
                    & Q(amount=F("paid_amount") + F("refunded_amount") + F("fee_waived_amount") - F("fee_amount"))),
                 name="installment_status_matches_outstanding",
             ),
+            models.CheckConstraint(condition=Q(extended_days__gte=0, extended_days__lte=MAX_EXTENSION_DAYS),
+                                   name="installment_extended_days_range"),
+            # Once per plan (API.md §13), held by the database whatever races.
+            models.UniqueConstraint(fields=["plan"], condition=Q(extended_days__gt=0),
+                                    name="installment_one_extension_per_plan"),
         ]
         indexes = [
             # The sweep: "UPCOMING and due before X" is an index range scan, walked in (due_date, id)
@@ -178,7 +194,9 @@ class Installment(models.Model):
                          name="installment_user_open_idx"),
             # "Who has anything overdue" for the sweep's user pass; the due date rides along so the
             # sweep finds OVERDUE rows no longer past due (rare) without visiting the heap.
-            models.Index(fields=["user"], include=["due_date"], condition=Q(status=InstallmentStatus.OVERDUE),
+            # The pause date rides along too, so the "no longer overdue" test is index-only as well.
+            models.Index(fields=["user"], include=["due_date", "collection_paused_until"],
+                         condition=Q(status=InstallmentStatus.OVERDUE),
                          name="installment_user_overdue_idx"),
         ]
 

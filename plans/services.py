@@ -16,9 +16,18 @@ from bnpl.money import currency, format_minor
 from events.services import event_record, event_record_many
 from ledger.services import journal_fee_waived, journal_plan_opened
 from merchants.models import Merchant
-from plans.installments import debt_status_refresh, installment_fees_waived
+from plans.installments import debt_status_refresh, due_date_extend, installment_fees_waived
 from plans.locks import installments_lock, lapsed_checkouts_lock, plan_lock
-from plans.models import Installment, LateFeeWaiver, Plan, PlanStatus
+from plans.models import (
+    MAX_EXTENSION_DAYS,
+    MIN_EXTENSION_DAYS,
+    OPEN_STATUSES,
+    Installment,
+    InstallmentStatus,
+    LateFeeWaiver,
+    Plan,
+    PlanStatus,
+)
 from plans.schedule import due_dates, split_amount
 from plans.selectors import plan_standing
 from users.locks import user_lock
@@ -245,3 +254,32 @@ def installment_fees_waive(*, installment: Installment, reason: str,
         installment_fees_waived(installment=installment, plan=plan)
         debt_status_refresh(user=user)
     return FeeWaiverResult(waiver=waiver, installment=installment, user_status=user.status)
+# --- Due-date extension (API.md §13) ---------------------------------------------------------------
+
+def installment_extend(*, installment: Installment, days: int) -> Installment:
+    """Move one open installment's due date ``days`` (1-14) later: the plan's one extension.
+
+    Refused with ``InvalidState`` when the installment is settled, overdue or already past its due
+    date (+ grace; even while a return pauses the plan's collection), or when any installment of
+    the plan was extended before. Under the user's, the plan's and the installment's locks (the lock
+    order), checked and written in one transaction; the due date's change goes to the audit trail.
+    No event: API.md §14 names none for it (the installment as shown is the response).
+    """
+    if isinstance(days, bool) or not isinstance(days, int) or not MIN_EXTENSION_DAYS <= days <= MAX_EXTENSION_DAYS:
+        raise ValidationFailed("days", f"Must be a whole number of days from {MIN_EXTENSION_DAYS} to "
+                                       f"{MAX_EXTENSION_DAYS}.", "out_of_range")
+    today = dates.business_today()
+    with transaction.atomic():
+        user_lock(installment.user_id)
+        plan_lock(installment.plan_id)
+        (installment,) = installments_lock(Installment.objects.filter(pk=installment.pk))
+        if installment.status not in OPEN_STATUSES:
+            raise InvalidState(f"The installment is {installment.status}; only an open one can be extended.")
+        if installment.status == InstallmentStatus.OVERDUE or installment.due_date < dates.overdue_cutoff(today):
+            raise InvalidState("The installment is overdue; only one not yet past its due date can be extended.")
+        if Installment.objects.filter(plan_id=installment.plan_id, extended_days__gt=0).exists():
+            raise InvalidState("This plan's one due-date extension has been used.")
+        old = due_date_extend(installment=installment, days=days)
+        status_changes_record(changes=[StatusChange(ObjectType.INSTALLMENT, installment.pk, old,
+                                                    installment.due_date.isoformat(), field="due_date")])
+    return installment

@@ -4,10 +4,14 @@ Every path that creates or decides a refund (API, admin, the merchant webhook ta
 calls these functions. Lock order, as everywhere: user -> plan -> installments (by id)
 -> refund. Every change to the set of PENDING/APPROVED refunds of a plan happens under
 the plan's row lock, so the refundable amount read under that lock is exact.
+
+Returns pause collection (API.md §13): every change to a plan's PENDING refunds sets the plan's
+pause (``_collection_pause_refresh``) and applies the overdue rule to the user at once
+(``debt_status_refresh``), so the user's status follows the moment a refund is opened or decided.
 """
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Max, Sum
 
 from audit.models import ObjectType
 from audit.services import status_change_record
@@ -17,7 +21,7 @@ from bnpl.money import format_minor
 from debt.services import debt_status_refresh
 from events.services import event_record
 from ledger.services import journal_refund
-from plans.installments import installments_settle
+from plans.installments import collection_pause_set, collection_pause_until, installments_settle, refund_allocation
 from plans.locks import installments_lock, plan_lock
 from plans.models import Installment, Plan, PlanStatus
 from refunds.locks import refund_lock
@@ -42,7 +46,7 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str =
         # so its COMMIT takes a KEY SHARE lock on the user's row (the foreign key check); holding
         # the plan's lock without the user's, that waits on a repayment which holds the user FOR
         # UPDATE and waits for this plan: a deadlock (found by bnpl/tests/test_race_suite.py).
-        user_lock(plan.user_id)
+        user = user_lock(plan.user_id)
         plan = plan_lock(plan.pk)
         existing = Refund.objects.filter(merchant_id=plan.merchant_id, transaction_id=transaction_id).first()
         if existing is not None:
@@ -68,7 +72,27 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str =
                 raise
             return _same_transaction(existing, plan=plan, amount=amount), False
         event_record(type="refund.created", obj=refund, merchant_id=refund.merchant_id)
+        # The pause starts now (this refund is the plan's latest pending one): an installment of this
+        # plan overdue a moment ago is not any more, and the user's status follows at once.
+        until = collection_pause_until(opened_on=dates.business_date(refund.created_at))
+        if collection_pause_set(plan_id=plan.pk, until=until):
+            debt_status_refresh(user=user)
     return refund, True
+
+
+def _collection_pause_set(*, plan: Plan, deciding: Refund | None = None,
+                          installments: list[Installment] | None = None) -> bool:
+    """Pause the plan's collection while it has a PENDING refund (besides ``deciding``, the one being
+    decided now), for ``BNPL_RETURN_PAUSE_DAYS`` from the latest one's creation day. The caller holds
+    the user's and the plan's locks and, when this returns True, applies the overdue rule after
+    (``debt_status_refresh``). ``installments``: the caller's locked rows of the plan, which follow
+    in memory."""
+    pending = Refund.objects.filter(plan_id=plan.pk, status=RefundStatus.PENDING)
+    if deciding is not None:
+        pending = pending.exclude(pk=deciding.pk)
+    latest = pending.aggregate(latest=Max("created_at"))["latest"]
+    until = collection_pause_until(opened_on=None if latest is None else dates.business_date(latest))
+    return collection_pause_set(plan_id=plan.pk, until=until, installments=installments or ())
 
 
 def _same_transaction(existing: Refund, *, plan: Plan, amount: int) -> Refund:
@@ -84,7 +108,8 @@ def _check_transition(refund: Refund, to: str) -> None:
 
 
 def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
-    """Approve a PENDING refund and apply it to its plan, last installment first.
+    """Approve a PENDING refund and apply it to its plan in the order of ``BNPL_REFUND_ALLOCATION``
+    (``plans.installments.refund_allocation``: last installment first by default).
 
     Each installment's outstanding amount is reduced by up to what is left of the refund;
     ``applied_amount`` is the total reduction and ``payout_amount`` the rest (the customer
@@ -98,18 +123,14 @@ def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
         refund = refund_lock(refund.pk)
         _check_transition(refund, RefundStatus.APPROVED)
 
-        remaining = refund.amount
-        changed: list[Installment] = []
-        parts: list[tuple[Installment, int]] = []
-        for installment in sorted(installments, key=lambda i: i.sequence, reverse=True):
-            if remaining == 0:
-                break
-            reduction = min(installment.principal_outstanding, remaining)  # refunds reduce principal only
-            if reduction > 0:
-                installment.refunded_amount += reduction
-                remaining -= reduction
-                changed.append(installment)
-                parts.append((installment, reduction))
+        # The decision ends this refund's pause first: what is overdue, for the allocation and the
+        # user's status, is what the rule says once it is decided.
+        _collection_pause_set(plan=plan, deciding=refund, installments=installments)
+        parts = refund_allocation(installments=installments, amount=refund.amount)
+        for installment, reduction in parts:
+            installment.refunded_amount += reduction
+        changed = [installment for installment, _ in parts]
+        remaining = refund.amount - sum(reduction for _, reduction in parts)
         now = dates.now()
         refund.status = RefundStatus.APPROVED
         refund.applied_amount = refund.amount - remaining
@@ -133,8 +154,11 @@ def refund_approve(*, refund: Refund, decided_by: str) -> Refund:
 
 def _decide_without_effect(*, refund: Refund, to: str, decided_by: str, reason: str) -> Refund:
     with transaction.atomic():
-        # The plan lock too: the set of reserving refunds only changes under it (see refund_create).
-        plan_lock(refund.plan_id)
+        # The plan lock too: the set of reserving refunds only changes under it (see refund_create);
+        # the user's first, as everywhere, because the decision ends the plan's pause (API.md §13)
+        # and the user's status follows at once.
+        user = user_lock(refund.user_id)
+        plan = plan_lock(refund.plan_id)
         refund = refund_lock(refund.pk)
         _check_transition(refund, to)
         refund.status = to
@@ -144,6 +168,8 @@ def _decide_without_effect(*, refund: Refund, to: str, decided_by: str, reason: 
         refund.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
         status_change_record(object_type=ObjectType.REFUND, object_id=refund.pk, old=RefundStatus.PENDING, new=to)
         event_record(type=f"refund.{to.lower()}", obj=refund, merchant_id=refund.merchant_id)
+        if _collection_pause_set(plan=plan):  # the pause may have ended: the user's status follows at once
+            debt_status_refresh(user=user)
     return refund
 
 

@@ -192,6 +192,11 @@ BNPL_TIME_ZONE = env_str("BNPL_TIME_ZONE", "Asia/Tashkent")
 BNPL_GRACE_DAYS = env_int("BNPL_GRACE_DAYS", 0)
 # Upper bounds (days past due) of the aging buckets, ascending: "30,60,90" -> 1-30, 31-60, 61-90, 91+.
 BNPL_AGING_BUCKETS = env_str("BNPL_AGING_BUCKETS", "30,60,90")
+# Delinquency (API.md §13). A PENDING refund pauses its plan's collection for at most this many days
+# from its creation day; where a refund goes first: "last_first" (§7) or "overdue_first" (Fineract).
+# Any other value refuses to start (bnpl.apps.check_business_settings).
+BNPL_RETURN_PAUSE_DAYS = env_int("BNPL_RETURN_PAUSE_DAYS", 30)
+BNPL_REFUND_ALLOCATION = env_str("BNPL_REFUND_ALLOCATION", "last_first")
 BNPL_WEBHOOK_TOLERANCE_SECONDS = env_int("BNPL_WEBHOOK_TOLERANCE_SECONDS", 300)
 BNPL_RATE_LIMIT = env_str("BNPL_RATE_LIMIT", "600/min")
 BNPL_FIELD_ENCRYPTION_KEYS = env_list("BNPL_FIELD_ENCRYPTION_KEYS")

@@ -46,8 +46,10 @@ def test_writes(warm, django_assert_max_num_queries):
     assert r.status_code == 201, r.content
     plan_id, user_id = r.json()["id"], r.json()["user_id"]
     # 17 in v1, and refund.created is one INSERT into the outbox (§14). A pending refund has no
-    # allocations or payout in the ledger yet (§7 v1.1), so showing it reads none.
-    with django_assert_max_num_queries(17 + 1):
+    # allocations or payout in the ledger yet (§7 v1.1), so showing it reads none. The return pauses
+    # the plan's collection (§13): one UPDATE of its installments (the debt check only if one is
+    # overdue or past due, not here).
+    with django_assert_max_num_queries(17 + 1 + 1):
         r = warm.post("/api/v1/refunds/", {"plan_id": plan_id, "transaction_id": "q-tx", "amount": "0.01"},
                       HTTP_IDEMPOTENCY_KEY="q-refund")
     assert r.status_code == 201, r.content

@@ -50,6 +50,7 @@ def test_debt_view_computes_overdue_live(client_api, indebted):
         ],
         "next_due": {"installment_id": str(inst(plan_a, 2).pk), "due_date": "2025-03-31", "amount": "333.33"},
         "aging": [{"bucket": "1-30", "amount": "533.33", "installments": 2}, *NO_AGING[1:]],
+        "paused_plans": [],
     }
 
 
@@ -58,7 +59,7 @@ def test_debt_view_of_a_user_with_nothing(client_api):
     assert client_api.get(debt_url(user.pk)).json() == {
         "user_id": str(user.pk), "status": "NORMAL", "has_overdue": False, "currency": "UZS",
         "overdue_amount": "0.00", "outstanding_amount": "0.00", "fees_outstanding": "0.00",  # API.md §13
-        "overdue_installments": [], "next_due": None, "aging": NO_AGING}
+        "overdue_installments": [], "next_due": None, "aging": NO_AGING, "paused_plans": []}
 
 
 def test_next_due_is_the_remaining_part(client_api, indebted):

@@ -135,7 +135,7 @@ def test_every_run_is_recorded(on_start):
 
 
 def test_a_failed_run_is_recorded_and_releases_the_lock(on_start, monkeypatch):
-    def boom(cutoff, chunk_size):
+    def boom(cutoff, today, chunk_size):
         raise RuntimeError("row (secret) failed")
 
     monkeypatch.setattr(services, "_sweep_postgresql", boom)
@@ -187,7 +187,7 @@ def test_marking_uses_the_partial_index(on_start):
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # tiny tables: ask which index the planner can use
         cursor.execute("EXPLAIN " + installments._MARK_INSTALLMENTS_SQL, {
-            "cutoff": START, "after_due": date.min, "after_id": installments._ZERO_UUID, "limit": 10})
+            "cutoff": START, "today": START, "after_due": date.min, "after_id": installments._ZERO_UUID, "limit": 10})
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "installment_upcoming_due_idx" in plan
 
@@ -199,6 +199,6 @@ def test_restoring_reads_only_the_overdue_index(on_start):
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("EXPLAIN " + installments._RESTORE_INSTALLMENTS_SQL, {
-            "cutoff": START, "after_id": installments._ZERO_UUID, "limit": 10})
+            "cutoff": START, "today": START, "after_id": installments._ZERO_UUID, "limit": 10})
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "installment_user_overdue_idx" in plan

@@ -132,9 +132,12 @@ def test_a_merchant_reads_only_its_own_events_and_never_user_status(db):
     assert {e["id"] for e in seen} == set(Event.objects.filter(merchant=merchant).values_list("id", flat=True))
     theirs = Event.objects.filter(merchant=other).first()
     assert api.get(f"{EVENTS}{theirs.pk}/").status_code == 404
-    status_event = Event.objects.get(type="user.status_changed")
-    assert status_event.merchant_id is None
-    assert api.get(f"{EVENTS}{status_event.pk}/").status_code == 404
+    # DEBT_USER (the back-dated plan), then NORMAL (the refund pauses collection, API.md §13).
+    status_events = list(Event.objects.filter(type="user.status_changed").order_by("id"))
+    assert [e.data["status"] for e in status_events] == ["DEBT_USER", "NORMAL"]
+    for status_event in status_events:
+        assert status_event.merchant_id is None
+        assert api.get(f"{EVENTS}{status_event.pk}/").status_code == 404
     assert api.get(EVENTS + "?type=user.status_changed").json()["results"] == []
 
 

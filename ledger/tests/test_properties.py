@@ -1,10 +1,14 @@
-"""Property test: random sequences of plans, repayments, refunds, payouts, reversals and days passing
-(and, with late fees on, fee assessment by the sweep and operators' waivers).
+"""Property test: random sequences of plans, repayments, refunds, payouts, reversals, due-date
+extensions and days passing, under both refund allocation policies (and, with late fees on, fee
+assessment by the sweep and operators' waivers).
 
 After every step, on PostgreSQL and on SQLite (the ``money`` pass): every journal transaction
 balances; the stored plan and installment amounts equal the journal (``reconcile`` finds
 nothing); principal ``paid - fee_paid + refunded <= amount``, fees ``fee_paid + fee_waived <=
-fee_amount`` and a plan's fees within its cap; every status follows its rule.
+fee_amount`` and a plan's fees within its cap; every status follows its rule (an OVERDUE
+installment meets the overdue rule, a return's pause included); at most one extension per plan; the
+delinquency record is consistent (an OVERDUE installment has ``overdue_since``, a settled one 0
+days past due).
 """
 from datetime import timedelta
 from decimal import Decimal
@@ -27,7 +31,8 @@ from ledger.models import JournalEntry, Payout, PayoutStatus
 from ledger.reconcile import reconcile
 from merchants.tests.factories import MerchantFactory
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan, PlanStatus
-from plans.services import installment_fees_waive, plan_create
+from plans.overdue import days_past_due, pause_active
+from plans.services import installment_extend, installment_fees_waive, plan_create
 from refunds.models import Refund, RefundStatus
 from refunds.services import refund_approve, refund_cancel, refund_create, refund_reject
 from users.models import Customer, UserStatus
@@ -45,6 +50,7 @@ STEP = st.one_of(
     st.tuples(st.just("payout"), st.integers(0, 10),
               st.sampled_from(["sent", "settled", "failed", "retry"])),
     st.tuples(st.just("reverse"), st.integers(0, 10)),
+    st.tuples(st.just("extend"), st.integers(0, 20), st.integers(0, 15)),
     st.tuples(st.just("days"), st.integers(1, 45)),
     st.tuples(st.just("sweep"),),
 )
@@ -121,6 +127,11 @@ class Run:
         if repayment is not None:
             repayment_reverse(repayment=repayment, reason="chargeback")
 
+    def extend(self, index, days):
+        target = _pick(list(Installment.objects.filter(user=self.user).order_by("due_date", "id")), index)
+        if target is not None:
+            installment_extend(installment=target, days=days)  # 0 and 15: refused, nothing changes
+
     def days(self, n):
         self.today += timedelta(days=n)
         self.set_day(self.today)
@@ -145,12 +156,18 @@ def check(today) -> None:
         if i.outstanding_amount > 0:
             assert i.status in OPEN_STATUSES
             if i.status == InstallmentStatus.OVERDUE:
-                # Marked overdue by a live check or a sweep on some day up to now: the date rule held then.
+                # Marked overdue by a live check or a sweep on some day up to now: the date rule held then,
+                # and no return pauses its plan now (a pause starts only with a live check).
                 assert i.due_date < cutoff
+                assert not pause_active(i.collection_paused_until, today)
+                assert i.overdue_since is not None and i.overdue_since <= today
         else:
             assert i.status == (InstallmentStatus.PAID if i.paid_amount > 0 else InstallmentStatus.CANCELLED)
             assert (i.paid_at is not None) == (i.paid_amount > 0)
+            assert days_past_due(i, today=today) == 0
+        assert 0 <= i.extended_days <= 14 and i.max_days_past_due >= 0
     for plan in Plan.objects.all():
+        assert plan.installments.filter(extended_days__gt=0).count() <= 1
         assert plan.paid_amount - plan.fee_paid_amount + plan.refunded_amount <= plan.total_amount
         assert plan.fee_amount <= plan.total_amount * django_settings.BNPL_LATE_FEE_CAP_PERCENT // 100
         assert plan.fee_amount == sum(plan.installments.values_list("fee_amount", flat=True))
@@ -174,9 +191,10 @@ def check(today) -> None:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
-@given(steps=st.lists(STEP, min_size=3, max_size=25))
-def test_random_sequences_keep_the_books_and_the_rules(business_day, steps):
-    with transaction.atomic():
+@given(steps=st.lists(STEP, min_size=3, max_size=25),
+       allocation=st.sampled_from(["last_first", "overdue_first"]))
+def test_random_sequences_keep_the_books_and_the_rules(business_day, steps, allocation):
+    with transaction.atomic(), override_settings(BNPL_REFUND_ALLOCATION=allocation):
         run = Run(business_day)
         run.plan(100_00, 3, 0)
         check(run.today)

@@ -39,11 +39,15 @@ def test_create_returns_the_plan_exactly_as_documented(client_api, merchant, bus
     first = plan["installments"][0]
     assert set(first) == {"id", "sequence", "due_date", "amount", "paid_amount", "refunded_amount",
                           "outstanding_amount", "status", "paid_at",
-                          "fee_amount", "fee_paid_amount", "fee_waived_amount"}  # API.md §13
+                          "fee_amount", "fee_paid_amount", "fee_waived_amount",  # API.md §13: late fees
+                          # API.md §13: the delinquency record
+                          "overdue_since", "days_past_due", "max_days_past_due", "extended_days"}
     assert [(i["sequence"], i["due_date"], i["amount"], i["outstanding_amount"]) for i in plan["installments"]] == [
         (1, "2025-02-28", "333.33", "333.33"), (2, "2025-03-31", "333.33", "333.33"),
         (3, "2025-04-30", "333.34", "333.34")]
     assert first["paid_at"] is None
+    assert (first["overdue_since"], first["days_past_due"], first["max_days_past_due"], first["extended_days"]) == (
+        None, 0, 0, 0)
     assert client_api.get(f"{URL}{plan['id']}/").json() == plan
 
 
