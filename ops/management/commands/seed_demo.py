@@ -212,7 +212,7 @@ class Command(BaseCommand):
         """Outbound events (API.md §14): polling, a webhook endpoint, a redelivery and its attempts."""
         first_id = (".venv/bin/python -c \"import json, sys; print(json.load(sys.stdin)['results'][0]['id'])\"")
         # The endpoint's secret is shown once: to stderr, so that the id alone goes into the variable.
-        id_and_secret = (".venv/bin/python -c \"import json, sys; e = json.load(sys.stdin); "
+        print_endpoint = (".venv/bin/python -c \"import json, sys; e = json.load(sys.stdin); "
                          "print('endpoint secret (shown once):', e['secret'], file=sys.stderr); print(e['id'])\"")
         endpoint_body = json.dumps({"url": DEMO_RECEIVER, "event_types": ["refund.approved", "refund.rejected"],
                                     "description": "Demo receiver"})
@@ -224,7 +224,7 @@ class Command(BaseCommand):
             "#    The merchant registers an endpoint (local development settings accept a receiver on this",
             "#    machine; production needs a public https URL), lists it, and has the event sent to it again",
             f"ENDPOINT_ID=$(call {merchant} {post(f'demo-{run}-endpoint')} \"$BASE/api/v1/webhook-endpoints/\" "
-            f"-d '{endpoint_body}' | {id_and_secret})  # expect 201",
+            f"-d '{endpoint_body}' | {print_endpoint})  # expect 201",
             f'call {merchant} "$BASE/api/v1/webhook-endpoints/"  # expect 200',
             f'call {merchant} "$BASE/api/v1/webhook-endpoints/$ENDPOINT_ID/"  # expect 200',
             f"call {merchant} {post(f'demo-{run}-redeliver')} \"$BASE/api/v1/events/$EVENT_ID/redeliver/\""
