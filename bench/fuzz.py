@@ -44,6 +44,7 @@ def main() -> int:
     started = time.monotonic()
     with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True) as process:
+        assert process.stdout is not None
         lines = []
         for line in process.stdout:
             lines.append(line)

@@ -266,7 +266,7 @@ def _newer_objects(world) -> dict:
     first = plan.installments.order_by("sequence").first()
     endpoint = WebhookEndpoint.objects.create(url="https://hooks.example/in", audience=Audience.MERCHANT,
                                               merchant=merchant, event_types=[], secret="whsec_hostile")
-    checkout = plan_create(user=CustomerFactory(), merchant=merchant, total_amount=9000, installment_count=3,
+    checkout = plan_create(user=CustomerFactory.create(), merchant=merchant, total_amount=9000, installment_count=3,
                            awaiting_consent=True).plan
     event = Event.objects.filter(merchant=merchant).order_by("id").first()
     assert checkout is not None and event is not None

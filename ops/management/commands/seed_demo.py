@@ -33,7 +33,7 @@ from users.services import user_create
 
 MERCHANT_NAME = "Demo Electronics"
 # Fictitious people; numbers valid in form only.
-USERS = {
+USERS: dict[str, dict[str, str | None]] = {
     "alice": {"full_name": "Alice Demo", "phone_number": "+998901110001", "passport_number": "DM1110001",
               "date_of_birth": "1991-03-14", "card_number": "4111111111111111"},
     "bob": {"full_name": "Bob Demo", "phone_number": "+998901110002", "passport_number": "DM1110002",
@@ -105,8 +105,8 @@ class Command(BaseCommand):
             return existing
         created = plan_create(user=user, merchant=merchant, total_amount=to_minor(Decimal(total)),
                               installment_count=3, start_date=start, bound_backdating=False)
-        if created.refusal is not None:
-            raise CommandError(f"Could not open the demo plan: {created.refusal.detail}")
+        if created.refusal is not None or created.plan is None:
+            raise CommandError(f"Could not open the demo plan: {created.refusal and created.refusal.detail}")
         return created.plan
 
     def _refund(self, plan: Plan, transaction_id: str, amount: str, reason: str, *,
