@@ -213,7 +213,7 @@ class Command(BaseCommand):
         first_id = (".venv/bin/python -c \"import json, sys; print(json.load(sys.stdin)['results'][0]['id'])\"")
         # The endpoint's secret is shown once: to stderr, so that the id alone goes into the variable.
         print_endpoint = (".venv/bin/python -c \"import json, sys; e = json.load(sys.stdin); "
-                         "print('endpoint secret (shown once):', e['secret'], file=sys.stderr); print(e['id'])\"")
+                          "print('endpoint secret (shown once):', e['secret'], file=sys.stderr); print(e['id'])\"")
         endpoint_body = json.dumps({"url": DEMO_RECEIVER, "event_types": ["refund.approved", "refund.rejected"],
                                     "description": "Demo receiver"})
         return [
