@@ -218,6 +218,37 @@ def start_server(env: dict, workers: int, threads: int, *, kind: str = "api", ro
     raise SystemExit(f"gunicorn did not start; see bench/.gunicorn-{kind}.log")
 
 
+def base_database(env: dict, base_root: Path) -> None:
+    """``{DB}_base``: a copy of the seeded database with its schema taken back to ``base_root``'s migrations.
+
+    The other checkout runs on its own schema (an older commit stored amounts as decimals, before the
+    money core), with the very same rows, ids and API keys, so one wrk data file drives both servers.
+    Each app goes back to the newest migration the other checkout has (``zero`` if it has none);
+    Django unapplies the dependants first, and every data migration here is reversible.
+    """
+    from django.db import connections
+
+    connections.close_all()  # CREATE DATABASE ... TEMPLATE needs the template to have no sessions
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{DB}_base"')
+        cur.execute(f'CREATE DATABASE "{DB}_base" TEMPLATE "{DB}"')
+    conn.close()
+    base_env = {**env, "DATABASE_URL": env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{DB}_base"}
+    for migrations_dir in sorted(ROOT.glob("*/migrations")):
+        app = migrations_dir.parent.name
+        theirs = sorted(p.stem for p in (base_root / app / "migrations").glob("[0-9]*.py"))
+        if theirs == sorted(p.stem for p in migrations_dir.glob("[0-9]*.py")):
+            continue
+        target = theirs[-1] if theirs else "zero"
+        print(f"base database: {app} back to {target}", flush=True)
+        subprocess.run([sys.executable, "manage.py", "migrate", app, target, "--noinput", "-v", "0"],
+                       cwd=ROOT, env=base_env, check=True)
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -255,6 +286,8 @@ def main() -> None:
                     PROMETHEUS_MULTIPROC_DIR=str(ROOT / "bench" / ".prometheus"),
                     # Writes hit the same few thousand customers over and over: no credit controls in the way.
                     BNPL_MAX_OPEN_PLANS="1000000", BNPL_DEFAULT_CREDIT_LIMIT="none")
+    for metrics_dir in (".prometheus", ".prometheus-base"):  # gunicorn.conf.py empties them; a fresh clone has none
+        (ROOT / "bench" / metrics_dir).mkdir(exist_ok=True)
     fixture_file = ROOT / "bench" / ".api-fixture.json"
     if args.reuse and fixture_file.exists():
         fixture = json.loads(fixture_file.read_text())
@@ -264,6 +297,8 @@ def main() -> None:
         setup_django(env)
         fixture = seed(args.users, args.installments)
         fixture_file.write_text(json.dumps(fixture))
+    if args.compare:
+        base_database(env, args.compare.resolve())
     if args.seed_only:
         return
     data = write_wrk_data(fixture)
@@ -280,7 +315,9 @@ def main() -> None:
     servers = [start_server(env, args.workers, args.threads, kind="floor"),
                start_server(env, args.workers, args.threads)]
     if args.compare:
-        servers.append(start_server(env, args.workers, args.threads, kind="base", root=args.compare.resolve()))
+        base_env = {**env, "DATABASE_URL": env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{DB}_base",
+                    "REDIS_URL": env["REDIS_URL"].rsplit("/", 1)[0] + "/" + str(int(env["REDIS_URL"].rsplit("/", 1)[1]) + 1)}
+        servers.append(start_server(base_env, args.workers, args.threads, kind="base", root=args.compare.resolve()))
     rounds: list[dict[str, dict]] = []
     round_loads: list[str] = []
     try:

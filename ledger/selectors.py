@@ -108,6 +108,12 @@ def attach_refund_ledger(refunds) -> None:
     installment: its ``refund_applied`` journal lines) and ``payout_id`` on each refund; two queries
     for any number of refunds."""
     refunds = [r for r in refunds if not hasattr(r, "ledger_allocations")]
+    for refund in refunds:
+        refund.ledger_allocations, refund.payout_id = [], None
+    # Only an approved refund was applied (``applied_amount`` is set in the same transaction as its
+    # journal lines): a pending, rejected or cancelled one has neither lines nor a payout, so a
+    # refund just created costs no query here.
+    refunds = [r for r in refunds if r.applied_amount is not None]
     if not refunds:
         return
     ids = [r.pk for r in refunds]
