@@ -243,28 +243,80 @@ LISTS = [(Role.CLIENT, "/api/v1/users/", ["status", "phone_number"]),
          (Role.CLIENT, "/api/v1/plans/", ["user_id", "merchant_id", "status"]),
          (Role.CLIENT, "/api/v1/refunds/", ["status", "plan_id", "user_id"]),
          (Role.OPERATOR, "/api/v1/webhook-events/", ["status", "merchant_id", "refund_id"]),
-         (Role.CLIENT, "/api/v1/debt/{user}/repayments/", [])]
+         (Role.CLIENT, "/api/v1/debt/{user}/repayments/", []),
+         # The ledger's, the audit trail's and the events' lists, which came after this fuzz was written.
+         (Role.CLIENT, "/api/v1/users/{user}/transactions/", ["kind", "plan_id"]),
+         (Role.MERCHANT, "/api/v1/plans/{plan}/transactions/", []),
+         (Role.OPERATOR, "/api/v1/payouts/", ["status", "user_id", "refund_id"]),
+         (Role.OPERATOR, "/api/v1/audit-events/", ["object_id", "object_type"]),
+         (Role.CLIENT, "/api/v1/events/", ["type", "after"]),
+         (Role.MERCHANT, "/api/v1/webhook-endpoints/", []),
+         (Role.MERCHANT, "/api/v1/webhook-endpoints/{endpoint}/deliveries/", ["event_id", "status"])]
+
+
+def _newer_objects(world) -> dict:
+    """A repayment, a payout, a pending checkout, a merchant webhook endpoint and one of its events,
+    for the endpoints that act on them."""
+    from debt.services import repayment_apply
+    from events.models import Audience, Event, WebhookEndpoint
+    from ledger.tests.factories import make_payout
+    from plans.services import plan_create
+
+    user, plan, merchant = world["user"], world["plan"], world["merchant"]
+    first = plan.installments.order_by("sequence").first()
+    endpoint = WebhookEndpoint.objects.create(url="https://hooks.example/in", audience=Audience.MERCHANT,
+                                              merchant=merchant, event_types=[], secret="whsec_hostile")
+    checkout = plan_create(user=CustomerFactory.create(), merchant=merchant, total_amount=9000, installment_count=3,
+                           awaiting_consent=True).plan
+    event = Event.objects.filter(merchant=merchant).order_by("id").first()
+    assert checkout is not None and event is not None
+    return {"repayment": repayment_apply(user=user, installment_ids=[first.pk]).repayment,
+            "payout": make_payout(merchant_id=merchant.pk, plan_id=plan.pk, user_id=user.pk),
+            "checkout": checkout, "endpoint": endpoint, "event": event}
 
 
 @pytest.mark.parametrize("role, url, filters", LISTS, ids=[url for _, url, _ in LISTS])
 def test_fuzz_list_endpoints(make_api, world, role, url, filters):
-    api = make_api(role)
-    url = url.format(user=world["user"].pk)
+    api = make_api(role, merchant=world["merchant"] if role == Role.MERCHANT else None)
+    endpoint = _newer_objects(world)["endpoint"].pk if "{endpoint}" in url else None
+    url = url.format(user=world["user"].pk, plan=world["plan"].pk, endpoint=endpoint)
 
     @FUZZ
     @given(query=st.fixed_dictionaries({}, optional={"limit": hostile_value.map(str), "cursor": cursor_like(),
                                                      **{name: hostile_value.map(str) for name in filters}}))
     def run(query):
         r = api.get(url, query)
+        seen.add(r.status_code)
         assert r.status_code < 500, (query, r.content[:300])
         if r.status_code >= 400:
             assert_4xx(r)
 
+    seen: set[int] = set()
     run()
+    assert 200 in seen and 400 in seen, seen  # the fuzz reached the list itself, and its validation
 
 
-def _creates(world):
+def _creates(world, name):
     user, plan = world["user"], world["plan"]
+    if name in NEWER_CREATES:
+        new = _newer_objects(world)
+        checkout, payout, endpoint = new["checkout"].pk, new["payout"].pk, new["endpoint"].pk
+        return {
+            "plans-confirm": (Role.CLIENT, "post", f"/api/v1/plans/{checkout}/confirm/", {}),
+            "plans-decline": (Role.CLIENT, "post", f"/api/v1/plans/{checkout}/decline/", {}),
+            "users-credit-limit": (Role.OPERATOR, "patch", f"/api/v1/users/{user.pk}/", {"credit_limit": "500.00"}),
+            "payout-mark-sent": (Role.OPERATOR, "post", f"/api/v1/payouts/{payout}/mark-sent/",
+                                 {"reference": "BANK-1"}),
+            "payout-mark-failed": (Role.OPERATOR, "post", f"/api/v1/payouts/{payout}/mark-failed/",
+                                   {"reason": "Bounced"}),
+            "repayment-reverse": (Role.OPERATOR, "post", f"/api/v1/repayments/{new['repayment'].pk}/reverse/",
+                                  {"reason": "Chargeback"}),
+            "webhook-endpoints": (Role.MERCHANT, "post", "/api/v1/webhook-endpoints/",
+                                  {"url": "https://1.1.1.1/in", "event_types": ["refund.approved"],
+                                   "description": "Shop"}),
+            "endpoint-rotate": (Role.MERCHANT, "post", f"/api/v1/webhook-endpoints/{endpoint}/rotate-secret/", {}),
+            "event-redeliver": (Role.OPERATOR, "post", f"/api/v1/events/{new['event'].pk}/redeliver/", {}),
+        }[name]
     return {
         "users": (Role.CLIENT, "post", "/api/v1/users/", user_payload(9)),
         "users-patch": (Role.CLIENT, "patch", f"/api/v1/users/{user.pk}/",
@@ -278,16 +330,18 @@ def _creates(world):
         "repay-ids": (Role.CLIENT, "post", f"/api/v1/debt/{user.pk}/",
                       {"installment_ids": [str(i.pk) for i in plan.installments.all()]}),
         "refund-reject": (Role.OPERATOR, "post", f"/api/v1/refunds/{world['refund'].pk}/reject/", {"reason": "r"}),
-    }
+    }[name]
 
 
+NEWER_CREATES = ["plans-confirm", "plans-decline", "users-credit-limit", "payout-mark-sent", "payout-mark-failed",
+                 "repayment-reverse", "webhook-endpoints", "endpoint-rotate", "event-redeliver"]
 CREATES = ["users", "users-patch", "merchants", "plans", "plans-merchant", "refunds", "repay-amount", "repay-ids",
-           "refund-reject"]
+           "refund-reject", *NEWER_CREATES]
 
 
 @pytest.mark.parametrize("name", CREATES)
 def test_fuzz_create_endpoints(make_api, world, name):
-    role, method, url, valid = _creates(world)[name]
+    role, method, url, valid = _creates(world, name)
     api = make_api(role, merchant=world["merchant"] if role == Role.MERCHANT else None)
 
     @FUZZ
@@ -297,14 +351,18 @@ def test_fuzz_create_endpoints(make_api, world, name):
         extra = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
         raw = body if isinstance(body, str) else json.dumps(body)
         r = getattr(api, method)(url, raw, content_type="application/json", **extra)
+        seen.add(r.status_code)
         assert r.status_code < 500, (raw[:200], r.content[:300])
         if r.status_code >= 400:
             assert_4xx(r)
 
+    seen: set[int] = set()
     run()
+    assert seen - {401, 403, 404, 405}, seen  # the key may call it: the fuzz reached the endpoint's own checks
 
 
-@pytest.mark.parametrize("url", ["/api/v1/plans/", "/api/v1/users/", WEBHOOK_URL, "/api/v1/plans/{plan}/"])
+@pytest.mark.parametrize("url", ["/api/v1/plans/", "/api/v1/users/", WEBHOOK_URL, "/api/v1/plans/{plan}/",
+                                 "/api/v1/events/", "/api/v1/webhook-endpoints/"])
 def test_fuzz_random_methods(client_api, world, url):
     url = url.format(plan=world["plan"].pk)
 

@@ -40,3 +40,33 @@ def test_the_client_guide_covers_roles_errors_idempotency_and_webhook_signing():
     for code in ("validation_error", "user_in_debt", "idempotency_key_reused", "invalid_signature", "throttled"):
         assert f"`{code}`" in guide, code
     assert "webhook-signature" in guide and "whsec_" in guide and "/redoc/" in guide
+
+
+def _cited_tests(text: str) -> list[tuple[str, str]]:
+    """``file.py::test`` and the ``::test`` that follow it in the same line, as (file, test)."""
+    cited = []
+    for line in text.splitlines():
+        current = None
+        for match in re.finditer(r"`([\w/]+\.py)?::(\w+)", line):
+            current = match[1] or current
+            if current is not None:
+                cited.append((current, match[2]))
+    return cited
+
+
+def test_the_security_table_has_each_top_10_risk_once_and_every_cited_test_exists():
+    """docs/SECURITY.md: one row per OWASP API risk, in order (merges once left API6 and API7 twice,
+    one of them out of date), and each test a row names is a real test."""
+    text = (ROOT / "docs" / "SECURITY.md").read_text()
+    top10 = text.split("\n\n## ", 2)[0]
+    risks = re.findall(r"^\| \*\*(API\d+) ", top10, re.MULTILINE)
+    assert risks == [f"API{n}" for n in range(1, 11)]
+    rows = {risk: line for line in top10.splitlines() for risk in re.findall(r"^\| \*\*(API\d+) ", line)}
+    cited = _cited_tests(text)
+    assert len(cited) > 50
+    for path, name in cited:
+        source = ROOT / path
+        assert source.exists() and re.search(rf"def {name}\b", source.read_text()), f"{path}::{name}"
+    # Issue 15's rows: resource consumption (nesting, cursors, sums, open plans) and business flows (consent, credit).
+    assert "test_hostile_input.py::" in rows["API4"] and "test_consent.py::" in rows["API4"]
+    assert "test_consent_races.py::" in rows["API6"] and "BNPL_MAX_OPEN_PLANS" in rows["API6"]

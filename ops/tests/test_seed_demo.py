@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from bnpl.models import ApiKey, Role, hash_api_key
 from merchants.models import Merchant
-from ops.management.commands.seed_demo import WALKTHROUGH_MARKER
+from ops.management.commands.seed_demo import DEMO_RECEIVER, WALKTHROUGH_MARKER
 from users.models import Customer
 
 pytestmark = pytest.mark.django_db
@@ -128,11 +128,13 @@ def test_the_printed_walkthrough_runs_against_a_live_server():
     """Seed, start gunicorn on a free port, paste the walkthrough into bash: every status is the one printed."""
     from bnpl.testing.db import current_database_url
     from bnpl.testing.processes import gunicorn_server, redis_server
+    from events.models import EndpointStatus, WebhookDelivery, WebhookEndpoint
     from refunds.models import Refund
     from webhooks.models import WebhookEvent
 
+    # The production settings, with the local settings' acceptance of a receiver on this machine.
     with redis_server() as redis, gunicorn_server(database_url=current_database_url(application_name="seed-demo"),
-                                                  redis_url=redis.url) as base_url:
+                                                  redis_url=redis.url, BNPL_WEBHOOK_ALLOW_PRIVATE="1") as base_url:
         out = io.StringIO()
         call_command("seed_demo", "--base-url", base_url, stdout=out)
         script = _walkthrough(out.getvalue())
@@ -153,3 +155,27 @@ def test_the_printed_walkthrough_runs_against_a_live_server():
     rejected_by_webhook = Refund.objects.get(transaction_id__endswith="-return2")
     assert WebhookEvent.objects.filter(refund=rejected_by_webhook).count() == 1
     assert "bnpl_webhook_events" in result.stdout
+    # Step 10: the events endpoints, and a webhook endpoint created, shown, sent an event, rotated, deleted.
+    for path in ("/api/v1/events/?type=", "/api/v1/events/$EVENT_ID/", "/api/v1/events/$EVENT_ID/redeliver/",
+                 "/api/v1/webhook-endpoints/\"", "/api/v1/webhook-endpoints/$ENDPOINT_ID/\"",
+                 "/api/v1/webhook-endpoints/$ENDPOINT_ID/deliveries/", "/rotate-secret/",
+                 "/api/v1/plans/$ERIN_PLAN/transactions/", "/api/v1/users/$ERIN/transactions/"):
+        assert path in script, path
+    endpoint = WebhookEndpoint.objects.get(url=DEMO_RECEIVER)
+    assert endpoint.status == EndpointStatus.DELETED and endpoint.previous_secret  # rotated, then deleted
+    assert re.search(r"endpoint secret \(shown once\): whsec_\S+", result.stderr)
+    redelivered = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert redelivered.event.type == "refund.approved" and redelivered.event.merchant.name == "Demo Electronics"
+
+
+def test_the_walkthroughs_local_receiver_is_accepted_by_the_local_settings_only():
+    """Step 10 registers an endpoint on localhost: the local settings (``make run``) accept it, the
+    production settings keep refusing private addresses unless configured to (API.md §14)."""
+    from ops.tests.test_redis_mode import _settings_in_a_new_process
+
+    local = _settings_in_a_new_process({}, "settings.BNPL_WEBHOOK_ALLOW_PRIVATE")
+    assert local.returncode == 0, local.stderr
+    assert local.stdout.strip() == "True"
+    base = _settings_in_a_new_process({}, "settings.BNPL_WEBHOOK_ALLOW_PRIVATE", module="bnpl.settings.test")
+    assert base.returncode == 0, base.stderr
+    assert base.stdout.strip() == "False"

@@ -203,13 +203,39 @@ class Command(BaseCommand):
             f'call {operator} "$BASE/api/v1/refunds/?status=PENDING"  # expect 200',
             f'call {operator} "$BASE/api/v1/webhook-events/"  # expect 200',
             *self._ledger_steps(ledger, client, operator, post),
-            # --- Later steps go here, in this order, each a `call ...  # expect NNN` line: ---------------
-            # EVENTS: the merchant's webhook endpoints and events (API.md §14), once the events app
-            #         serves them.
-            "# 10. Metrics (internal network; add -H \"Authorization: Bearer $BNPL_METRICS_TOKEN\" if it is set)",
+            *self._events_steps(client, merchant_auth, post, run),
+            "# 11. Metrics (internal network; add -H \"Authorization: Bearer $BNPL_METRICS_TOKEN\" if it is set)",
             'call "$BASE/metrics" | grep "^bnpl_webhook_events"  # expect 200',
         ]
         self.stdout.write("\n".join(lines))
+
+    def _events_steps(self, client, merchant, post, run) -> list[str]:
+        """Outbound events (API.md §14): polling, a webhook endpoint, a redelivery and its attempts."""
+        first_id = (".venv/bin/python -c \"import json, sys; print(json.load(sys.stdin)['results'][0]['id'])\"")
+        # The endpoint's secret is shown once: to stderr, so that the id alone goes into the variable.
+        print_endpoint = (".venv/bin/python -c \"import json, sys; e = json.load(sys.stdin); "
+                          "print('endpoint secret (shown once):', e['secret'], file=sys.stderr); print(e['id'])\"")
+        endpoint_body = json.dumps({"url": DEMO_RECEIVER, "event_types": ["refund.approved", "refund.rejected"],
+                                    "description": "Demo receiver"})
+        return [
+            "# 10. Events: every state change, for polling (oldest first) or pushed to a webhook endpoint",
+            f'call {client} "$BASE/api/v1/events/?type=user.status_changed"  # expect 200',
+            f'EVENT_ID=$(call {merchant} "$BASE/api/v1/events/?type=refund.approved" | {first_id})  # expect 200',
+            f'call {merchant} "$BASE/api/v1/events/$EVENT_ID/"  # expect 200',
+            "#    The merchant registers an endpoint (local development settings accept a receiver on this",
+            "#    machine; production needs a public https URL), lists it, and has the event sent to it again",
+            f"ENDPOINT_ID=$(call {merchant} {post(f'demo-{run}-endpoint')} \"$BASE/api/v1/webhook-endpoints/\" "
+            f"-d '{endpoint_body}' | {print_endpoint})  # expect 201",
+            f'call {merchant} "$BASE/api/v1/webhook-endpoints/"  # expect 200',
+            f'call {merchant} "$BASE/api/v1/webhook-endpoints/$ENDPOINT_ID/"  # expect 200',
+            f"call {merchant} {post(f'demo-{run}-redeliver')} \"$BASE/api/v1/events/$EVENT_ID/redeliver/\""
+            "  # expect 202",
+            "#    Its delivery attempts (nothing listens there: each failure is retried on the schedule)",
+            f'call {merchant} "$BASE/api/v1/webhook-endpoints/$ENDPOINT_ID/deliveries/"  # expect 200',
+            f"call {merchant} {post(f'demo-{run}-rotate')} "
+            "\"$BASE/api/v1/webhook-endpoints/$ENDPOINT_ID/rotate-secret/\"  # expect 200",
+            f'call {merchant} -X DELETE "$BASE/api/v1/webhook-endpoints/$ENDPOINT_ID/"  # expect 204',
+        ]
 
     def _ledger_steps(self, demo, client, operator, post) -> list[str]:
         """The ledger's part of the walkthrough (API.md §11), on the data of ``refunds/demo.py``."""
@@ -238,5 +264,9 @@ class Command(BaseCommand):
             ".venv/bin/python manage.py reconcile",
         ]
         return steps
+
+# Where the walkthrough's webhook endpoint points: this machine, where nothing listens (the deliveries
+# list then shows failed attempts). Accepted under the local settings (BNPL_WEBHOOK_ALLOW_PRIVATE on).
+DEMO_RECEIVER = "https://localhost:8443/bnpl-demo-hooks"
 
 WALKTHROUGH_MARKER = "# --- Walkthrough: paste into a shell at the repository's root, in order ---"
