@@ -89,8 +89,9 @@ def debt_summary_of(*, user_id: UUID, installments: Iterable[Installment], today
     for installment in installments:
         outstanding += installment.outstanding_amount
         fees += installment.fees_outstanding
-        if pause_active(installment.collection_paused_until, today):
-            paused[installment.plan_id] = installment.collection_paused_until
+        until = installment.collection_paused_until
+        if until is not None and pause_active(until, today):
+            paused[installment.plan_id] = until
         if is_overdue(installment, cutoff=cutoff, today=today):
             overdue.append(OverdueInstallment(installment, (today - installment.due_date).days))
             overdue_amount += installment.outstanding_amount
