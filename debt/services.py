@@ -41,6 +41,7 @@ from plans.locks import installments_lock, plans_lock
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan
 from users.locks import user_lock
 from users.models import Customer, UserStatus
+from users.selectors import with_credit
 
 __all__ = ["MAX_INSTALLMENT_IDS", "RepaymentResult", "debt_status_refresh", "repayment_apply", "sweep_overdue"]
 
@@ -365,5 +366,6 @@ def _sweep_orm(cutoff: date, today: date, chunk_size: int) -> dict:
 def _record_user_status_changes(user_ids: list) -> None:
     """``user.status_changed`` for the users a sweep chunk just changed, one INSERT for the lot."""
     if user_ids:
-        users = Customer.objects.filter(pk__in=user_ids).defer(*Customer.ENCRYPTED_FIELDS)
+        # As GET /users/{id}/ shows them, available credit included (one grouped query for the chunk).
+        users = with_credit(queryset=Customer.objects.filter(pk__in=user_ids).defer(*Customer.ENCRYPTED_FIELDS))
         event_record_many(type="user.status_changed", items=((user, None) for user in users))

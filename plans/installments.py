@@ -33,6 +33,7 @@ from ledger.services import AssessedFee, journal_fees_assessed
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, LateFee, Plan, PlanStatus
 from plans.overdue import NOT_OVERDUE_SQL, OVERDUE_SQL, DaysBetween, days_sql, greatest_sql, is_overdue, overdue_q
 from users.models import Customer, UserStatus
+from users.selectors import with_credit
 from users.services import user_status_set
 
 # --- Money settling on installments -----------------------------------------------------------
@@ -233,7 +234,9 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     # user's change (audit sits below users, so the user's is recorded here, by the rule).
     status_changes_record(changes=[*moved, StatusChange(ObjectType.USER, user.pk, before, user.status)])
     if user.status != before:
-        event_record(type="user.status_changed", obj=user)
+        # The user as GET /users/{id}/ shows it, available credit included (one query, on a change only).
+        shown = with_credit(queryset=Customer.objects.filter(pk=user.pk).defer(*Customer.ENCRYPTED_FIELDS)).get()
+        event_record(type="user.status_changed", obj=shown)
     return in_debt
 
 

@@ -103,9 +103,6 @@ def test_installment_overdue_is_the_installment_as_its_plan_lists_it(client_api,
     assert _one("installment.overdue") == _installment_as_listed(plan, str(first.pk))
 
 
-@pytest.mark.xfail(strict=True, reason="user.status_changed carries available_credit null: the users its "
-                                       "emitters pass are not annotated by users.selectors.with_credit (found "
-                                       "by this test; the emitters are the delinquency work's)")
 def test_user_status_changed_is_the_user_as_shown(client_api, merchant):
     user, _, _ = _swept_overdue(client_api, merchant)
     assert _one("user.status_changed") == client_api.get(f"/api/v1/users/{user.pk}/").json()
