@@ -1,6 +1,7 @@
 """drf-yasg: the Bearer scheme and the problem+json error bodies on every operation."""
 from drf_yasg import openapi
 from drf_yasg.inspectors import SwaggerAutoSchema
+from rest_framework import serializers
 
 from bnpl.errors import PROBLEM_CONTENT_TYPE
 
@@ -101,3 +102,15 @@ class ProblemAutoSchema(SwaggerAutoSchema):
                 not any(p.name == IDEMPOTENCY_KEY.name for p in parameters):
             parameters.append(IDEMPOTENCY_KEY)
         return parameters
+
+
+def page_serializer(name: str, results: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The schema of a page of a cursor-paginated list (``{"next", "previous", "results"}``), for the
+    lists whose responses are spelled out (drf-yasg wraps only the default response of a list
+    view). ``name`` is the class name, which names the schema definition."""
+    return type(name, (serializers.Serializer,), {
+        "__doc__": f"A page of {results.__name__.removesuffix('Serializer')} (the cursor paginator's envelope).",
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": results(many=True),
+    })

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
-from bnpl.schema import problem_response
+from bnpl.schema import page_serializer, problem_response
 from bnpl.serializers import CachedFieldsMixin
 from bnpl.strict_fields import StrictUUIDField
 from debt import services
@@ -103,12 +103,7 @@ class RepaymentSerializer(CurrencyMixin, serializers.ModelSerializer):
         extra_kwargs = {"reversed_at": {"help_text": "When the repayment was reversed (API.md §11); null if never."}}
 
 
-class RepaymentPageSerializer(serializers.Serializer):
-    """The schema of a page of repayments (the cursor paginator's envelope)."""
-
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = RepaymentSerializer(many=True)
+RepaymentPageSerializer = page_serializer("RepaymentPageSerializer", RepaymentSerializer)
 
 
 class RepaymentCreatedSerializer(CachedFieldsMixin, CurrencyMixin):

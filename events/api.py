@@ -14,6 +14,7 @@ from bnpl.errors import ValidationFailed
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.pagination import CreatedCursorPagination
+from bnpl.schema import page_serializer
 from events import services
 from events.models import Audience, DeliveryStatus, Event, WebhookDelivery, WebhookEndpoint
 from events.selectors import deliveries_of, endpoints_visible_to, events_visible_to
@@ -147,12 +148,7 @@ class DeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DeliveryPageSerializer(serializers.Serializer):
-    """The paginated envelope, spelled out: drf-yasg wraps only the default response of a list view."""
-
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = DeliverySerializer(many=True)
+DeliveryPageSerializer = page_serializer("DeliveryPageSerializer", DeliverySerializer)
 
 
 class DeliveryFilter(django_filters.FilterSet):

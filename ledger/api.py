@@ -16,7 +16,7 @@ from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import ApiKey, Role
 from bnpl.pagination import CreatedCursorPagination
-from bnpl.schema import problem_response
+from bnpl.schema import page_serializer, problem_response
 from ledger import services
 from ledger.models import JournalTransaction, Kind, Payout, PayoutStatus
 from ledger.selectors import payouts_visible_to, user_transactions
@@ -67,10 +67,7 @@ class JournalTransactionSerializer(serializers.ModelSerializer):
 
 
 
-class TransactionPageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = JournalTransactionSerializer(many=True)
+TransactionPageSerializer = page_serializer("TransactionPageSerializer", JournalTransactionSerializer)
 
 
 class UserTransactionFilter(serializers.Serializer):
