@@ -1,7 +1,6 @@
 """Opening plans. Installment state after that is ``plans.installments``' to write."""
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, cast
 from uuid import UUID
 
 from django.conf import settings
@@ -91,13 +90,11 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: int, instal
             plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
                                        installment_count=installment_count, start_date=None,
                                        status=PlanStatus.PENDING_CONFIRMATION, expires_at=expires_at)
-            _with_installments(plan, [])  # none until confirmed: the event reads none back
             event_record(type="plan.created", obj=plan, merchant_id=plan.merchant_id)
             return PlanCreation(plan=plan, installments=[])
         plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
                                    installment_count=installment_count, start_date=start_date)
         installments = _schedule_create(plan=plan, user=user, today=today)
-        _with_installments(plan, installments)
         event_record(type="plan.created", obj=plan, merchant_id=plan.merchant_id)
     return PlanCreation(plan=plan, installments=installments)
 
@@ -112,15 +109,6 @@ def _check_start_date(start_date: date, today: date, *, bounded: bool) -> None:
         raise ValidationFailed(
             "start_date", f"Must not be before {earliest.isoformat()} ({settings.BNPL_MAX_BACKDATE_DAYS} days "
                           "before today).", "too_early")
-
-
-def _with_installments(plan: Plan, installments: list[Installment]) -> None:
-    """The installments just written, on ``plan`` as ``prefetch_related`` would leave them (as
-    ``plans.as_of`` does): the event's representation reads none back, while any other query on
-    them (``order_by``, a filter) still goes to the database."""
-    queryset: Any = Installment.objects.filter(plan=plan)
-    queryset._result_cache, queryset._prefetch_done = list(installments), True
-    cast(Any, plan)._prefetched_objects_cache = {"installments": queryset}
 
 
 def _schedule_create(*, plan: Plan, user: Customer, today: date) -> list[Installment]:
@@ -190,7 +178,6 @@ def plan_confirm(*, plan: Plan) -> PlanCreation:
         status_change_record(object_type=ObjectType.PLAN, object_id=plan.pk,
                              old=PlanStatus.PENDING_CONFIRMATION, new=PlanStatus.ACTIVE)
         installments = _schedule_create(plan=plan, user=user, today=today)
-        _with_installments(plan, installments)
         event_record(type="plan.confirmed", obj=plan, merchant_id=plan.merchant_id)
     return PlanCreation(plan=plan, installments=installments)
 

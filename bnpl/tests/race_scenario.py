@@ -33,6 +33,7 @@ from debt.models import Repayment, RepaymentAllocation
 from debt.services import sweep_overdue
 from merchants.services import merchant_create
 from plans.models import CHECKOUT_STATUSES, Installment, InstallmentStatus, Plan, PlanStatus
+from plans.overdue import past_due
 from plans.services import plan_create
 from refunds.models import Refund, RefundStatus
 from users.models import Customer, UserStatus
@@ -403,10 +404,14 @@ def check_invariants(report: Report, *, seeded_plans: int) -> list[str]:
         if inst.status not in expected_status:
             bad.append(f"installment {inst.pk}: status {inst.status} with outstanding {outstanding}, "
                        f"paid {inst.paid_amount}")
-        if outstanding > 0 and inst.due_date < cutoff and inst.status != InstallmentStatus.OVERDUE:
-            bad.append(f"installment {inst.pk}: past due ({inst.due_date}) but {inst.status} after the final sweep")
-        if outstanding > 0 and inst.due_date >= cutoff and inst.status != InstallmentStatus.UPCOMING:
-            bad.append(f"installment {inst.pk}: not yet due ({inst.due_date}) but {inst.status}")
+        # The overdue rule itself (plans.overdue): past due, and no pending return pausing the plan.
+        overdue_by_rule = outstanding > 0 and past_due(inst, cutoff=cutoff, today=today)
+        if overdue_by_rule and inst.status != InstallmentStatus.OVERDUE:
+            bad.append(f"installment {inst.pk}: past due ({inst.due_date}), not paused, but {inst.status} "
+                       "after the final sweep")
+        if outstanding > 0 and not overdue_by_rule and inst.status != InstallmentStatus.UPCOMING:
+            bad.append(f"installment {inst.pk}: not overdue by the rule (due {inst.due_date}, paused until "
+                       f"{inst.collection_paused_until}) but {inst.status}")
         if allocated.get(inst.pk, 0) != inst.paid_amount:
             bad.append(f"installment {inst.pk}: paid {inst.paid_amount} but allocations sum to "
                        f"{allocated.get(inst.pk, 0)}")
