@@ -3,6 +3,10 @@
 Seeds N installments straight into PostgreSQL (generate_series; ~30% past due; N/10 users with
 two plans of five installments each) in a separate database, then times the sweep service
 against the bare set-based SQL doing the same updates on the same data, resetting between runs.
+The same updates include the outbox (API.md §14): the sweep writes an ``installment.overdue`` row
+for each installment it marks and a ``user.status_changed`` row for each user whose status
+changes, in the same transactions, so the bare statements write those rows too (their data built
+by ``jsonb_build_object``), and both sides must end with the same counts of them.
 
     .venv/bin/python bench/sweep.py --installments 100000 --runs 5
     .venv/bin/python bench/sweep.py --installments 1000000 --runs 3
@@ -41,15 +45,43 @@ TODAY = date(2026, 6, 15)
 # The EXISTS probes carry the sweep's "OFFSET 0" (per-row index probes): without it the planner,
 # trusting statistics taken before the mark pass ("no OVERDUE rows"), sometimes picks a plan that
 # rescans the whole partial index per user and the bare statement runs for minutes.
+_MONEY = "(({})::numeric / 100)::numeric(38, 2)::text"
 BARE_SQL = [
-    # The delinquency record (API.md §13) is written by the same marking: overdue_since.
-    """UPDATE plans_installment SET status = 'OVERDUE', overdue_since = COALESCE(overdue_since, %(cutoff)s)
-       WHERE status = 'UPCOMING' AND due_date < %(cutoff)s""",
-    """UPDATE users_customer AS c SET status = 'DEBT_USER' WHERE c.status = 'NORMAL'
-       AND EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE' OFFSET 0)""",
-    """UPDATE users_customer AS c SET status = 'NORMAL' WHERE c.status = 'DEBT_USER'
-       AND NOT EXISTS (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE'
-                       OFFSET 0)""",
+    # The delinquency record (API.md §13) is written by the same marking (overdue_since), and each
+    # installment marked writes its installment.overdue outbox row (§14) in the same statement, its
+    # data the installment as the API shows it, built by jsonb_build_object.
+    f"""WITH marked AS (
+           UPDATE plans_installment SET status = 'OVERDUE', overdue_since = COALESCE(overdue_since, %(cutoff)s)
+            WHERE status = 'UPCOMING' AND due_date < %(cutoff)s RETURNING *)
+       INSERT INTO events_event (id, type, merchant_id, data, created_at)
+       SELECT 'evt_' || upper(substr(md5(m.id::text || random()::text), 1, 26)), 'installment.overdue',
+              p.merchant_id, jsonb_build_object(
+                'id', m.id, 'sequence', m.sequence, 'due_date', m.due_date,
+                'amount', {_MONEY.format("m.amount")}, 'paid_amount', {_MONEY.format("m.paid_amount")},
+                'refunded_amount', {_MONEY.format("m.refunded_amount")},
+                'outstanding_amount', {_MONEY.format("m.amount + m.fee_amount - m.fee_waived_amount - m.paid_amount"
+                                                     " - m.refunded_amount")},
+                'fee_amount', {_MONEY.format("m.fee_amount")}, 'fee_paid_amount', {_MONEY.format("m.fee_paid_amount")},
+                'fee_waived_amount', {_MONEY.format("m.fee_waived_amount")}, 'status', m.status,
+                'paid_at', m.paid_at,
+                'overdue_since', m.overdue_since, 'days_past_due', %(cutoff)s::date - m.due_date,
+                'max_days_past_due', GREATEST(m.max_days_past_due, %(cutoff)s::date - m.due_date),
+                'extended_days', m.extended_days, 'plan_id', m.plan_id, 'user_id', m.user_id), now()
+         FROM marked AS m JOIN plans_plan AS p ON p.id = m.plan_id""",
+    # Each user whose status changes writes its user.status_changed row (masked, as the API shows it).
+    *(f"""WITH changed AS (
+           UPDATE users_customer AS c SET status = '{new}' WHERE c.status = '{old}'
+              AND {exists} (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE'
+                            OFFSET 0) RETURNING c.*)
+       INSERT INTO events_event (id, type, merchant_id, data, created_at)
+       SELECT 'evt_' || upper(substr(md5(c.id::text || random()::text), 1, 26)), 'user.status_changed', NULL,
+              jsonb_build_object('id', c.id, 'full_name', c.full_name, 'phone_number', c.phone_mask,
+                                 'passport_number', c.passport_mask, 'date_of_birth', c.date_of_birth_mask,
+                                 'card_number', c.card_mask, 'status', c.status,
+                                 'credit_limit', {_MONEY.format("c.credit_limit")}, 'available_credit', NULL,
+                                 'created_at', c.created_at), now()
+         FROM changed AS c""" for old, new, exists in (("NORMAL", "DEBT_USER", "EXISTS"),
+                                                      ("DEBT_USER", "NORMAL", "NOT EXISTS"))),
 ]
 
 
@@ -207,9 +239,12 @@ def state(url: str) -> dict:
                                  (SELECT COALESCE(SUM(amount), 0) FROM plans_latefee),
                                  (SELECT count(*) FROM ledger_journaltransaction WHERE kind = 'fee_assessed')""")
         fees, fee_total, fee_journal = cursor.fetchall()[0]
+        cursor.execute("""SELECT type, count(*) FROM events_event
+                           WHERE type IN ('installment.overdue', 'user.status_changed') GROUP BY type""")
+        events = dict(cursor.fetchall())
     conn.close()
     return {"installments": installments, "users": users, "fees": fees, "fee_total": int(fee_total),
-            "fee_journal": fee_journal}
+            "fee_journal": fee_journal, "events": events}
 
 
 def run_bare(url: str, fees: str = "") -> dict:

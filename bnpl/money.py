@@ -81,6 +81,14 @@ def format_minor(minor: int) -> str:
     return f"{Decimal(int(minor)).scaleb(-places):.{places}f}"
 
 
+def format_minor_sql(expression: str) -> str:
+    """``format_minor`` in PostgreSQL, for an integer SQL ``expression`` of minor units: the same
+    text (``"1000.00"``, JPY ``"1000"``), for event payloads the database builds set-based
+    (``bnpl/tests/test_money.py`` holds the two equal)."""
+    places = exponent()
+    return f"(({expression})::numeric / {10 ** places})::numeric(38, {places})::text"
+
+
 class MoneyModelField(models.BigIntegerField):
     """An amount column: a 64-bit integer of minor units (``from_minor`` gives the ``Decimal``)."""
 
