@@ -23,3 +23,13 @@ def business_date(moment: datetime) -> date:
 def overdue_cutoff(today: date | None = None) -> date:
     """Installments due strictly before this date (and still outstanding) are overdue."""
     return (today or business_today()) - timedelta(days=settings.BNPL_GRACE_DAYS)
+
+
+def datetime_text_sql(expression: str) -> str:
+    """DRF's text of a ``timestamptz`` SQL ``expression``, in PostgreSQL (``TIME_ZONE`` is UTC: ISO
+    8601, microseconds only when not zero, then ``Z``; NULL stays NULL), for payloads the database
+    builds set-based (``plans/tests/test_event_sql.py`` holds it equal to DRF's)."""
+    assert settings.TIME_ZONE == "UTC", "the API shows times in UTC"
+    utc = f"(({expression}) AT TIME ZONE 'UTC')"
+    return (f"(to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN mod(date_part('microseconds', {utc})::bigint, "
+            f"1000000) <> 0 THEN to_char({utc}, '.US') ELSE '' END || 'Z')")

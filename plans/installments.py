@@ -27,7 +27,7 @@ from audit.models import ObjectType
 from audit.services import StatusChange, status_changes_record
 from bnpl import dates
 from bnpl.late_fees import late_fee_cap, late_fee_steps
-from bnpl.money import format_minor, format_minor_sql
+from bnpl.money import currency, format_minor, format_minor_sql
 from events.services import event_record, event_record_many, event_record_select
 from ledger.services import AssessedFee, journal_fees_assessed
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, LateFee, Plan, PlanStatus
@@ -139,41 +139,58 @@ def record_overdue(installment_ids: list) -> None:
         event_record_many(type="installment.overdue", items=((i, i.plan.merchant_id) for i in marked))
 
 
-def _installment_event_sql() -> str:
-    """An installment as its plan lists it, with its plan and user (the ``installment`` representer:
-    ``plans.api.InstallmentSerializer`` plus ``plan_id``/``user_id``), built by PostgreSQL, for the
-    rows ``%(object_ids)s`` that have no ``paid_at`` (a time's text is left to the serializer). The
-    delinquency figures are those of the business day ``%(today)s``. ``plans/tests/
-    test_event_sql.py`` holds it equal to the representer."""
-    money = {column: format_minor_sql(f"i.{column}") for column in (
+def _installment_json_sql(alias: str) -> str:
+    """``plans.api.InstallmentSerializer``'s resource for the row ``alias`` of ``plans_installment``,
+    built by PostgreSQL (``jsonb_build_object``), its delinquency figures those of the business day
+    ``%(today)s`` (cutoff ``%(cutoff)s``). ``plans/tests/test_event_sql.py`` holds it equal to the
+    serializer, field by field."""
+    a = alias
+    money = {column: format_minor_sql(f"{a}.{column}") for column in (
         "amount", "paid_amount", "refunded_amount", "fee_amount", "fee_paid_amount", "fee_waived_amount")}
-    outstanding = format_minor_sql("i.amount + i.fee_amount - i.fee_waived_amount - i.paid_amount - i.refunded_amount")
-    days = (f"(CASE WHEN i.status IN ('UPCOMING', 'OVERDUE') AND {OVERDUE_SQL} "
-            "THEN %(cutoff)s::date - i.due_date ELSE 0 END)")
+    outstanding = format_minor_sql(f"{a}.amount + {a}.fee_amount - {a}.fee_waived_amount - {a}.paid_amount "
+                                   f"- {a}.refunded_amount")
+    overdue = OVERDUE_SQL.replace("due_date", f"{a}.due_date").replace("collection_paused_until",
+                                                                       f"{a}.collection_paused_until")
+    days = (f"(CASE WHEN {a}.status IN ('UPCOMING', 'OVERDUE') AND {overdue} "
+            f"THEN %(cutoff)s::date - {a}.due_date ELSE 0 END)")
+    return f"""jsonb_build_object(
+        'id', {a}.id, 'sequence', {a}.sequence, 'due_date', {a}.due_date, 'amount', {money["amount"]},
+        'paid_amount', {money["paid_amount"]}, 'refunded_amount', {money["refunded_amount"]},
+        'outstanding_amount', {outstanding}, 'fee_amount', {money["fee_amount"]},
+        'fee_paid_amount', {money["fee_paid_amount"]}, 'fee_waived_amount', {money["fee_waived_amount"]},
+        'status', {a}.status, 'paid_at', {dates.datetime_text_sql(f"{a}.paid_at")},
+        'overdue_since', {a}.overdue_since, 'days_past_due', {days},
+        'max_days_past_due', GREATEST({a}.max_days_past_due, {days}), 'extended_days', {a}.extended_days)"""
+
+
+def _installment_event_sql() -> str:
+    """The ``installment`` representer's resource (the installment as its plan lists it, with its
+    plan and user) for the rows ``%(object_ids)s``, with the plan's merchant."""
     return f"""
-        SELECT i.id AS object_id, p.merchant_id, jsonb_build_object(
-            'id', i.id, 'sequence', i.sequence, 'due_date', i.due_date, 'amount', {money["amount"]},
-            'paid_amount', {money["paid_amount"]}, 'refunded_amount', {money["refunded_amount"]},
-            'outstanding_amount', {outstanding}, 'fee_amount', {money["fee_amount"]},
-            'fee_paid_amount', {money["fee_paid_amount"]}, 'fee_waived_amount', {money["fee_waived_amount"]},
-            'status', i.status, 'paid_at', NULL, 'overdue_since', i.overdue_since, 'days_past_due', {days},
-            'max_days_past_due', GREATEST(i.max_days_past_due, {days}), 'extended_days', i.extended_days,
-            'plan_id', i.plan_id, 'user_id', i.user_id) AS data
+        SELECT i.id AS object_id, p.merchant_id,
+               {_installment_json_sql("i")} || jsonb_build_object('plan_id', i.plan_id, 'user_id', i.user_id) AS data
         FROM plans_installment i JOIN plans_plan p ON p.id = i.plan_id
-        WHERE i.id = ANY(%(object_ids)s::uuid[]) AND i.paid_at IS NULL"""  # noqa: S608
+        WHERE i.id = ANY(%(object_ids)s::uuid[])"""  # noqa: S608
+
+
+def _fee_event_sql() -> str:
+    """The ``fee`` representer's resource (``plans.api.LateFeeSerializer``: the late fee and its
+    installment as it stands) for the fee rows ``%(object_ids)s``, with the plan's merchant."""
+    return f"""
+        SELECT f.id AS object_id, p.merchant_id, jsonb_build_object(
+            'id', f.id, 'installment_id', f.installment_id, 'plan_id', f.plan_id, 'user_id', f.user_id,
+            'days_past_due', f.step_days, 'amount', {format_minor_sql("f.amount")}, 'currency', %(currency)s,
+            'business_date', f.business_date, 'created_at', {dates.datetime_text_sql("f.created_at")},
+            'installment', {_installment_json_sql("i")}) AS data
+        FROM plans_latefee f JOIN plans_installment i ON i.id = f.installment_id JOIN plans_plan p ON p.id = f.plan_id
+        WHERE f.id = ANY(%(object_ids)s::uuid[])"""  # noqa: S608
 
 
 def record_overdue_set_based(installment_ids: list, *, cutoff: date, today: date) -> None:
     """``record_overdue`` for the sweep on PostgreSQL: the events built by the database in one
-    statement (what building each in Python cost was most of a cold sweep); the few marked
-    installments with a payment already (a ``paid_at``) go through the representer."""
-    if not installment_ids:
-        return
-    written = event_record_select(type="installment.overdue", object_ids=installment_ids,
-                                  select_sql=_installment_event_sql(), params={"cutoff": cutoff, "today": today})
-    if written < len(installment_ids):
-        record_overdue(list(Installment.objects.filter(pk__in=installment_ids, paid_at__isnull=False)
-                            .values_list("pk", flat=True)))
+    statement (building each in Python was most of what a cold sweep cost)."""
+    event_record_select(type="installment.overdue", object_ids=installment_ids,
+                        select_sql=_installment_event_sql(), params={"cutoff": cutoff, "today": today})
 
 
 # --- Returns pause collection, refund allocation, due-date extension (API.md §13) ----------------
@@ -554,7 +571,10 @@ def _fees_postgresql(steps: list[tuple[int, int]], today: date, cutoff: date, ch
             seen, last_user, *columns = cursor.fetchone()
             fees = _assessed(*columns)
             journal_fees_assessed(fees=fees, business_date=today)
-            _record_fees_assessed([f.fee_id for f in fees])
+            # fee.assessed built by the database, as installment.overdue (record_overdue_set_based).
+            event_record_select(type="fee.assessed", object_ids=[f.fee_id for f in fees],
+                                select_sql=_fee_event_sql(), params={"cutoff": cutoff, "today": today,
+                                                                      "currency": currency()})
         total += len(fees)
         if seen < chunk_size:
             return total
