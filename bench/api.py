@@ -229,9 +229,11 @@ def base_database(env: dict, base_root: Path) -> None:
     Each app goes back to the newest migration the other checkout has (``zero`` if it has none);
     Django unapplies the dependants first, and every data migration here is reversible.
     """
+    from django.conf import settings
     from django.db import connections
 
-    connections.close_all()  # CREATE DATABASE ... TEMPLATE needs the template to have no sessions
+    if settings.configured:  # seeded just now: CREATE DATABASE ... TEMPLATE needs the template idle
+        connections.close_all()
     import psycopg2
 
     conn = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
