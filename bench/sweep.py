@@ -14,8 +14,8 @@ by ``jsonb_build_object``), and both sides must end with the same counts of them
 
 ``--fees STEPS``: late fees on (``BNPL_LATE_FEES=STEPS`` for the sweep, cap 25 %); installments
 are then 100,000.00 each so the cap does not bind, and the bare side also inserts the fee rows,
-adds them to the installments and plans, and writes their journal transactions and entries, in
-one plain statement.
+adds them to the installments and plans, and writes their journal transactions and entries and
+their ``fee.assessed`` outbox rows, in one plain statement.
 
 PostgreSQL comes from BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bnpl_bench);
 the database is created and migrated (`manage.py migrate`) if needed. The sweep runs in a child
@@ -46,6 +46,23 @@ TODAY = date(2026, 6, 15)
 # trusting statistics taken before the mark pass ("no OVERDUE rows"), sometimes picks a plan that
 # rescans the whole partial index per user and the bare statement runs for minutes.
 _MONEY = "(({})::numeric / 100)::numeric(38, 2)::text"
+
+
+def _bare_installment_json(a: str) -> str:
+    """The installment as the API shows it, built by ``jsonb_build_object`` (the bare side's outbox data)."""
+    def money(expression: str) -> str:
+        return _MONEY.format(expression)
+    return f"""jsonb_build_object(
+        'id', {a}.id, 'sequence', {a}.sequence, 'due_date', {a}.due_date, 'amount', {money(a + ".amount")},
+        'paid_amount', {money(a + ".paid_amount")}, 'refunded_amount', {money(a + ".refunded_amount")},
+        'outstanding_amount', {money(f"{a}.amount + {a}.fee_amount - {a}.fee_waived_amount - {a}.paid_amount"
+                                     f" - {a}.refunded_amount")},
+        'fee_amount', {money(a + ".fee_amount")}, 'fee_paid_amount', {money(a + ".fee_paid_amount")},
+        'fee_waived_amount', {money(a + ".fee_waived_amount")}, 'status', {a}.status, 'paid_at', {a}.paid_at,
+        'overdue_since', {a}.overdue_since, 'days_past_due', %(cutoff)s::date - {a}.due_date,
+        'max_days_past_due', GREATEST({a}.max_days_past_due, %(cutoff)s::date - {a}.due_date),
+        'extended_days', {a}.extended_days)"""
+
 BARE_SQL = [
     # The delinquency record (API.md §13) is written by the same marking (overdue_since), and each
     # installment marked writes its installment.overdue outbox row (§14) in the same statement, its
@@ -55,18 +72,8 @@ BARE_SQL = [
             WHERE status = 'UPCOMING' AND due_date < %(cutoff)s RETURNING *)
        INSERT INTO events_event (id, type, merchant_id, data, created_at)
        SELECT 'evt_' || upper(substr(md5(m.id::text || random()::text), 1, 26)), 'installment.overdue',
-              p.merchant_id, jsonb_build_object(
-                'id', m.id, 'sequence', m.sequence, 'due_date', m.due_date,
-                'amount', {_MONEY.format("m.amount")}, 'paid_amount', {_MONEY.format("m.paid_amount")},
-                'refunded_amount', {_MONEY.format("m.refunded_amount")},
-                'outstanding_amount', {_MONEY.format("m.amount + m.fee_amount - m.fee_waived_amount - m.paid_amount"
-                                                     " - m.refunded_amount")},
-                'fee_amount', {_MONEY.format("m.fee_amount")}, 'fee_paid_amount', {_MONEY.format("m.fee_paid_amount")},
-                'fee_waived_amount', {_MONEY.format("m.fee_waived_amount")}, 'status', m.status,
-                'paid_at', m.paid_at,
-                'overdue_since', m.overdue_since, 'days_past_due', %(cutoff)s::date - m.due_date,
-                'max_days_past_due', GREATEST(m.max_days_past_due, %(cutoff)s::date - m.due_date),
-                'extended_days', m.extended_days, 'plan_id', m.plan_id, 'user_id', m.user_id), now()
+              p.merchant_id,
+              {_bare_installment_json('m')} || jsonb_build_object('plan_id', m.plan_id, 'user_id', m.user_id), now()
          FROM marked AS m JOIN plans_plan AS p ON p.id = m.plan_id""",
     # Each user whose status changes writes its user.status_changed row (masked, as the API shows it).
     *(f"""WITH changed AS (
@@ -119,6 +126,15 @@ due AS (
            p.total_amount + p.fee_amount - p.fee_waived_amount - p.paid_amount - p.refunded_amount
            + SUM(f.amount) OVER (PARTITION BY f.plan_id ORDER BY f.installment_id, f.step_days) AS outstanding_after
       FROM inserted AS f JOIN plans_plan AS p ON p.id = f.plan_id
+), ev AS (
+    INSERT INTO events_event (id, type, merchant_id, data, created_at)
+    SELECT 'evt_' || upper(substr(md5(f.id::text || random()::text), 1, 26)), 'fee.assessed', f.merchant_id,
+           jsonb_build_object('id', f.id, 'installment_id', f.installment_id, 'plan_id', f.plan_id,
+                              'user_id', f.user_id, 'days_past_due', f.step_days,
+                              'amount', ((f.amount)::numeric / 100)::numeric(38, 2)::text, 'currency', 'UZS',
+                              'business_date', %(cutoff)s::date, 'created_at', now(),
+                              'installment', INSTALLMENT_JSON), now()
+      FROM src AS f JOIN plans_installment AS i ON i.id = f.installment_id
 ), t AS (
     INSERT INTO ledger_journaltransaction (id, kind, plan_id, user_id, merchant_id, amount, business_date,
                                            source_type, source_id, outstanding_after, created_at)
@@ -130,6 +146,7 @@ SELECT tx_id, 'fee_assessed', 'fee_receivable', plan_id, installment_id, user_id
 UNION ALL
 SELECT tx_id, 'fee_assessed', 'fee_income', plan_id, NULL, user_id, merchant_id, -amount FROM src
 """
+BARE_FEES_SQL = BARE_FEES_SQL.replace("INSTALLMENT_JSON", _bare_installment_json("i"))
 
 
 def parse_steps(raw: str) -> tuple[list[int], list[int]]:
@@ -239,8 +256,7 @@ def state(url: str) -> dict:
                                  (SELECT COALESCE(SUM(amount), 0) FROM plans_latefee),
                                  (SELECT count(*) FROM ledger_journaltransaction WHERE kind = 'fee_assessed')""")
         fees, fee_total, fee_journal = cursor.fetchall()[0]
-        cursor.execute("""SELECT type, count(*) FROM events_event
-                           WHERE type IN ('installment.overdue', 'user.status_changed') GROUP BY type""")
+        cursor.execute("""SELECT type, count(*) FROM events_event GROUP BY type""")
         events = dict(cursor.fetchall())
     conn.close()
     return {"installments": installments, "users": users, "fees": fees, "fee_total": int(fee_total),
