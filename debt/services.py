@@ -23,11 +23,11 @@ from bnpl import dates
 from bnpl.errors import InvalidState, ValidationFailed
 from bnpl.metrics import observe_sweep
 from bnpl.models import ApiKey
-from bnpl.money import format_minor, max_minor
+from bnpl.money import format_minor, format_minor_sql, max_minor
 from debt.aging import AgingReport, aging_report, aging_report_as_of
 from debt.models import AgingSnapshot, Repayment, RepaymentAllocation, SweepRun
 from debt.selectors import allocation_order
-from events.services import event_record, event_record_many
+from events.services import event_record, event_record_many, event_record_select
 from ledger.services import journal_repayment
 from plans.installments import (
     debt_status_refresh,
@@ -341,7 +341,9 @@ def _sweep_postgresql(cutoff: date, today: date, chunk_size: int) -> dict:
                 # A later statement: it sees whatever the previous holder of a lock committed.
                 cursor.execute(_USER_UPDATE_SQL, {"ids": ids})
                 marked, restored, changed_ids = cursor.fetchone()
-                _record_user_status_changes(changed_ids)
+                # user.status_changed built by the database, as the installments' events are.
+                event_record_select(type="user.status_changed", object_ids=changed_ids,
+                                    select_sql=_user_event_sql(), params={})
                 counts["users_marked_debt"] += marked
                 counts["users_restored"] += restored
         if len(ids) < chunk_size:
@@ -361,6 +363,25 @@ def _sweep_orm(cutoff: date, today: date, chunk_size: int) -> dict:
         Customer.objects, Customer.objects.filter(~has_overdue, status=UserStatus.DEBT_USER).order_by("pk"),
         chunk_size, on_changed=_record_user_status_changes, status=UserStatus.NORMAL)
     return counts
+
+
+def _user_event_sql() -> str:
+    """A user as GET /users/{id}/ shows it (``users.api.UserSerializer``: personal data masked, the
+    available credit from what the user owes), built by PostgreSQL for the users ``%(object_ids)s``.
+    ``debt/tests/test_user_event_sql.py`` holds it equal to the representer."""
+    owed = "i.amount + i.fee_amount - i.fee_waived_amount - i.paid_amount - i.refunded_amount"
+    return f"""
+        SELECT c.id AS object_id, NULL::uuid AS merchant_id, jsonb_build_object(
+            'id', c.id, 'full_name', c.full_name, 'phone_number', c.phone_mask,
+            'passport_number', c.passport_mask, 'date_of_birth', c.date_of_birth_mask, 'card_number', c.card_mask,
+            'status', c.status, 'credit_limit', {format_minor_sql("c.credit_limit")},
+            'available_credit', CASE WHEN c.credit_limit IS NULL THEN NULL
+                                     ELSE {format_minor_sql("GREATEST(c.credit_limit - COALESCE(o.owed, 0), 0)")} END,
+            'created_at', {dates.datetime_text_sql("c.created_at")}) AS data
+        FROM users_customer c
+        LEFT JOIN (SELECT i.user_id, SUM({owed}) AS owed FROM plans_installment i
+                    WHERE i.user_id = ANY(%(object_ids)s::uuid[]) GROUP BY i.user_id) o ON o.user_id = c.id
+        WHERE c.id = ANY(%(object_ids)s::uuid[])"""  # noqa: S608
 
 
 def _record_user_status_changes(user_ids: list) -> None:
