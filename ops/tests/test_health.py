@@ -18,6 +18,7 @@ from bnpl.testing.db import current_database_url
 from bnpl.testing.processes import owned, start_celery_worker
 from debt.models import SweepRun
 from ops import health
+from ops.tests.conftest import NOT_OPERATORS
 from plans.models import Installment, InstallmentStatus, Plan
 from plans.tests.factories import minor
 from users.models import UserStatus
@@ -352,17 +353,9 @@ def test_figures_for_staff_session(debt_data):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("who", ["anonymous", "client", "merchant", "invalid key", "non-staff session"])
-def test_no_figures_for_anyone_else(who, make_api, merchant, debt_data):
-    if who == "anonymous":
-        client = Client()
-    elif who == "invalid key":
-        client = Client(HTTP_AUTHORIZATION="Bearer bnpl_not-a-real-key")
-    elif who == "non-staff session":
-        client = Client()
-        client.force_login(get_user_model().objects.create_user("someone", password="pw"))
-    else:
-        client = make_api(who, merchant=merchant if who == "merchant" else None)
+@pytest.mark.parametrize("who", NOT_OPERATORS)
+def test_no_figures_for_anyone_else(who, caller, debt_data):
+    client = caller(who)
     r = client.get(HEALTH, **JSON)
     assert r.status_code == 200  # health never refuses, even a bad key
     assert "figures" not in r.json()

@@ -18,6 +18,7 @@ from django.test.utils import override_settings
 from bnpl.testing.db import current_database_url
 from bnpl.testing.processes import gunicorn_server, redis_server
 from ops import health
+from ops.tests.conftest import NOT_OPERATORS
 
 HEALTH = "/api/v1/health/"
 JSON = {"HTTP_ACCEPT": "application/json"}
@@ -26,17 +27,9 @@ DETAIL_WORDS = ("latency", "worker", "queue", "backlog", "vendor", "last_run", "
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("who", ["anonymous", "client", "merchant", "invalid key", "non-staff session"])
-def test_anyone_but_operators_and_staff_sees_statuses_only(who, make_api, merchant):
-    if who == "anonymous":
-        client = Client()
-    elif who == "invalid key":
-        client = Client(HTTP_AUTHORIZATION="Bearer bnpl_not-a-real-key")
-    elif who == "non-staff session":
-        client = Client()
-        client.force_login(get_user_model().objects.create_user("someone", password="pw"))
-    else:
-        client = make_api(who, merchant=merchant if who == "merchant" else None)
+@pytest.mark.parametrize("who", NOT_OPERATORS)
+def test_anyone_but_operators_and_staff_sees_statuses_only(who, caller):
+    client = caller(who)
     r = client.get(HEALTH, **JSON)
     assert r.status_code == 200
     body = r.json()
