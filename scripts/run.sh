@@ -46,7 +46,11 @@ stop_children() {
     [ "$running" = 0 ] && break
     sleep 0.1
   done
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  # Children first (gunicorn's workers): once their master is gone they would be orphans nobody stops.
+  for pid in "${pids[@]}"; do
+    { command -v pkill >/dev/null && pkill -KILL -P "$pid"; } 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   wait 2>/dev/null || true
 }
 trap 'stop_children; exit 130' INT
@@ -77,8 +81,10 @@ BNPL service, $mode
   API key    .venv/bin/python manage.py create_api_key --role client --name my-app
   Demo data  .venv/bin/python manage.py seed_demo
 MSG
+# gunicorn.conf.py gives a worker 25 s to finish its request on a stop; here 4 s, inside the 10 s above
+# (a worker forked as the signal arrives can miss it, and its master would otherwise wait the full time).
 .venv/bin/gunicorn bnpl.wsgi:application --bind "0.0.0.0:$PORT" --workers "${WEB_CONCURRENCY:-2}" \
-  --env "DJANGO_SETTINGS_MODULE=$DJANGO_SETTINGS_MODULE" &
+  --graceful-timeout "${GUNICORN_GRACEFUL_TIMEOUT:-4}" --env "DJANGO_SETTINGS_MODULE=$DJANGO_SETTINGS_MODULE" &
 web_pid=$!
 pids+=($!)
 wait -n

@@ -152,8 +152,11 @@ def _run_make_run(tmp_path, *, redis_url: str | None) -> None:
         os.killpg(pgid, signal.SIGINT)
         started = time.monotonic()
         process.wait(timeout=10)
-        wait_until(lambda: not _group_members(pgid), timeout=max(0.1, 10 - (time.monotonic() - started)),
-                   interval=0.1, message="every child gone")
+        try:
+            wait_until(lambda: not _group_members(pgid), timeout=max(0.1, 10 - (time.monotonic() - started)),
+                       interval=0.1, message="every child gone")
+        except TimeoutError as exc:
+            raise AssertionError(f"still running: {_group_members(pgid)}") from exc
         assert time.monotonic() - started < 10
     finally:
         try:
