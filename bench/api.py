@@ -100,14 +100,16 @@ def seed(n_users: int, n_installments: int) -> dict:
             CREATE TEMP TABLE bench_users AS
               SELECT id, row_number() OVER (ORDER BY created_at, id) AS rn FROM users_customer;
             INSERT INTO plans_plan (id, user_id, merchant_id, total_amount, installment_count, start_date, status,
-                                    paid_amount, refunded_amount, created_at)
+                                    paid_amount, refunded_amount, fee_amount, fee_paid_amount, fee_waived_amount,
+                                    created_at)
               SELECT gen_random_uuid(), u.id, %s, %s, 12, current_date - (random() * 270)::int, 'ACTIVE',
-                     0, 0, now()
+                     0, 0, 0, 0, 0, now()
               FROM bench_users u WHERE u.rn <= %s;
             INSERT INTO plans_installment (id, plan_id, user_id, sequence, due_date, amount, paid_amount,
-                                           refunded_amount, status, paid_at)
+                                           refunded_amount, fee_amount, fee_paid_amount, fee_waived_amount,
+                                           max_days_past_due, extended_days, status, paid_at)
               SELECT gen_random_uuid(), p.id, p.user_id, k, (p.start_date + make_interval(months => k))::date,
-                     %s, 0, 0, 'UPCOMING', NULL
+                     %s, 0, 0, 0, 0, 0, 0, 0, 'UPCOMING', NULL
               FROM plans_plan p CROSS JOIN generate_series(1, 12) AS k;
             ANALYZE;
         """, [str(merchant.id), total, n_plans, installment])

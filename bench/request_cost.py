@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--tree", type=int, default=0,
                         help="print the N functions with the most calls beneath them (inclusive), for one request")
     parser.add_argument("--top", type=int, default=0, help="print the N most expensive functions per endpoint")
+    parser.add_argument("--sql", action="store_true", help="print the statements of one request per endpoint")
     args = parser.parse_args()
 
     env = {**ENV, "DATABASE_URL": os.environ["DATABASE_URL"],
@@ -191,6 +192,16 @@ def main() -> None:
         rows.append((name, calls / n, counts["sql"] / n, counts["redis"] / n, dict(statuses)))
         print(f"{name:26} {calls / n:8,.0f} calls  {counts['sql'] / n:5.1f} SQL  "
               f"{counts['redis'] / n:4.1f} Redis  {statuses}", flush=True)
+        if args.sql:
+            statements: list[str] = []
+
+            def record(execute, sql, *rest, statements=statements):
+                statements.append(sql)
+                return execute(sql, *rest)
+            with connection.execute_wrapper(record):
+                call(make)
+            for number, sql in enumerate(statements, start=1):
+                print(f"  {number:2}. {' '.join(sql.split())[:160]}")
         if args.tree:
             print_tree(lambda make=make: call(make), args.tree)
         if args.top:

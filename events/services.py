@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,19 +61,37 @@ KICK_HOLD_MS = 5000
 # --- The outbox ---------------------------------------------------------------------
 
 
-def event_record(*, type: str, obj: Any, merchant_id=None, now: datetime | None = None) -> str:  # noqa: A002
-    """Write the event ``type`` about ``obj`` in the caller's transaction; returns its id.
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event written to the outbox: its id and its ``data``, the resource as the API shows it at
+    that moment. A write answers with that same resource, so its view reuses ``data`` rather than
+    building the representation a second time."""
+
+    id: str
+    data: dict
+
+
+def event_record(*, type: str, obj: Any, merchant_id=None, now: datetime | None = None) -> RecordedEvent:  # noqa: A002
+    """Write the event ``type`` about ``obj`` in the caller's transaction.
 
     ``data`` is ``obj`` as the API shows it now (its app's registered representer).
     ``merchant_id``: the merchant whose plan or refund it is (that merchant sees it); None
     for events only the client apps see. Client-only types never carry a merchant.
     """
-    return event_record_many(type=type, items=[(obj, merchant_id)], now=now)[0]
+    data = represent(type, obj)
+    [event_id] = _outbox_insert(type=type, rows=[(data, merchant_id)], now=now)
+    return RecordedEvent(id=event_id, data=data)
 
 
 def event_record_many(*, type: str, items: Iterable[tuple[Any, Any]],  # noqa: A002
                       now: datetime | None = None) -> list[str]:
-    """Set-based ``event_record``: one INSERT for every ``(obj, merchant_id)`` of ``items``; their ids.
+    """Set-based ``event_record``: one INSERT for every ``(obj, merchant_id)`` of ``items``; their ids."""
+    return _outbox_insert(type=type, rows=[(represent(type, obj), merchant_id) for obj, merchant_id in items],
+                          now=now)
+
+
+def _outbox_insert(*, type: str, rows: list[tuple[dict, Any]], now: datetime | None) -> list[str]:  # noqa: A002
+    """The events ``type`` of ``rows`` (``(data, merchant_id)``) in one INSERT per thousand; their ids.
 
     A plain parameterised INSERT rather than ``bulk_create``: a write may record a dozen events,
     and the ORM's per-object work was most of what they cost.
@@ -83,19 +102,19 @@ def event_record_many(*, type: str, items: Iterable[tuple[Any, Any]],  # noqa: A
     client_only = type in CLIENT_ONLY_TYPES
     prep_merchant = Event._meta.get_field("merchant").get_db_prep_value
     created = Event._meta.get_field("created_at").get_db_prep_value(now, connection)
-    rows = [(new_event_id(), type,
-             None if client_only or merchant_id is None else prep_merchant(merchant_id, connection),
-             json.dumps(represent(type, obj), cls=DjangoJSONEncoder, separators=(",", ":")), created)
-            for obj, merchant_id in items]
-    if rows:
-        for start in range(0, len(rows), 1000):
-            chunk = rows[start:start + 1000]
+    records = [(new_event_id(), type,
+                None if client_only or merchant_id is None else prep_merchant(merchant_id, connection),
+                json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":")), created)
+               for data, merchant_id in rows]
+    if records:
+        for start in range(0, len(records), 1000):
+            chunk = records[start:start + 1000]
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"INSERT INTO {Event._meta.db_table} (id, type, merchant_id, data, created_at) VALUES "  # noqa: S608
                     + ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk)), [value for row in chunk for value in row])
         transaction.on_commit(kick)
-    return [row[0] for row in rows]
+    return [record[0] for record in records]
 
 
 def event_record_select(*, type: str, object_ids: list, select_sql: str,  # noqa: A002

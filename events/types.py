@@ -83,7 +83,7 @@ def serializer_representer(path: str, **extra: Callable[[Any], Any]) -> Represen
     return represent_one
 
 
-def compiled(serializer) -> Callable[[Any], dict]:
+def compiled(serializer, *, exclude: frozenset[str] = frozenset()) -> Callable[[Any], dict]:
     """``serializer.to_representation`` with DRF's per-call machinery taken out of the loop.
 
     Each field is still read by its own ``get_attribute`` and rendered by its own
@@ -91,7 +91,7 @@ def compiled(serializer) -> Callable[[Any], dict]:
     as ``Serializer.to_representation``; only the walk over the fields (a generator over the
     bound fields, attribute look-ups per field) is done once, here, instead of per object and
     per nested item. A serializer or list serializer with its own ``to_representation`` is used
-    as it is.
+    as it is. ``exclude``: fields left out, for a caller that renders them itself.
     """
     from django.db.models.manager import BaseManager
     from rest_framework import serializers
@@ -116,6 +116,8 @@ def compiled(serializer) -> Callable[[Any], dict]:
         return field.get_attribute
     steps = []
     for field in serializer._readable_fields:
+        if field.field_name in exclude:
+            continue
         render = field.to_representation
         if (isinstance(field, serializers.ListSerializer)
                 and type(field).to_representation is serializers.ListSerializer.to_representation):

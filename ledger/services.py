@@ -22,6 +22,7 @@ from django.db.models import Sum
 from audit.models import ObjectType
 from audit.services import status_change_record
 from bnpl import dates
+from bnpl.bulk import insert_values
 from bnpl.errors import InvalidState
 from events.services import event_record
 from ledger.locks import payout_lock
@@ -111,19 +112,11 @@ def journal_post(*, postings: Sequence[Posting]) -> list[JournalTransaction]:
     return rows
 
 
-def _values(connection, model, objects) -> tuple[str, str, list]:
-    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and model is JournalEntry)]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objects for f in fields]
-    return columns, ", ".join([row] * len(objects)), params
-
-
 def _insert_in_one_statement(connection, rows: list[JournalTransaction], entries: list[JournalEntry]) -> None:
     """Both INSERTs as one statement (a data-modifying CTE): one round trip per money movement.
     The entries' foreign key is checked at commit (Django's constraints are deferred)."""
-    tx_columns, tx_values, tx_params = _values(connection, JournalTransaction, rows)
-    entry_columns, entry_values, entry_params = _values(connection, JournalEntry, entries)
+    tx_columns, tx_values, tx_params = insert_values(connection, JournalTransaction, rows)
+    entry_columns, entry_values, entry_params = insert_values(connection, JournalEntry, entries)
     # Table and column names come from the models; every value is a parameter.
     sql = (f"WITH t AS (INSERT INTO {JournalTransaction._meta.db_table} ({tx_columns}) VALUES {tx_values}) "  # noqa: S608
            f"INSERT INTO {JournalEntry._meta.db_table} ({entry_columns}) VALUES {entry_values}")

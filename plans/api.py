@@ -1,4 +1,7 @@
 """HTTP for plans (API.md §5): validate, call ``plan_create``, shape the output."""
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import django_filters
 from drf_yasg.utils import no_body, swagger_auto_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
@@ -13,6 +16,7 @@ from bnpl.permissions import merchant_scope
 from bnpl.schema import problem_response
 from bnpl.serializers import CachedFieldsMixin
 from bnpl.strict_fields import StrictDateField, StrictIntegerField, StrictUUIDField, StrictUUIDFilter
+from events.types import compiled
 from ledger.params import AS_OF_PARAMETER, as_of_param
 from merchants.models import Merchant
 from plans import services
@@ -121,6 +125,29 @@ class PlanSerializer(CachedFieldsMixin, serializers.ModelSerializer):
                   "status", "expires_at", "paid_amount", "refunded_amount", "outstanding_amount", "created_at",
                   "installments"]
         read_only_fields = fields
+
+
+def plan_representer() -> Callable[[Plan | services.PlanCreation], dict]:
+    """The ``plan.*`` events' representer: a plan as ``PlanSerializer`` shows it, compiled once
+    (``events.types.compiled``). Given a ``PlanCreation`` (a plan just opened or confirmed) it lists
+    the installments that were just written instead of reading them back."""
+    render: tuple[Callable[[Any], dict], Callable[[Any], dict]] | None = None
+
+    def represent(obj: Plan | services.PlanCreation) -> dict:
+        nonlocal render
+        if render is None:
+            render = (compiled(PlanSerializer(), exclude=frozenset({"installments"})),
+                      compiled(InstallmentSerializer()))
+        plan_fields, installment = render
+        installments: Iterable[Installment]
+        if isinstance(obj, services.PlanCreation):
+            assert obj.plan is not None, "a refusal is no plan"
+            plan, installments = obj.plan, obj.installments
+        else:
+            plan, installments = obj, obj.installments.all()
+        return {**plan_fields(plan), "installments": [installment(i) for i in installments]}
+
+    return represent
 
 
 class PlanCreateSerializer(serializers.Serializer):
@@ -261,5 +288,5 @@ def _created_or_refused(created: services.PlanCreation, status_code: int) -> Res
     if created.refusal is not None:
         # Returned, not raised: the DEBT_USER marking made with the refusal commits with it.
         return domain_problem_response(created.refusal)
-    return Response(PlanSerializer(created.plan, context={"installments": created.installments}).data,
-                    status=status_code)
+    # The plan as its plan.created / plan.confirmed event carries it: PlanSerializer's representation.
+    return Response(created.representation, status=status_code)

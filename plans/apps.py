@@ -10,7 +10,9 @@ class PlansConfig(AppConfig):
 
         # plan.*: a plan as GET /plans/{id}/ shows it. installment.*: an installment as a plan lists
         # it, with its plan and user.
-        register_representer("plan", serializer_representer("plans.api.PlanSerializer"))
+        from plans.api import plan_representer
+
+        register_representer("plan", plan_representer())
         register_representer("installment", serializer_representer(
             "plans.api.InstallmentSerializer", plan_id=lambda i: str(i.plan_id), user_id=lambda i: str(i.user_id)))
         # fee.assessed: the late fee and its installment, as it stood right after the fee.

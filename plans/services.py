@@ -1,5 +1,5 @@
 """Opening plans. Installment state after that is ``plans.installments``' to write."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
@@ -9,6 +9,7 @@ from django.db import transaction
 from audit.models import ObjectType
 from audit.services import StatusChange, status_change_record, status_changes_record
 from bnpl import dates
+from bnpl.bulk import bulk_insert
 from bnpl.errors import CreditLimitExceeded, InvalidState, TooManyOpenPlans, UserInDebt, ValidationFailed
 from bnpl.models import ApiKey
 from bnpl.money import currency, format_minor
@@ -43,6 +44,15 @@ class PlanCreation:
     plan: Plan | None
     installments: list[Installment] = field(default_factory=list)
     refusal: UserInDebt | None = None
+    # The plan as the API shows it, which its plan.created / plan.confirmed event carries.
+    representation: dict = field(default_factory=dict)
+
+
+def _announced(event_type: str, created: PlanCreation) -> PlanCreation:
+    """Record ``event_type`` about the plan just opened or confirmed (its installments as written)."""
+    assert created.plan is not None
+    recorded = event_record(type=event_type, obj=created, merchant_id=created.plan.merchant_id)
+    return replace(created, representation=recorded.data)
 
 
 def plan_create(*, user: Customer, merchant: Merchant, total_amount: int, installment_count: int,
@@ -90,13 +100,11 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: int, instal
             plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
                                        installment_count=installment_count, start_date=None,
                                        status=PlanStatus.PENDING_CONFIRMATION, expires_at=expires_at)
-            event_record(type="plan.created", obj=plan, merchant_id=plan.merchant_id)
-            return PlanCreation(plan=plan, installments=[])
+            return _announced("plan.created", PlanCreation(plan=plan, installments=[]))
         plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
                                    installment_count=installment_count, start_date=start_date)
         installments = _schedule_create(plan=plan, user=user, today=today)
-        event_record(type="plan.created", obj=plan, merchant_id=plan.merchant_id)
-    return PlanCreation(plan=plan, installments=installments)
+        return _announced("plan.created", PlanCreation(plan=plan, installments=installments))
 
 
 def _check_start_date(start_date: date, today: date, *, bounded: bool) -> None:
@@ -115,11 +123,11 @@ def _schedule_create(*, plan: Plan, user: Customer, today: date) -> list[Install
     """The installments of a plan owed from ``plan.start_date`` (caller holds the user's lock)."""
     assert plan.start_date is not None, "a plan is owed from its start date"
     dues = due_dates(plan.start_date, plan.installment_count)
-    installments = Installment.objects.bulk_create(
-        Installment(plan=plan, user=user, sequence=k, due_date=due, amount=amount)
-        for k, (due, amount) in enumerate(zip(dues, split_amount(plan.total_amount, plan.installment_count),
-                                              strict=True), start=1)
-    )
+    installments = [Installment(plan=plan, user=user, sequence=k, due_date=due, amount=amount)
+                    for k, (due, amount) in enumerate(zip(dues, split_amount(plan.total_amount,
+                                                                              plan.installment_count),
+                                                          strict=True), start=1)]
+    bulk_insert(Installment, installments)
     # The journal: the customer owes the total, on the plan's value date (its start date). A checkout
     # reaches here only when confirmed, so an unconfirmed one has nothing in the journal.
     journal_plan_opened(plan=plan, installments=installments, business_date=plan.start_date)
@@ -178,8 +186,7 @@ def plan_confirm(*, plan: Plan) -> PlanCreation:
         status_change_record(object_type=ObjectType.PLAN, object_id=plan.pk,
                              old=PlanStatus.PENDING_CONFIRMATION, new=PlanStatus.ACTIVE)
         installments = _schedule_create(plan=plan, user=user, today=today)
-        event_record(type="plan.confirmed", obj=plan, merchant_id=plan.merchant_id)
-    return PlanCreation(plan=plan, installments=installments)
+        return _announced("plan.confirmed", PlanCreation(plan=plan, installments=installments))
 
 
 def plan_decline(*, plan: Plan) -> Plan:

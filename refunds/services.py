@@ -10,12 +10,13 @@ pause (``_collection_pause_refresh``) and applies the overdue rule to the user a
 (``debt_status_refresh``), so the user's status follows the moment a refund is opened or decided.
 """
 
-from django.db import IntegrityError, transaction
-from django.db.models import Max, Sum
+from django.db import transaction
+from django.db.models import Max, Q
 
 from audit.models import ObjectType
 from audit.services import status_change_record
 from bnpl import dates
+from bnpl.bulk import bulk_insert
 from bnpl.errors import DuplicateTransaction, InvalidState, RefundExceedsRefundable
 from bnpl.money import format_minor
 from debt.services import debt_status_refresh
@@ -48,29 +49,28 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str =
         # UPDATE and waits for this plan: a deadlock (found by bnpl/tests/test_race_suite.py).
         user = user_lock(plan.user_id)
         plan = plan_lock(plan.pk)
-        existing = Refund.objects.filter(merchant_id=plan.merchant_id, transaction_id=transaction_id).first()
+        # One read: this merchant's refund with that transaction_id, if any, and the plan's
+        # reserving refunds (the plan's refunds are few: their amounts are bounded by its total).
+        this_transaction = Q(merchant_id=plan.merchant_id, transaction_id=transaction_id)
+        rows = list(Refund.objects.filter(this_transaction | Q(plan=plan, status__in=RESERVING_STATUSES)))
+        existing = next((r for r in rows if r.merchant_id == plan.merchant_id and r.transaction_id == transaction_id),
+                        None)
         if existing is not None:
             return _same_transaction(existing, plan=plan, amount=amount), False
         if plan.status not in REFUNDABLE_PLAN_STATUSES:
             # A checkout was never owed (API.md §7 v1.1): nothing to refund.
             raise InvalidState(f"Refunds are opened on ACTIVE or COMPLETED plans only; this plan is "
                                f"{plan.current_status()}.")
-        reserved = (Refund.objects.filter(plan=plan, status__in=RESERVING_STATUSES)
-                    .aggregate(total=Sum("amount"))["total"] or 0)
+        reserved = sum(r.amount for r in rows if r.plan_id == plan.pk and r.status in RESERVING_STATUSES)
         if amount > plan.total_amount - reserved:
             raise RefundExceedsRefundable(
                 f"At most {format_minor(plan.total_amount - reserved)} is still refundable on this plan.")
-        try:
-            with transaction.atomic():
-                refund = Refund.objects.create(plan=plan, user_id=plan.user_id, merchant_id=plan.merchant_id,
-                                               transaction_id=transaction_id, amount=amount, reason=reason)
-        except IntegrityError:
+        refund = Refund(plan=plan, user_id=plan.user_id, merchant_id=plan.merchant_id,
+                        transaction_id=transaction_id, amount=amount, reason=reason)
+        if not bulk_insert(Refund, [refund], skip_conflicts=True):
             # The same transaction_id committed meanwhile on another plan of this merchant (the
-            # plan lock does not serialise those): the unique constraint decided, re-read it.
-            existing = Refund.objects.filter(merchant_id=plan.merchant_id, transaction_id=transaction_id).first()
-            if existing is None:
-                raise
-            return _same_transaction(existing, plan=plan, amount=amount), False
+            # plan lock does not serialise those): the unique constraint decided, read it.
+            return _same_transaction(Refund.objects.get(this_transaction), plan=plan, amount=amount), False
         event_record(type="refund.created", obj=refund, merchant_id=refund.merchant_id)
         # The pause starts now (this refund is the plan's latest pending one): an installment of this
         # plan overdue a moment ago is not any more, and the user's status follows at once.

@@ -1,0 +1,61 @@
+"""One multi-row INSERT of model instances, without the ORM's per-object work.
+
+``QuerySet.bulk_create`` sends every value of every object through the SQL compiler, decides per
+object whether its primary key is set, and on PostgreSQL asks for RETURNING columns: for the dozen
+rows of one write (a plan's installments, a posting's journal entries) that was a fifth of the
+request's Python. Here each value is prepared exactly as the compiler prepares it (the field's
+``pre_save``, then ``get_db_prep_save``) and the rows go out as one parameterised statement.
+
+For models whose primary key is set in Python (a UUID default) or an auto-increment nobody reads
+back: the database's own defaults, ``RETURNING`` and signals are not used. The objects are marked
+saved (``_state``, Django's documented instance state) as ``bulk_create`` marks them.
+"""
+from collections.abc import Sequence
+
+from django.db import connections, router
+from django.db.models import Model
+
+
+def _inserted_fields(model: type[Model]) -> list:
+    """Every concrete field but an auto-increment primary key (the database numbers it)."""
+    return [f for f in model._meta.concrete_fields if not (f.primary_key and getattr(f, "db_returning", False))]
+
+
+def insert_values(connection, model: type[Model], objects: Sequence[Model]) -> tuple[str, str, list]:
+    """``(columns, values, params)`` of an ``INSERT INTO <table> (columns) VALUES values`` of
+    ``objects``; every value a parameter."""
+    fields = _inserted_fields(model)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objects for f in fields]
+    return columns, ", ".join([row] * len(objects)), params
+
+
+def bulk_insert(model: type[Model], objects: Sequence[Model], *, skip_conflicts: bool = False) -> int:
+    """Insert ``objects`` in one statement (a few, if they exceed the database's parameter limit);
+    returns how many rows were written.
+
+    ``skip_conflicts``: a row that would break a unique constraint is left out (``ON CONFLICT DO
+    NOTHING``, PostgreSQL and SQLite) instead of raising, so the caller learns of a race on a unique
+    key without a savepoint to roll back to; such an object is not marked saved. With a batch of
+    one (the use it is for), the returned count says which.
+    """
+    if not objects:
+        return 0
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    batch = max(1, (connection.features.max_query_params or 65535) // len(_inserted_fields(model)))
+    conflict = " ON CONFLICT DO NOTHING" if skip_conflicts else ""
+    written = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(objects), batch):
+            chunk = objects[start:start + batch]
+            columns, values, params = insert_values(connection, model, chunk)
+            # Table and column names come from the model; every value is a parameter.
+            cursor.execute(f"INSERT INTO {model._meta.db_table} ({columns}) VALUES {values}{conflict}",  # noqa: S608
+                           params)
+            written += cursor.rowcount
+    if written == len(objects):
+        for obj in objects:
+            obj._state.adding, obj._state.db = False, alias
+    return written
