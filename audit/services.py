@@ -7,6 +7,7 @@ from django.db import transaction
 
 from audit.models import AuditEvent
 from bnpl.actor import current_actor, current_request_id
+from bnpl.bulk import bulk_insert
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,10 @@ def status_changes_record(*, changes: Iterable[StatusChange]) -> int:
         return 0
     assert transaction.get_connection().in_atomic_block, "status history is written with the change"
     actor, request_id = current_actor(), current_request_id()
-    AuditEvent.objects.bulk_create(
+    bulk_insert(AuditEvent, [
         AuditEvent(object_type=c.object_type, object_id=c.object_id, field=c.field, old=c.old or "", new=c.new,
                    actor_type=actor.type, actor_name=actor.name, request_id=request_id)
-        for c in rows)
+        for c in rows])
     return len(rows)
 
 

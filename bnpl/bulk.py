@@ -1,4 +1,4 @@
-"""One multi-row INSERT of model instances, without the ORM's per-object work.
+"""One multi-row INSERT (or UPDATE) of model instances, without the ORM's per-object work.
 
 ``QuerySet.bulk_create`` sends every value of every object through the SQL compiler, decides per
 object whether its primary key is set, and on PostgreSQL asks for RETURNING columns: for the dozen
@@ -9,6 +9,10 @@ request's Python. Here each value is prepared exactly as the compiler prepares i
 For models whose primary key is set in Python (a UUID default) or an auto-increment nobody reads
 back: the database's own defaults, ``RETURNING`` and signals are not used. The objects are marked
 saved (``_state``, Django's documented instance state) as ``bulk_create`` marks them.
+
+``bulk_update`` is ``QuerySet.bulk_update`` the same way: Django writes one ``CASE WHEN pk = ...``
+per field per object, built through expressions (a third of a repayment's Python); here the new
+values are one ``VALUES`` list joined on the primary key.
 """
 from collections.abc import Sequence
 
@@ -59,3 +63,42 @@ def bulk_insert(model: type[Model], objects: Sequence[Model], *, skip_conflicts:
         for obj in objects:
             obj._state.adding, obj._state.db = False, alias
     return written
+
+
+def bulk_update(model: type[Model], objects: Sequence[Model], fields: Sequence[str]) -> int:
+    """Write ``fields`` of ``objects`` (their values as they are in memory; no ``pre_save``, as
+    ``QuerySet.bulk_update``) in one statement per batch; returns how many rows matched.
+
+    ``UPDATE <table> SET f = v.f ... FROM (VALUES ...) AS v (pk, f...) WHERE pk = v.pk``: PostgreSQL,
+    and SQLite >= 3.33. On PostgreSQL every value is cast to its column's type (a
+    parameter in ``VALUES`` would otherwise be text); SQLite takes the value as it comes.
+    """
+    if not objects:
+        return 0
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    pk = model._meta.pk
+    assert pk is not None
+    concrete = {f.name: f for f in model._meta.concrete_fields}
+    columns = [pk, *(concrete[name] for name in fields)]
+    quote = connection.ops.quote_name
+    table, key = quote(model._meta.db_table), quote(pk.column)
+    if connection.vendor == "postgresql":
+        row = "(" + ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in columns) + ")"
+        source = "v (" + ", ".join(quote(f.column) for f in columns) + ")"
+        refs = [f"v.{quote(f.column)}" for f in columns]
+    else:  # SQLite names a VALUES list's columns column1, column2, ...
+        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        source, refs = "v", [f"v.column{n}" for n in range(1, len(columns) + 1)]
+    assignments = ", ".join(f"{quote(f.column)} = {ref}" for f, ref in zip(columns[1:], refs[1:], strict=True))
+    batch = max(1, (connection.features.max_query_params or 65535) // len(columns))
+    matched = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(objects), batch):
+            chunk = objects[start:start + batch]
+            params = [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in chunk for f in columns]
+            # Names come from the model; every value is a parameter.
+            cursor.execute(f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * len(chunk))}) "  # noqa: S608
+                           f"AS {source} WHERE {table}.{key} = {refs[0]}", params)
+            matched += cursor.rowcount
+    return matched

@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce, Greatest
 from audit.models import ObjectType
 from audit.services import StatusChange, status_changes_record
 from bnpl import dates
+from bnpl.bulk import bulk_update
 from bnpl.late_fees import late_fee_cap, late_fee_steps
 from bnpl.money import currency, format_minor, format_minor_sql
 from events.services import event_record, event_record_many, event_record_select
@@ -33,7 +34,7 @@ from ledger.services import AssessedFee, journal_fees_assessed
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, LateFee, Plan, PlanStatus
 from plans.overdue import NOT_OVERDUE_SQL, OVERDUE_SQL, DaysBetween, days_sql, greatest_sql, is_overdue, overdue_q
 from users.models import Customer, UserStatus
-from users.selectors import with_credit
+from users.selectors import with_credit_of
 from users.services import user_status_set
 
 # --- Money settling on installments -----------------------------------------------------------
@@ -82,9 +83,9 @@ def installments_settle(*, installments: Iterable[Installment], plans_before: di
         if overdue and installment.status not in OPEN_STATUSES:
             _overdue_spell_close(installment, cutoff=cutoff, today=today)
     # One statement whatever the count (a repayment may touch dozens of installments).
-    Installment.objects.bulk_update(installments, ["paid_amount", "refunded_amount", "fee_paid_amount",
-                                                   "fee_waived_amount", "status", "paid_at", "overdue_since",
-                                                   "max_days_past_due"])
+    bulk_update(Installment, installments, ["paid_amount", "refunded_amount", "fee_paid_amount",
+                                            "fee_waived_amount", "status", "paid_at", "overdue_since",
+                                            "max_days_past_due"])
     plan_ids = {installment.plan_id for installment in installments}
     plans_after: dict[UUID, tuple[Any, str]] = {}
     if plan_ids:
@@ -281,7 +282,7 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     moved = [StatusChange(ObjectType.INSTALLMENT, pk,
                           InstallmentStatus.UPCOMING if new == InstallmentStatus.OVERDUE else InstallmentStatus.OVERDUE,
                           new) for pk, new in changed]
-    in_debt = Installment.objects.filter(user=user, status=InstallmentStatus.OVERDUE).exists()
+    in_debt = _has_overdue(user_id=user.pk)
     before = user.status
     user_status_set(user=user, status=UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL)
     # Status history, one INSERT only if anything moved: the installments the rule moved and the
@@ -289,9 +290,18 @@ def debt_status_refresh(*, user: Customer, today: date | None = None) -> bool:
     status_changes_record(changes=[*moved, StatusChange(ObjectType.USER, user.pk, before, user.status)])
     if user.status != before:
         # The user as GET /users/{id}/ shows it, available credit included (one query, on a change only).
-        shown = with_credit(queryset=Customer.objects.filter(pk=user.pk).defer(*Customer.ENCRYPTED_FIELDS)).get()
-        event_record(type="user.status_changed", obj=shown)
+        event_record(type="user.status_changed", obj=with_credit_of(user=user))
     return in_debt
+
+
+def _has_overdue(*, user_id: UUID) -> bool:
+    """Whether the user has an OVERDUE installment (a fixed statement: it runs on every write that
+    applies the rule, where building it in the ORM cost more than running it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {Installment._meta.db_table} "  # noqa: S608 - model constants
+                       f"WHERE user_id = %s AND status = '{InstallmentStatus.OVERDUE.value}')",
+                       [Customer._meta.pk.get_db_prep_value(user_id, connection)])
+        return bool(cursor.fetchone()[0])
 
 
 def _overdue_rule_sql() -> str:

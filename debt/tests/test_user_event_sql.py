@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.skipif(connection.vendor != "po
 
 
 def _customer(*, limit, **fields) -> Customer:
-    customer = CustomerFactory(**fields)
+    customer = CustomerFactory.create(**fields)
     Customer.objects.filter(pk=customer.pk).update(credit_limit=limit)
     customer.refresh_from_db()
     return customer
