@@ -2,7 +2,7 @@
 import copy
 
 from django.db import connection
-from django.db.models import F, QuerySet, Sum, Value
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from bnpl.crypto import lookup_hash
@@ -23,10 +23,18 @@ def with_credit(*, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
     """Annotates ``outstanding_amount`` (what the user owes on all its installments) for
     ``Customer.available_credit``. Settled installments owe 0, and only confirmed plans have
     installments, so a plain sum is the rule. Reached through the reverse relation: this
-    layer imports nothing from the plans above it."""
-    owed = (F("installments__amount") + F("installments__fee_amount") - F("installments__fee_waived_amount")
-            - F("installments__paid_amount") - F("installments__refunded_amount"))
-    return queryset.annotate(outstanding_amount=Coalesce(Sum(owed), Value(0), output_field=MoneyModelField()))
+    layer imports nothing from the plans above it.
+
+    A correlated subquery per user, not a join and GROUP BY: on a page of the users list the
+    database sums the installments of the page's users only (PostgreSQL evaluates it after the
+    ORDER BY ... LIMIT), where the grouped join summed every user's before sorting (8 req/s on
+    20,000 users, bench/RESULTS.md)."""
+    installments = Customer._meta.get_field("installments").related_model
+    assert installments is not None and not isinstance(installments, str)
+    owed = (installments._default_manager.filter(user=OuterRef("pk")).order_by().values("user")
+            .annotate(total=Sum(F("amount") + F("fee_amount") - F("fee_waived_amount") - F("paid_amount")
+                                - F("refunded_amount"))).values("total"))
+    return queryset.annotate(outstanding_amount=Coalesce(Subquery(owed), Value(0), output_field=MoneyModelField()))
 
 
 def with_credit_of(*, user: Customer) -> Customer:
