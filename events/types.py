@@ -10,6 +10,8 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
+from bnpl.serializers import compiled
+
 # type -> the object type whose representer builds its ``data``.
 EVENT_TYPES: dict[str, str] = {
     "plan.created": "plan",
@@ -81,65 +83,3 @@ def serializer_representer(path: str, **extra: Callable[[Any], Any]) -> Represen
         return data
 
     return represent_one
-
-
-def compiled(serializer, *, exclude: frozenset[str] = frozenset()) -> Callable[[Any], dict]:
-    """``serializer.to_representation`` with DRF's per-call machinery taken out of the loop.
-
-    Each field is still read by its own ``get_attribute`` and rendered by its own
-    ``to_representation``, in the same order, with the same ``None`` and ``SkipField`` handling
-    as ``Serializer.to_representation``; only the walk over the fields (a generator over the
-    bound fields, attribute look-ups per field) is done once, here, instead of per object and
-    per nested item. A serializer or list serializer with its own ``to_representation`` is used
-    as it is. ``exclude``: fields left out, for a caller that renders them itself.
-    """
-    from django.db.models.manager import BaseManager
-    from rest_framework import serializers
-    from rest_framework.fields import SkipField
-    from rest_framework.relations import PKOnlyObject
-
-    if type(serializer).to_representation is not serializers.Serializer.to_representation:
-        return serializer.to_representation
-    from operator import attrgetter
-
-    from rest_framework.fields import Field
-
-    model = getattr(getattr(serializer, "Meta", None), "model", None)
-    # A model's own column (its attname, a foreign key's ``*_id`` included) is a plain value:
-    # DRF's look-up (mapping? callable? missing?) always ends in ``getattr`` for it.
-    columns = {f.attname for f in model._meta.concrete_fields} if model is not None else set()
-
-    def _getter(serializer, field):
-        if (type(field).get_attribute is Field.get_attribute and len(field.source_attrs) == 1
-                and field.source_attrs[0] in columns):
-            return attrgetter(field.source_attrs[0])
-        return field.get_attribute
-    steps = []
-    for field in serializer._readable_fields:
-        if field.field_name in exclude:
-            continue
-        render = field.to_representation
-        if (isinstance(field, serializers.ListSerializer)
-                and type(field).to_representation is serializers.ListSerializer.to_representation):
-            assert field.child is not None
-            child = (compiled(field.child) if isinstance(field.child, serializers.Serializer)
-                     else field.child.to_representation)
-
-            def render(data, child=child):
-                return [child(item) for item in (data.all() if isinstance(data, BaseManager) else data)]
-        elif isinstance(field, serializers.Serializer):
-            render = compiled(field)
-        steps.append((field.field_name, _getter(serializer, field), render))
-
-    def to_representation(instance: Any) -> dict:
-        ret = {}
-        for name, get, render in steps:
-            try:
-                attribute = get(instance)
-            except SkipField:
-                continue
-            check_for_none = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
-            ret[name] = None if check_for_none is None else render(attribute)
-        return ret
-
-    return to_representation

@@ -4,7 +4,7 @@ from typing import Any
 
 import django_filters
 from drf_yasg.utils import no_body, swagger_auto_schema
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -14,9 +14,8 @@ from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.permissions import merchant_scope
 from bnpl.schema import problem_response
-from bnpl.serializers import CachedFieldsMixin
+from bnpl.serializers import CachedFieldsMixin, CompiledReadViewSet, compiled
 from bnpl.strict_fields import StrictDateField, StrictIntegerField, StrictUUIDField, StrictUUIDFilter
-from events.types import compiled
 from ledger.params import AS_OF_PARAMETER, as_of_param
 from merchants.models import Merchant
 from plans import services
@@ -185,7 +184,7 @@ def _missing(attr: str):
     return ValidationFailed(attr, "No such object.", "does_not_exist")
 
 
-class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PlanViewSet(CompiledReadViewSet):
     serializer_class = PlanSerializer
     filterset_class = PlanFilter
     roles = {"list": READ_ROLES, "retrieve": READ_ROLES, "create": CREATE_ROLES,
@@ -214,7 +213,7 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                 raise exceptions.NotFound("The plan owed nothing yet at the end of that day.")
             return Response(PlanSerializer(then.plan, context={"installments": then.installments,
                                                                "today": as_of}).data)
-        return Response(PlanSerializer(plan).data)
+        return Response(self.render(plan))
 
     @swagger_auto_schema(
         request_body=PlanCreateSerializer,

@@ -3,14 +3,14 @@ from datetime import date
 
 import django_filters
 from drf_yasg.utils import swagger_auto_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from bnpl.api_fields import MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
-from bnpl.serializers import CachedFieldsMixin
+from bnpl.serializers import CachedFieldsMixin, CompiledReadViewSet
 from bnpl.strict_fields import StrictDateField
 from users import services
 from users.models import Customer, UserStatus
@@ -141,7 +141,7 @@ class UserFilter(django_filters.FilterSet):
         return with_phone(queryset=queryset, e164=e164)
 
 
-class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class UserViewSet(CompiledReadViewSet):
     serializer_class = UserSerializer
     filterset_class = UserFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
