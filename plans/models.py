@@ -53,6 +53,23 @@ def current_status_sql() -> Case:
                 default=F("status"), output_field=models.CharField())
 
 
+def settlement_constraints(prefix: str, *, principal: str, within: str) -> list[models.CheckConstraint]:
+    """What a plan and an installment may hold, one rule for both tables: every amount non-negative;
+    the principal paid (paid less fees paid) and refunded within ``principal``; the fees paid and
+    waived within the fees assessed, and no more of the payments counted as fees than were paid."""
+    return [
+        models.CheckConstraint(condition=Q(paid_amount__gte=0, refunded_amount__gte=0, fee_amount__gte=0,
+                                           fee_paid_amount__gte=0, fee_waived_amount__gte=0),
+                               name=f"{prefix}_amounts_non_negative"),
+        models.CheckConstraint(condition=Q(**{f"{principal}__gte": F("paid_amount") - F("fee_paid_amount")
+                                              + F("refunded_amount")}),
+                               name=f"{prefix}_settled_within_{within}"),
+        models.CheckConstraint(condition=Q(fee_amount__gte=F("fee_paid_amount") + F("fee_waived_amount"),
+                                           paid_amount__gte=F("fee_paid_amount")),
+                               name=f"{prefix}_fees_settled_within_fees"),
+    ]
+
+
 class Plan(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="plans")
@@ -77,16 +94,7 @@ class Plan(models.Model):
             models.CheckConstraint(condition=Q(total_amount__gt=0), name="plan_total_positive"),
             models.CheckConstraint(condition=Q(installment_count__gte=3, installment_count__lte=12),
                                    name="plan_installment_count_3_12"),
-            models.CheckConstraint(condition=Q(paid_amount__gte=0, refunded_amount__gte=0, fee_amount__gte=0,
-                                                 fee_paid_amount__gte=0, fee_waived_amount__gte=0),
-                                   name="plan_amounts_non_negative"),
-            # Principal: what was paid on it (paid less fees paid) and refunded stays within the total.
-            models.CheckConstraint(condition=Q(total_amount__gte=F("paid_amount") - F("fee_paid_amount")
-                                               + F("refunded_amount")),
-                                   name="plan_settled_within_total"),
-            models.CheckConstraint(condition=Q(fee_amount__gte=F("fee_paid_amount") + F("fee_waived_amount"),
-                                               paid_amount__gte=F("fee_paid_amount")),
-                                   name="plan_fees_settled_within_fees"),
+            *settlement_constraints("plan", principal="total_amount", within="total"),
             models.CheckConstraint(condition=Q(status__in=PlanStatus.values), name="plan_status_valid"),
             models.CheckConstraint(
                 condition=Q(status=PlanStatus.COMPLETED,
@@ -156,17 +164,7 @@ class Installment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["plan", "sequence"], name="installment_sequence_per_plan"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="installment_amount_positive"),
-            models.CheckConstraint(condition=Q(paid_amount__gte=0, refunded_amount__gte=0, fee_amount__gte=0,
-                                                 fee_paid_amount__gte=0, fee_waived_amount__gte=0),
-                                   name="installment_amounts_non_negative"),
-            # Principal paid (paid less fees paid) and refunded stay within the amount ...
-            models.CheckConstraint(condition=Q(amount__gte=F("paid_amount") - F("fee_paid_amount")
-                                               + F("refunded_amount")),
-                                   name="installment_settled_within_amount"),
-            # ... and fees paid and waived within the fees assessed.
-            models.CheckConstraint(condition=Q(fee_amount__gte=F("fee_paid_amount") + F("fee_waived_amount"),
-                                               paid_amount__gte=F("fee_paid_amount")),
-                                   name="installment_fees_settled_within_fees"),
+            *settlement_constraints("installment", principal="amount", within="amount"),
             models.CheckConstraint(condition=Q(status__in=InstallmentStatus.values),
                                    name="installment_status_valid"),
             # Open statuses exactly when something (principal or fees) is outstanding.
