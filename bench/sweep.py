@@ -75,7 +75,8 @@ BARE_SQL = [
               p.merchant_id,
               {_bare_installment_json('m')} || jsonb_build_object('plan_id', m.plan_id, 'user_id', m.user_id), now()
          FROM marked AS m JOIN plans_plan AS p ON p.id = m.plan_id""",
-    # Each user whose status changes writes its user.status_changed row (masked, as the API shows it).
+    # Each user whose status changes writes its user.status_changed row (masked, as the API shows it,
+    # the available credit from what the user owes, summed as the sweep sums it).
     *(f"""WITH changed AS (
            UPDATE users_customer AS c SET status = '{new}' WHERE c.status = '{old}'
               AND {exists} (SELECT 1 FROM plans_installment AS i WHERE i.user_id = c.id AND i.status = 'OVERDUE'
@@ -85,10 +86,16 @@ BARE_SQL = [
               jsonb_build_object('id', c.id, 'full_name', c.full_name, 'phone_number', c.phone_mask,
                                  'passport_number', c.passport_mask, 'date_of_birth', c.date_of_birth_mask,
                                  'card_number', c.card_mask, 'status', c.status,
-                                 'credit_limit', {_MONEY.format("c.credit_limit")}, 'available_credit', NULL,
+                                 'credit_limit', {_MONEY.format("c.credit_limit")},
+                                 'available_credit', CASE WHEN c.credit_limit IS NULL THEN NULL ELSE
+                                     {_MONEY.format("GREATEST(c.credit_limit - COALESCE(o.owed, 0), 0)")} END,
                                  'created_at', c.created_at), now()
-         FROM changed AS c""" for old, new, exists in (("NORMAL", "DEBT_USER", "EXISTS"),
-                                                      ("DEBT_USER", "NORMAL", "NOT EXISTS"))),
+         FROM changed AS c
+         LEFT JOIN (SELECT i.user_id, SUM(i.amount + i.fee_amount - i.fee_waived_amount - i.paid_amount
+                                          - i.refunded_amount) AS owed
+                      FROM plans_installment AS i WHERE i.user_id IN (SELECT id FROM changed)
+                     GROUP BY i.user_id) AS o ON o.user_id = c.id"""
+      for old, new, exists in (("NORMAL", "DEBT_USER", "EXISTS"), ("DEBT_USER", "NORMAL", "NOT EXISTS"))),
 ]
 
 
