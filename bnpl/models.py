@@ -6,6 +6,7 @@ import uuid
 from django.db import models
 
 from bnpl.crypto import EncryptedTextField
+from bnpl.money import MoneyModelField
 
 
 class Role(models.TextChoices):
@@ -67,3 +68,20 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_per_api_key")]
+
+
+class OperatorAdjustment(models.Model):
+    """An amount an operator took back or let go, with the reason and the key that did it: the
+    source row of a journal transaction (a repayment reversal, a late-fee waiver). Each concrete
+    model adds what it adjusts and its own constraints."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    amount = MoneyModelField()
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey("bnpl.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+

@@ -4,6 +4,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from bnpl.models import OperatorAdjustment
 from bnpl.money import MoneyModelField
 
 
@@ -58,20 +59,14 @@ class SweepRun(models.Model):
         indexes = [models.Index(fields=["-started_at"], name="sweeprun_started_idx")]
 
 
-class RepaymentReversal(models.Model):
+class RepaymentReversal(OperatorAdjustment):
     """A repayment taken back (a card chargeback, a failed collection found later): API.md §11.
 
     At most one per repayment; its allocations are the repayment's, taken back in full.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     repayment = models.OneToOneField(Repayment, on_delete=models.PROTECT, related_name="reversal")
     user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="+")
-    amount = MoneyModelField()
-    reason = models.CharField(max_length=500)
-    created_by = models.ForeignKey("bnpl.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="reversal_amount_positive")]

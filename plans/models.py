@@ -8,6 +8,7 @@ from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from bnpl.models import OperatorAdjustment
 from bnpl.money import MoneyModelField
 
 
@@ -250,17 +251,11 @@ class LateFee(models.Model):
         ]
 
 
-class LateFeeWaiver(models.Model):
+class LateFeeWaiver(OperatorAdjustment):
     """An operator waived what was left of an installment's late fees (API.md §13): the source of
     its ``fee_waived`` journal transaction, with the reason and who did it."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="fee_waivers")
-    amount = MoneyModelField()
-    reason = models.CharField(max_length=500)
-    created_by = models.ForeignKey("bnpl.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="fee_waiver_amount_positive")]
