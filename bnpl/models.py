@@ -84,4 +84,3 @@ class OperatorAdjustment(models.Model):
 
     class Meta:
         abstract = True
-

@@ -128,7 +128,7 @@ class PlanSerializer(CachedFieldsMixin, serializers.ModelSerializer):
 
 def plan_representer() -> Callable[[Plan | services.PlanCreation], dict]:
     """The ``plan.*`` events' representer: a plan as ``PlanSerializer`` shows it, compiled once
-    (``events.types.compiled``). Given a ``PlanCreation`` (a plan just opened or confirmed) it lists
+    (``bnpl.serializers.compiled``). Given a ``PlanCreation`` (a plan just opened or confirmed) it lists
     the installments that were just written instead of reading them back."""
     render: tuple[Callable[[Any], dict], Callable[[Any], dict]] | None = None
 
