@@ -7,13 +7,15 @@ A view says which roles may run each action::
 Anything not listed is 403 ``permission_denied``. Objects outside a caller's reach are
 hidden by the view's ``get_queryset`` (404), never by this class.
 """
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from django.db.models import Model, QuerySet
+from django.db.models import Field, Model, QuerySet
 from rest_framework.permissions import BasePermission
 
 from bnpl.models import ApiKey, Role
+from bnpl.prepared import PreparedQuery
 
 M = TypeVar("M", bound=Model)
 
@@ -46,3 +48,25 @@ def scoped_to_caller(queryset: QuerySet[M], api_key: ApiKey, *, merchant_field: 
     """``queryset`` narrowed to what ``api_key`` may reach (``merchant_scope``)."""
     merchant_id = merchant_scope(api_key)
     return queryset if merchant_id is None else queryset.filter(**{merchant_field: merchant_id})
+
+
+class VisibleById(Generic[M]):
+    """One object by id, within ``api_key``'s reach: ``scoped_to_caller(build(), api_key).filter(pk=pk)``
+    as two prepared statements (``bnpl.prepared``), one for the keys that reach every merchant and one
+    for a merchant key (its merchant a slot). For the detail reads, where building the query cost more
+    than running it. ``build`` depends on nothing but the model (the prepared rule)."""
+
+    def __init__(self, model: type[M], build: Callable[[], QuerySet[M]], *, merchant_field: str = "merchant_id"):
+        pk = model._meta.pk
+        assert pk is not None
+        merchant = pk if merchant_field == "pk" else model._meta.get_field(merchant_field)
+        assert isinstance(merchant, Field)
+        self._any: PreparedQuery[M] = PreparedQuery(lambda pk: build().filter(pk=pk), pk=pk)
+        self._scoped: PreparedQuery[M] = PreparedQuery(
+            lambda pk, merchant: build().filter(**{merchant_field: merchant}).filter(pk=pk), pk=pk, merchant=merchant)
+
+    def get(self, pk: Any, *, api_key: ApiKey) -> M | None:
+        merchant_id = merchant_scope(api_key)
+        if merchant_id is None:
+            return self._any.get(pk=pk)
+        return self._scoped.get(pk=pk, merchant=merchant_id)

@@ -18,7 +18,7 @@ reads of plans and users) render with it.
 """
 import copy
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response
@@ -102,6 +102,16 @@ def compiled(serializer, *, exclude: frozenset[str] = frozenset()) -> Callable[[
     return to_representation
 
 
+def rendered(serializer_class: type[serializers.BaseSerializer]) -> Callable[[Any], dict]:
+    """``compiled(serializer_class())``, built once per class: for a serializer whose output does not
+    depend on the context (it is rendered without one)."""
+    render = serializer_class.__dict__.get("_compiled_render")
+    if render is None:
+        render = compiled(serializer_class())
+        serializer_class._compiled_render = render  # type: ignore[attr-defined] # a race only compiles it twice
+    return render
+
+
 class CompiledReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """A viewset whose ``retrieve`` and ``list`` render each object with the view's serializer
     ``compiled`` once per class: the same output as ``get_serializer(obj).data``, without DRF's
@@ -109,16 +119,8 @@ class CompiledReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     output does not depend on the context (the request, the view): it is rendered without one.
     ``bnpl/tests/test_compiled_reads.py`` holds every such view equal to DRF's own rendering."""
 
-    _compiled_render: ClassVar[Callable[[Any], dict] | None] = None
-
     def render(self, obj: Any) -> dict:
-        cls = type(self)
-        render = cls.__dict__.get("_compiled_render")
-        if render is None:
-            serializer_class: Any = self.get_serializer_class()
-            render = compiled(serializer_class())
-            cls._compiled_render = render  # a race only compiles it twice
-        return render(obj)
+        return rendered(self.get_serializer_class())(obj)
 
     def retrieve(self, request, *args, **kwargs):
         return Response(self.render(self.get_object()))

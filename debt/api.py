@@ -2,21 +2,22 @@
 from drf_yasg import openapi
 from drf_yasg.utils import swagger_auto_schema
 from rest_framework import serializers, status, viewsets
-from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.schema import page_serializer, problem_response
-from bnpl.serializers import CachedFieldsMixin
+from bnpl.serializers import CachedFieldsMixin, rendered
 from bnpl.strict_fields import StrictUUIDField
+from bnpl.views import PreparedObjectMixin
 from debt import services
 from debt.as_of import debt_summary_as_of
 from debt.models import Repayment, RepaymentAllocation
 from debt.selectors import debt_summary, repayments_of
 from ledger.params import AS_OF_PARAMETER, as_of_param
-from users.selectors import user_queryset
+from users.models import Customer
+from users.selectors import user_by_id, user_queryset
 
 READ_ROLES = {Role.CLIENT, Role.OPERATOR}
 
@@ -61,6 +62,7 @@ class DebtSerializer(CachedFieldsMixin, CurrencyMixin):
         help_text="The debt rule applied now: DEBT_USER exactly when has_overdue. The stored user status "
                   "(GET /users/{id}/) agrees after the next sweep or write for this user.")
     has_overdue = serializers.BooleanField()
+    currency = CurrencyField()  # declared again here: CurrencyMixin's would come first
     overdue_amount = MoneyField(help_text="Outstanding on the overdue installments, late fees included.")
     outstanding_amount = MoneyField(help_text="Everything outstanding, late fees included.")
     fees_outstanding = MoneyField(help_text="Late fees assessed and neither paid nor waived (API.md §13).")
@@ -76,10 +78,6 @@ class DebtSerializer(CachedFieldsMixin, CurrencyMixin):
     class Meta:
         fields = ["user_id", "status", "has_overdue", "currency", "overdue_amount", "outstanding_amount",
                   "fees_outstanding", "overdue_installments", "next_due", "aging", "paused_plans"]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        return {field: data[field] for field in self.Meta.fields}
 
 
 class AllocationSerializer(CachedFieldsMixin, serializers.ModelSerializer):
@@ -153,7 +151,7 @@ class RepaymentRequestSerializer(serializers.Serializer):
                                                   "reached. Above the user's outstanding total: 400.")
 
 
-class DebtViewSet(viewsets.GenericViewSet):
+class DebtViewSet(PreparedObjectMixin, viewsets.GenericViewSet):
     """``/debt/{user_id}/`` (GET, POST) and ``/debt/{user_id}/repayments/`` (GET)."""
 
     roles = {"retrieve": READ_ROLES, "create": {Role.CLIENT}, "repayments": READ_ROLES}
@@ -163,8 +161,11 @@ class DebtViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         return user_queryset()
 
-    def get_user(self):
-        return get_object_or_404(self.get_queryset(), pk=self.kwargs["user_id"])
+    def prepared_object(self, pk) -> Customer | None:
+        return user_by_id(pk=pk)
+
+    def get_user(self) -> Customer:
+        return self.get_object()
 
     @swagger_auto_schema(
         operation_description="What the user owes now. Overdue is computed from the date rule live (due date "
@@ -181,8 +182,8 @@ class DebtViewSet(viewsets.GenericViewSet):
         user = self.get_user()
         as_of = as_of_param(request)
         if as_of is not None:  # rebuilt from the journal as it stood at the end of that day
-            return Response(DebtSerializer(debt_summary_as_of(user_id=user.pk, as_of=as_of)).data)
-        return Response(DebtSerializer(debt_summary(user_id=user.pk)).data)
+            return Response(rendered(DebtSerializer)(debt_summary_as_of(user_id=user.pk, as_of=as_of)))
+        return Response(rendered(DebtSerializer)(debt_summary(user_id=user.pk)))
 
     @swagger_auto_schema(
         request_body=RepaymentRequestSerializer,

@@ -2,17 +2,18 @@ from typing import cast
 
 from django.db.models import QuerySet
 from drf_yasg.utils import swagger_auto_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bnpl.idempotency import idempotent
 from bnpl.models import ApiKey, Role
-from bnpl.serializers import CachedFieldsMixin
+from bnpl.serializers import CachedFieldsMixin, CompiledReadViewSet
+from bnpl.views import PreparedObjectMixin
 from merchants import services
 from merchants.models import Merchant
-from merchants.selectors import merchants_visible_to
+from merchants.selectors import merchant_visible_to, merchants_visible_to
 
 ALL_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
 
@@ -37,7 +38,7 @@ class MerchantCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
 
 
-class MerchantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class MerchantViewSet(PreparedObjectMixin, CompiledReadViewSet):
     serializer_class = MerchantSerializer
     roles = {"list": ALL_ROLES, "retrieve": ALL_ROLES, "create": {Role.OPERATOR},
              "rotate_secret": {Role.OPERATOR}}
@@ -46,6 +47,9 @@ class MerchantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Merchant.objects.none()
         return merchants_visible_to(api_key=cast(ApiKey, self.request.auth))  # ApiKeyAuthentication sets it
+
+    def prepared_object(self, pk: str) -> Merchant | None:
+        return merchant_visible_to(api_key=cast(ApiKey, self.request.auth), pk=pk)
 
     @swagger_auto_schema(request_body=MerchantCreateSerializer, responses={201: MerchantWithSecretSerializer})
     @idempotent

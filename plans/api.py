@@ -1,6 +1,6 @@
 """HTTP for plans (API.md §5): validate, call ``plan_create``, shape the output."""
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import django_filters
 from drf_yasg.utils import no_body, swagger_auto_schema
@@ -11,18 +11,19 @@ from rest_framework.response import Response
 from bnpl.api_fields import CurrencyField, MoneyField
 from bnpl.errors import ValidationFailed, domain_problem_response
 from bnpl.idempotency import idempotent
-from bnpl.models import Role
+from bnpl.models import ApiKey, Role
 from bnpl.permissions import merchant_scope
 from bnpl.schema import problem_response
 from bnpl.serializers import CachedFieldsMixin, CompiledReadViewSet, compiled
 from bnpl.strict_fields import StrictDateField, StrictIntegerField, StrictUUIDField, StrictUUIDFilter
+from bnpl.views import PreparedObjectMixin
 from ledger.params import AS_OF_PARAMETER, as_of_param
 from merchants.models import Merchant
 from plans import services
 from plans.as_of import plan_as_of
 from plans.models import Installment, LateFee, Plan, PlanStatus, current_status_sql
 from plans.overdue import days_past_due, max_days_past_due
-from plans.selectors import plans_visible_to
+from plans.selectors import plan_visible_to, plans_visible_to
 from users.selectors import user_queryset
 
 READ_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
@@ -184,7 +185,7 @@ def _missing(attr: str):
     return ValidationFailed(attr, "No such object.", "does_not_exist")
 
 
-class PlanViewSet(CompiledReadViewSet):
+class PlanViewSet(PreparedObjectMixin, CompiledReadViewSet):
     serializer_class = PlanSerializer
     filterset_class = PlanFilter
     roles = {"list": READ_ROLES, "retrieve": READ_ROLES, "create": CREATE_ROLES,
@@ -194,6 +195,9 @@ class PlanViewSet(CompiledReadViewSet):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Plan.objects.none()
         return plans_visible_to(api_key=self.request.auth)
+
+    def prepared_object(self, pk) -> Plan | None:
+        return plan_visible_to(api_key=cast(ApiKey, self.request.auth), pk=pk)
 
     @swagger_auto_schema(
         operation_description=(

@@ -12,9 +12,10 @@ from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.serializers import CachedFieldsMixin, CompiledReadViewSet
 from bnpl.strict_fields import StrictDateField
+from bnpl.views import PreparedObjectMixin
 from users import services
 from users.models import Customer, UserStatus
-from users.selectors import user_queryset, with_credit, with_phone
+from users.selectors import user_queryset, user_with_credit, with_credit, with_phone
 from users.validators import normalize_card, normalize_passport, normalize_phone
 
 READ_ROLES = {Role.CLIENT, Role.OPERATOR}
@@ -141,7 +142,7 @@ class UserFilter(django_filters.FilterSet):
         return with_phone(queryset=queryset, e164=e164)
 
 
-class UserViewSet(CompiledReadViewSet):
+class UserViewSet(PreparedObjectMixin, CompiledReadViewSet):
     serializer_class = UserSerializer
     filterset_class = UserFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
@@ -151,8 +152,13 @@ class UserViewSet(CompiledReadViewSet):
     def get_queryset(self):
         return with_credit(queryset=user_queryset())
 
+    def prepared_object(self, pk) -> Customer | None:
+        return user_with_credit(pk=pk)
+
     def _shown(self, user: Customer) -> dict:
-        return UserSerializer(self.get_queryset().get(pk=user.pk)).data
+        shown = user_with_credit(pk=user.pk)
+        assert shown is not None  # just written by this request
+        return self.render(shown)
 
     @swagger_auto_schema(request_body=UserCreateSerializer, responses={201: UserSerializer,
                          409: "`duplicate_user`: a user with that passport number exists."})

@@ -7,11 +7,20 @@ from django.db.models.functions import Coalesce
 
 from bnpl.crypto import lookup_hash
 from bnpl.money import MoneyModelField
+from bnpl.prepared import PreparedQuery
 from users.models import Customer
 
 
 def user_queryset() -> QuerySet[Customer]:
     return Customer.objects.defer(*Customer.ENCRYPTED_FIELDS)
+
+
+_USER = PreparedQuery(lambda pk: user_queryset().filter(pk=pk), pk=Customer._meta.pk)
+
+
+def user_by_id(*, pk) -> Customer | None:
+    """``user_queryset().filter(pk=pk).first()``, its SQL built once (``bnpl.prepared``)."""
+    return _USER.get(pk=pk)
 
 
 def with_phone(*, queryset: QuerySet[Customer], e164: str) -> QuerySet[Customer]:
@@ -35,6 +44,16 @@ def with_credit(*, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
             .annotate(total=Sum(F("amount") + F("fee_amount") - F("fee_waived_amount") - F("paid_amount")
                                 - F("refunded_amount"))).values("total"))
     return queryset.annotate(outstanding_amount=Coalesce(Subquery(owed), Value(0), output_field=MoneyModelField()))
+
+
+_USER_WITH_CREDIT = PreparedQuery(lambda pk: with_credit(queryset=user_queryset()).filter(pk=pk),
+                                  pk=Customer._meta.pk)
+
+
+def user_with_credit(*, pk) -> Customer | None:
+    """``with_credit(queryset=user_queryset()).filter(pk=pk).first()``, its SQL built once (``bnpl.prepared``):
+    building the credit subquery in the ORM cost three times the rest of a user read."""
+    return _USER_WITH_CREDIT.get(pk=pk)
 
 
 def with_credit_of(*, user: Customer) -> Customer:

@@ -11,6 +11,9 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 from bnpl.serializers import CompiledReadViewSet
+from merchants.api import MerchantSerializer, MerchantViewSet
+from merchants.models import Merchant
+from merchants.tests.factories import MerchantFactory
 from plans.api import PlanSerializer, PlanViewSet
 from plans.models import Installment, Plan
 from plans.selectors import plan_queryset
@@ -29,7 +32,7 @@ def _drf(serializer_class, obj) -> dict:
 
 
 def test_every_compiled_viewset_is_held_here():
-    assert {cls for cls in (UserViewSet, PlanViewSet) if issubclass(cls, CompiledReadViewSet)} == \
+    assert {cls for cls in (UserViewSet, PlanViewSet, MerchantViewSet) if issubclass(cls, CompiledReadViewSet)} == \
         {cls for cls in CompiledReadViewSet.__subclasses__()}
 
 
@@ -71,3 +74,16 @@ def test_users_detail_and_list_equal_drf(client_api):
     for row in listed:
         assert row == _drf(UserSerializer, users[row["id"]])
     assert Plan.objects.count() == 1
+
+
+def test_merchants_detail_and_list_equal_drf(client_api):
+    MerchantFactory.create_batch(2)
+    merchants = {str(m.pk): m for m in Merchant.objects.defer("webhook_secret")}
+    for pk, merchant in merchants.items():
+        response = client_api.get(f"/api/v1/merchants/{pk}/")
+        assert response.status_code == 200
+        assert response.json() == _drf(MerchantSerializer, merchant)
+    listed = client_api.get("/api/v1/merchants/").json()["results"]
+    assert {row["id"] for row in listed} == set(merchants)
+    for row in listed:
+        assert row == _drf(MerchantSerializer, merchants[row["id"]])

@@ -1,0 +1,174 @@
+"""Reads whose SQL the ORM builds once per process, not on every request (bench/RESULTS.md, "Request path").
+
+Building a ``SELECT`` in Django's ORM (the queryset's clones, the lookups, the compiler walking the
+expressions) costs more Python than running it: about 800 calls for one merchant by id, 3,800 for
+one customer with its credit annotation, where the request path around it is about 1,500. A
+:class:`PreparedQuery` is an ordinary queryset written once, with :class:`Slot` placeholders where
+the request's values go; its SQL, the columns it selects and their converters are compiled on first
+use and kept, and each call only prepares its values (the slot's model field, exactly as a filter
+on that field would), runs the statement and builds the instances as ``QuerySet.__iter__`` does
+(``Model.from_db``, then the annotations).
+
+The rule that keeps this exact: ``build`` depends on nothing but its slots. Any other value in it
+(a setting, the clock, the caller) would be frozen into the kept SQL, so a queryset that needs one
+takes it as a slot, or is two prepared queries (a merchant-scoped and an unscoped one). A
+``select_related`` or ``prefetch_related`` is refused at compile time: the first would need the
+related populators, the second another query, which the caller runs as its own prepared query.
+``bnpl/tests/test_prepared.py`` holds each prepared read to the statement and the objects its
+queryset gives through the ORM.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from django.db import connections
+from django.db.models import Expression, Field, Model, QuerySet
+
+M = TypeVar("M", bound=Model)
+
+
+class _Marker:
+    """What a slot compiles to among the statement's parameters: found again by identity."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<slot {self.name}>"
+
+
+class Slot(Expression):
+    """A value the statement takes per call: ``queryset.filter(pk=Slot("pk", Model._meta.pk))``.
+    ``field`` prepares it for the database (``get_db_prep_value``), as a filter on that field would."""
+
+    def __init__(self, name: str, field: Field) -> None:
+        super().__init__(output_field=field)
+        self.name, self.target, self.marker = name, field, _Marker(name)
+
+    def as_sql(self, compiler, connection):
+        return "%s", [self.marker]
+
+    def __repr__(self) -> str:
+        return f"Slot({self.name!r})"
+
+
+class _Compiled:
+    __slots__ = ("alias", "sql", "params", "init_list", "model_slice", "annotations", "converters", "model")
+
+    def __init__(self, queryset: QuerySet, slots: dict[str, Slot]) -> None:
+        prefetches: tuple = getattr(queryset, "_prefetch_related_lookups", ())
+        if queryset.query.select_related or prefetches:
+            raise ValueError("a prepared query selects one model's rows: no select_related or prefetch_related")
+        self.alias = queryset.db
+        compiler = queryset.query.get_compiler(using=self.alias)
+        sql, params = compiler.as_sql()
+        markers = {id(slot.marker): slot for slot in slots.values()}
+        # Each parameter: a constant written in ``build``, or (a slot, None) to prepare per call.
+        self.sql = sql
+        self.params: list[tuple[Slot | None, Any]] = [
+            (markers[id(p)], None) if id(p) in markers else (None, p) for p in params]
+        missing = set(slots) - {slot.name for slot, _ in self.params if slot is not None}
+        if missing:
+            raise ValueError(f"slots not in the statement: {sorted(missing)}")
+        select, klass_info = compiler.select, compiler.klass_info
+        assert klass_info is not None and not klass_info.get("related_klass_infos")
+        self.model = klass_info["model"]
+        fields = klass_info["select_fields"]
+        self.model_slice = slice(fields[0], fields[-1] + 1)
+        self.init_list = [column[0].target.attname for column in select[self.model_slice]]
+        self.annotations = list(compiler.annotation_col_map.items())
+        converters = compiler.get_converters([column[0] for column in select[:compiler.col_count]])
+        self.converters = [(position, functions, expression)
+                           for position, (functions, expression) in converters.items()]
+
+
+class PreparedQuery(Generic[M]):
+    """``build(**slots)`` -> a queryset of one model, compiled once per database alias.
+
+    ``fetch(**values)`` returns the instances that ``build`` with those values would yield."""
+
+    def __init__(self, build: Callable[..., QuerySet[M]], **fields: Field) -> None:
+        self._build, self._fields = build, fields
+        self._compiled: dict[str, _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def compile(self, using: str | None = None) -> _Compiled:
+        slots = {name: Slot(name, field) for name, field in self._fields.items()}
+        queryset = self._build(**slots)
+        return _Compiled(queryset if using is None else queryset.using(using), slots)
+
+    def _for(self, using: str | None) -> _Compiled:
+        compiled = self._compiled.get(using or "")
+        if compiled is None:
+            with self._lock:
+                compiled = self._compiled.get(using or "") or self.compile(using)
+                self._compiled[using or ""] = compiled
+        return compiled
+
+    def statement(self, *, using: str | None = None, **values: Any) -> tuple[str, list]:
+        """The SQL and parameters ``fetch(**values)`` runs (for the tests that hold it to the ORM's)."""
+        return self._statement(self._for(using), values)
+
+    @staticmethod
+    def _statement(compiled: _Compiled, values: dict[str, Any]) -> tuple[str, list]:
+        connection = connections[compiled.alias]
+        params = [constant if slot is None else slot.target.get_db_prep_value(values[slot.name], connection)
+                  for slot, constant in compiled.params]
+        return compiled.sql, params
+
+    def fetch(self, *, using: str | None = None, **values: Any) -> list[M]:
+        """Raises what ``field.get_db_prep_value`` raises for a value the field cannot hold
+        (``ValidationError`` for a malformed UUID, as a filter would)."""
+        compiled = self._for(using)
+        alias, connection = compiled.alias, connections[compiled.alias]
+        sql, params = self._statement(compiled, values)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows: Sequence[Sequence[Any]] = cursor.fetchall()
+        model, init_list, model_slice, annotations = (
+            compiled.model, compiled.init_list, compiled.model_slice, compiled.annotations)
+        objects = []
+        for row in rows:
+            if compiled.converters:
+                row = list(row)
+                for position, functions, expression in compiled.converters:
+                    value = row[position]
+                    for convert in functions:
+                        value = convert(value, expression, connection)
+                    row[position] = value
+            obj = model.from_db(alias, init_list, row[model_slice])
+            for name, position in annotations:
+                setattr(obj, name, row[position])
+            objects.append(obj)
+        return objects
+
+    def get(self, *, using: str | None = None, **values: Any) -> M | None:
+        """The one object, or None. More than one is a bug in ``build`` (a slot meant to be unique)."""
+        objects = self.fetch(using=using, **values)
+        if len(objects) > 1:
+            raise model_multiple(objects[0])
+        return objects[0] if objects else None
+
+
+def model_multiple(obj: Model) -> Exception:
+    model: Any = type(obj)
+    return model.MultipleObjectsReturned("a prepared get matched more than one row")
+
+
+def attach_prefetched(instance: Model, name: str, related: list, queryset: QuerySet) -> None:
+    """``related`` (fetched by a prepared query) stored as ``prefetch_related(Prefetch(name, queryset))``
+    stores a reverse foreign key's objects on ``instance``: each one's forward cache set to
+    ``instance``, and ``instance.<name>.all()`` answering from them, while a further ``filter()`` on
+    it still queries, scoped to ``instance`` (the relation's filters applied as Django applies them)."""
+    manager = getattr(instance, name)
+    for obj in related:
+        manager.field.set_cached_value(obj, instance)
+    prefetched = manager._apply_rel_filters(queryset)
+    prefetched._result_cache = related
+    prefetched._prefetch_done = True
+    cache = instance.__dict__.setdefault("_prefetched_objects_cache", {})
+    cache[manager.field.remote_field.cache_name] = prefetched

@@ -1,0 +1,153 @@
+"""``bnpl.prepared``: a prepared read gives exactly the objects its queryset gives through the ORM.
+
+Each prepared read of the API is held here to the queryset it stands for, over rows in the states
+its readers show (a merchant-scoped caller and one that reaches every merchant, a foreign object,
+a malformed id, deferred columns, the credit annotation, prefetched installments), on both
+databases (the money pass runs it on SQLite too: the converters are the database's).
+"""
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import Model
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from bnpl.models import ApiKey, Role
+from bnpl.prepared import PreparedQuery
+from debt.selectors import open_installments
+from merchants.models import Merchant
+from merchants.selectors import merchant_visible_to, merchants_visible_to
+from merchants.tests.factories import MerchantFactory
+from plans.models import Installment, InstallmentStatus, Plan
+from plans.selectors import plan_visible_to, plans_visible_to
+from plans.tests.factories import make_plan
+from users.models import Customer
+from users.selectors import user_by_id, user_queryset, user_with_credit, with_credit
+from users.tests.factories import CustomerFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.money]
+
+
+def _state(obj: Model, *annotations: str) -> dict:
+    """What a reader can see of an object: every loaded column, the deferred ones, the annotations."""
+    deferred = obj.get_deferred_fields()
+    loaded = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.attname not in deferred}
+    return {"type": type(obj), "loaded": loaded, "deferred": deferred, "adding": obj._state.adding,
+            "db": obj._state.db, **{name: getattr(obj, name) for name in annotations}}
+
+
+def _keys(merchant: Merchant) -> list[ApiKey]:
+    return [ApiKey(role=Role.CLIENT), ApiKey(role=Role.OPERATOR), ApiKey(role=Role.MERCHANT, merchant_id=merchant.pk),
+            ApiKey(role=Role.MERCHANT, merchant_id=MerchantFactory.create().pk)]
+
+
+def test_a_merchant_is_read_as_the_orm_reads_it_for_every_caller():
+    merchant = MerchantFactory.create()
+    for key in _keys(merchant):
+        expected = merchants_visible_to(api_key=key).filter(pk=merchant.pk).first()
+        got = merchant_visible_to(api_key=key, pk=merchant.pk)
+        if expected is None:  # a foreign merchant's key
+            assert got is None and key.merchant_id != merchant.pk
+        else:
+            assert got is not None and _state(got) == _state(expected)
+            assert got.get_deferred_fields() == {"webhook_secret"}  # never loaded on a read
+
+
+def test_a_user_with_its_credit_is_read_as_the_orm_reads_it():
+    debtor, limited, unknown = CustomerFactory.create(), CustomerFactory.create(), uuid.uuid4()
+    Customer.objects.filter(pk=limited.pk).update(credit_limit=None)
+    plan = make_plan(user=debtor, total_amount="900.01", installment_count=4)
+    Installment.objects.filter(plan=plan, sequence=1).update(paid_amount=22500, status=InstallmentStatus.PAID)
+    for user in (debtor, limited):
+        expected = with_credit(queryset=user_queryset()).get(pk=user.pk)
+        got = user_with_credit(pk=user.pk)
+        assert got is not None
+        assert _state(got, "outstanding_amount", "available_credit") == \
+            _state(expected, "outstanding_amount", "available_credit")
+        assert _state(user_by_id(pk=user.pk)) == _state(user_queryset().get(pk=user.pk))
+    assert user_with_credit(pk=debtor.pk).outstanding_amount == 90001 - 22500
+    assert user_with_credit(pk=unknown) is None and user_by_id(pk=unknown) is None
+
+
+def test_a_plan_and_its_installments_are_read_as_the_prefetch_reads_them(django_assert_num_queries):
+    merchant = MerchantFactory.create()
+    plan = make_plan(merchant=merchant, total_amount="100.01", installment_count=12,
+                     start_date=timezone.localdate() - timedelta(days=40))
+    for key in _keys(merchant):
+        expected = plans_visible_to(api_key=key).filter(pk=plan.pk).first()
+        with django_assert_num_queries(2 if expected is not None else 1):
+            got = plan_visible_to(api_key=key, pk=plan.pk)
+        if expected is None:
+            assert got is None
+            continue
+        assert got is not None and _state(got) == _state(expected)
+        with django_assert_num_queries(0):
+            shown = list(got.installments.all())
+            assert all(i.plan is got for i in shown)  # the forward cache, as the prefetch sets it
+        assert [_state(i) for i in shown] == [_state(i) for i in expected.installments.all()]
+        assert [i.sequence for i in shown] == list(range(1, 13))
+    # A filter on the prefetched relation still queries, and only this plan's installments.
+    other = make_plan(merchant=merchant)
+    got = plan_visible_to(api_key=ApiKey(role=Role.CLIENT), pk=plan.pk)
+    assert got is not None
+    assert set(got.installments.filter(sequence=1).values_list("plan_id", flat=True)) == {plan.pk} != {other.pk}
+
+
+def test_open_installments_are_the_orm_rows_in_allocation_order():
+    user = CustomerFactory.create()
+    make_plan(user=user, total_amount="120.00")
+    make_plan(user=user, total_amount="300.00", start_date=timezone.localdate() - timedelta(days=70))  # overdue: last
+    rows = open_installments(user_id=user.pk)
+    expected = {i.pk: i for i in Installment.objects.filter(user=user, status__in=("UPCOMING", "OVERDUE"))}
+    assert {i.pk for i in rows} == set(expected) and len(rows) == 6
+    plans = {p.pk: p.created_at for p in Plan.objects.filter(user=user)}
+    for installment in rows:
+        assert _state(installment, "plan_created_at") == {**_state(expected[installment.pk]),
+                                                         "plan_created_at": plans[installment.plan_id]}
+
+
+def test_a_malformed_id_is_refused_as_a_filter_refuses_it_and_queries_nothing():
+    with CaptureQueriesContext(connection) as queries, pytest.raises(ValidationError):
+        user_with_credit(pk="not-a-uuid")
+    assert len(queries) == 0
+
+
+def test_the_statement_is_built_once_and_its_values_prepared_per_call():
+    first, second = CustomerFactory.create(), CustomerFactory.create()
+    prepared = PreparedQuery(lambda pk: user_queryset().filter(pk=pk), pk=Customer._meta.pk)
+    sql_a, params_a = prepared.statement(pk=first.pk)
+    sql_b, params_b = prepared.statement(pk=str(second.pk))  # a string id is prepared as the field would
+    assert sql_a == sql_b and params_a != params_b
+    assert params_b == [Customer._meta.pk.get_db_prep_value(second.pk, connection)]
+    assert prepared.get(pk=str(second.pk)).pk == second.pk
+
+
+def test_a_queryset_that_cannot_be_prepared_is_refused_when_compiled():
+    with pytest.raises(ValueError, match="select_related"):
+        PreparedQuery(lambda pk: Plan.objects.select_related("user").filter(pk=pk), pk=Plan._meta.pk).compile()
+    with pytest.raises(ValueError, match="slots not in the statement"):
+        PreparedQuery(lambda pk: Plan.objects.all(), pk=Plan._meta.pk).compile()
+    with pytest.raises(Plan.MultipleObjectsReturned):
+        make_plan(), make_plan()
+        PreparedQuery(lambda pk: Plan.objects.exclude(pk=pk), pk=Plan._meta.pk).get(pk=uuid.uuid4())
+
+
+@pytest.mark.parametrize("path", ["/api/v1/merchants/{}/", "/api/v1/users/{}/", "/api/v1/plans/{}/",
+                                  "/api/v1/debt/{}/"])
+def test_the_detail_reads_answer_404_to_a_malformed_or_unknown_id(client_api, path):
+    for pk in ("not-a-uuid", uuid.uuid4()):
+        response = client_api.get(path.format(pk))
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_merchant_key_cannot_read_another_merchants_plan_or_merchant(make_api):
+    mine, theirs = MerchantFactory.create(), MerchantFactory.create()
+    plan = make_plan(merchant=theirs)
+    api = make_api(Role.MERCHANT, merchant=mine)
+    assert api.get(f"/api/v1/plans/{plan.pk}/").status_code == 404
+    assert api.get(f"/api/v1/merchants/{theirs.pk}/").status_code == 404
+    assert api.get(f"/api/v1/merchants/{mine.pk}/").json()["id"] == str(mine.pk)
