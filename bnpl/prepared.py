@@ -19,6 +19,7 @@ queryset gives through the ORM.
 """
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -157,6 +158,21 @@ class PreparedQuery(Generic[M]):
 def model_multiple(obj: Model) -> Exception:
     model: Any = type(obj)
     return model.MultipleObjectsReturned("a prepared get matched more than one row")
+
+
+def built_once(build: Callable[[], QuerySet[M]]) -> Callable[[], QuerySet[M]]:
+    """``build()`` run once, on first use; each call returns a fresh clone of it (``.all()``), as DRF
+    clones a view's ``queryset`` attribute per request. For a base queryset that depends on nothing
+    (the prepared rule), whose building costs more than cloning. The built one is never evaluated,
+    so it keeps no rows."""
+    built: list[QuerySet[M]] = []
+
+    @functools.wraps(build)
+    def clone() -> QuerySet[M]:
+        if not built:
+            built.append(build())  # a race only builds it twice
+        return built[0].all()
+    return clone
 
 
 def attach_prefetched(instance: Model, name: str, related: list, queryset: QuerySet) -> None:

@@ -15,7 +15,7 @@ from bnpl.strict_fields import StrictDateField
 from bnpl.views import PreparedObjectMixin
 from users import services
 from users.models import Customer, UserStatus
-from users.selectors import user_queryset, user_with_credit, with_credit, with_phone
+from users.selectors import user_with_credit, users_with_credit, with_phone
 from users.validators import normalize_card, normalize_passport, normalize_phone
 
 READ_ROLES = {Role.CLIENT, Role.OPERATOR}
@@ -150,7 +150,7 @@ class UserViewSet(PreparedObjectMixin, CompiledReadViewSet):
              "partial_update": {Role.CLIENT, Role.OPERATOR}}
 
     def get_queryset(self):
-        return with_credit(queryset=user_queryset())
+        return users_with_credit()
 
     def prepared_object(self, pk) -> Customer | None:
         return user_with_credit(pk=pk)

@@ -7,7 +7,7 @@ from django.db.models.functions import Coalesce
 
 from bnpl.crypto import lookup_hash
 from bnpl.money import MoneyModelField
-from bnpl.prepared import PreparedQuery
+from bnpl.prepared import PreparedQuery, built_once
 from users.models import Customer
 
 
@@ -44,6 +44,12 @@ def with_credit(*, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
             .annotate(total=Sum(F("amount") + F("fee_amount") - F("fee_waived_amount") - F("paid_amount")
                                 - F("refunded_amount"))).values("total"))
     return queryset.annotate(outstanding_amount=Coalesce(Subquery(owed), Value(0), output_field=MoneyModelField()))
+
+
+@built_once
+def users_with_credit() -> QuerySet[Customer]:
+    """``with_credit(queryset=user_queryset())``: building the credit subquery was a sixth of a users list's Python."""
+    return with_credit(queryset=user_queryset())
 
 
 _USER_WITH_CREDIT = PreparedQuery(lambda pk: with_credit(queryset=user_queryset()).filter(pk=pk),

@@ -151,3 +151,15 @@ def test_a_merchant_key_cannot_read_another_merchants_plan_or_merchant(make_api)
     assert api.get(f"/api/v1/plans/{plan.pk}/").status_code == 404
     assert api.get(f"/api/v1/merchants/{theirs.pk}/").status_code == 404
     assert api.get(f"/api/v1/merchants/{mine.pk}/").json()["id"] == str(mine.pk)
+
+
+def test_a_queryset_built_once_hands_out_independent_clones_and_keeps_no_rows():
+    from users.selectors import users_with_credit
+
+    first = CustomerFactory.create()
+    a, b = users_with_credit(), users_with_credit()
+    assert a is not b and a.query is not b.query
+    assert [u.pk for u in a.filter(pk=first.pk)] == [first.pk]
+    later = CustomerFactory.create()  # created after a clone was evaluated: the next clone sees it
+    assert {u.pk for u in users_with_credit()} == {first.pk, later.pk}
+    assert list(b.filter(pk=later.pk)) != [] and b._result_cache is None  # b itself never evaluated
