@@ -78,6 +78,15 @@ def on_starting(server):
         os.makedirs(path, exist_ok=True)
 
 
+def post_worker_init(worker):
+    """Import the URLconf (every view, serializer and the schema) and compile its patterns before the
+    worker takes its first request: Django does it lazily, on a request, which made the first requests
+    of a new worker wait a second or more under load."""
+    from django.urls import get_resolver
+
+    get_resolver().reverse_dict  # noqa: B018 - imports every URLconf module and compiles every pattern
+
+
 def child_exit(server, worker):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

@@ -5,12 +5,14 @@ is installed; otherwise its structure is checked by parsing.
 """
 import importlib.util
 import json
+import os
 import re
 import shlex
 import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -255,6 +257,19 @@ def test_gunicorn_config_handles_prometheus_multiprocess(tmp_path, monkeypatch):
     conf["child_exit"](None, type("Worker", (), {"pid": 4242})())
     assert not (tmp_path / "gauge_livesum_4242.db").exists()  # a dead worker's live gauges go
     assert (tmp_path / "counter_4242.db").exists()  # its counts stay in the totals
+
+
+def test_a_new_worker_imports_the_urlconf_before_its_first_request():
+    """gunicorn's post_worker_init imports every view (Django would on the first request, under load)."""
+    script = (
+        "import sys, django; django.setup(); "
+        "ns = {}; exec(open('gunicorn.conf.py').read(), ns); "
+        "before = 'bnpl.urls' in sys.modules; ns['post_worker_init'](None); "
+        "print(before, 'bnpl.urls' in sys.modules, 'events.urls' in sys.modules)")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bnpl.settings.test"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,  # noqa: S603 - our own fixed script
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["False", "True", "True"], out.stderr[-2000:]
 
 
 # --- k8s -------------------------------------------------------------------------------------
