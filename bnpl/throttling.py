@@ -15,9 +15,9 @@ and counting it are a single round trip. Without Redis, in the embedded mode, DR
 cache-based throttle does the same job in process memory.
 """
 import logging
+import os
 import re
 import time
-import uuid
 from functools import lru_cache
 from typing import cast
 
@@ -78,14 +78,23 @@ def _check_script(location: str):
     return _redis_client(location).register_script(CHECK_SCRIPT)
 
 
+_LOCATION: list[tuple[object, str | None]] = []
+
+
 def redis_location() -> str | None:
-    """The shared Redis behind the default cache, or None in the embedded mode."""
-    if not isinstance(caches["default"], RedisCache):
-        return None
-    # Read as RedisCache reads it: one URL, several separated by ";" or ",", or a list; the first writes.
-    location = settings.CACHES["default"]["LOCATION"]
-    servers = re.split("[;,]", location) if isinstance(location, str) else list(location)
-    return servers[0]
+    """The shared Redis behind the default cache, or None in the embedded mode. Read once per
+    ``CACHES`` setting (every authenticated request asks; ``override_settings`` gives a new one)."""
+    caches_setting = settings.CACHES
+    known = _LOCATION[-1] if _LOCATION else None
+    if known is not None and known[0] is caches_setting:
+        return known[1]
+    location: str | None = None
+    if isinstance(caches["default"], RedisCache):
+        # Read as RedisCache reads it: one URL, several separated by ";" or ",", or a list; the first writes.
+        configured = caches_setting["default"]["LOCATION"]
+        location = (re.split("[;,]", configured) if isinstance(configured, str) else list(configured))[0]
+    _LOCATION[:] = [(caches_setting, location)]
+    return location
 
 
 def run_check(location: str, *, window_key: str, record_key: str | None, limit: int, duration: float):
@@ -97,7 +106,7 @@ def run_check(location: str, *, window_key: str, record_key: str | None, limit: 
     now = time.time()
     keys = [record_key, window_key] if record_key else [window_key]
     reply = _check_script(location)(keys=keys, args=[
-        f"{now:.6f}", f"{now - duration:.6f}", limit, f"{now:.6f}:{uuid.uuid4().hex[:8]}", int(duration) + 1])
+        f"{now:.6f}", f"{now - duration:.6f}", limit, f"{now:.6f}:{os.urandom(4).hex()}", int(duration) + 1])
     if len(reply) == 1:
         return reply[0].decode(), None, None
     record, allowed, wait_ms = reply
