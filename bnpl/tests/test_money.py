@@ -61,6 +61,16 @@ def test_output_has_exactly_two_places(value, text):
     assert MoneyField().to_representation(value) == text == format_minor(value)
 
 
+@pytest.mark.parametrize("currency", ["JPY", "USD", "KWD"])  # 0, 2 and 3 places
+@given(units=st.integers(min_value=-10 ** 20, max_value=10 ** 20))
+@settings(max_examples=300, deadline=None)
+def test_the_wire_text_is_the_decimal_with_exactly_the_places(currency, units):
+    with override_settings(BNPL_CURRENCY=currency):
+        places = exponent()
+        assert format_minor(units) == f"{Decimal(units).scaleb(-places):.{places}f}"
+        assert Decimal(format_minor(units)) == from_minor(units)
+
+
 def test_minor_units_convert_exactly_both_ways():
     assert exponent() == 2
     assert to_minor(Decimal("333.33")) == 33_333 and to_minor(Decimal("1E+3")) == 100_000
