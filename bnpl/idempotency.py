@@ -23,6 +23,7 @@ from rest_framework.renderers import JSONRenderer
 from bnpl import dates
 from bnpl.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from bnpl.models import IdempotencyRecord
+from bnpl.prepared import PreparedQuery
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -61,6 +62,12 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
     return response
 
 
+# Unique per (key, Idempotency-Key): idempotency_key_per_api_key. Every keyed write reads it first.
+_RECORD = PreparedQuery(lambda api_key, key: IdempotencyRecord.objects.filter(api_key=api_key, key=key),
+                        api_key=IdempotencyRecord._meta.get_field("api_key"),
+                        key=IdempotencyRecord._meta.get_field("key"))
+
+
 def idempotent(handler):
     """Wrap a DRF view method so that an ``Idempotency-Key`` makes it exactly-once."""
 
@@ -75,7 +82,7 @@ def idempotent(handler):
         with transaction.atomic():
             if not _try_lock(request.auth.pk, key):
                 raise IdempotencyKeyInUse()
-            record = IdempotencyRecord.objects.filter(api_key=request.auth, key=key).first()
+            record = _RECORD.get(api_key=request.auth.pk, key=key)
             if record is not None and record.expires_at <= dates.now():
                 record.delete()
                 record = None

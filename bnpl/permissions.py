@@ -65,6 +65,10 @@ class VisibleById(Generic[M]):
         self._scoped: PreparedQuery[M] = PreparedQuery(
             lambda pk, merchant: build().filter(**{merchant_field: merchant}).filter(pk=pk), pk=pk, merchant=merchant)
 
+    def unscoped(self, pk: Any) -> M | None:
+        """The object whoever asks (for a service's own look-up, not a caller's read)."""
+        return self._any.get(pk=pk)
+
     def get(self, pk: Any, *, api_key: ApiKey) -> M | None:
         merchant_id = merchant_scope(api_key)
         if merchant_id is None:

@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from django.db import connections
 from django.db.models import Expression, Field, Model, QuerySet
+from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
 
@@ -58,13 +59,17 @@ class Slot(Expression):
 
 
 class _Compiled:
-    __slots__ = ("alias", "sql", "params", "init_list", "model_slice", "annotations", "converters", "model")
+    __slots__ = ("alias", "sql", "params", "init_list", "model_slice", "annotations", "converters", "model",
+                 "for_update")
 
     def __init__(self, queryset: QuerySet, slots: dict[str, Slot]) -> None:
         prefetches: tuple = getattr(queryset, "_prefetch_related_lookups", ())
         if queryset.query.select_related or prefetches:
             raise ValueError("a prepared query selects one model's rows: no select_related or prefetch_related")
         self.alias = queryset.db
+        # Django refuses FOR UPDATE outside a transaction when it compiles; fetch() asks on every call.
+        self.for_update = bool(queryset.query.select_for_update) and \
+            connections[self.alias].features.has_select_for_update
         compiler = queryset.query.get_compiler(using=self.alias)
         sql, params = compiler.as_sql()
         markers = {id(slot.marker): slot for slot in slots.values()}
@@ -127,6 +132,8 @@ class PreparedQuery(Generic[M]):
         compiled = self._for(using)
         alias, connection = compiled.alias, connections[compiled.alias]
         sql, params = self._statement(compiled, values)
+        if compiled.for_update and connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows: Sequence[Sequence[Any]] = cursor.fetchall()
@@ -153,6 +160,15 @@ class PreparedQuery(Generic[M]):
         if len(objects) > 1:
             raise model_multiple(objects[0])
         return objects[0] if objects else None
+
+
+    def one(self, *, using: str | None = None, **values: Any) -> M:
+        """The one object, as ``QuerySet.get``: the model's ``DoesNotExist`` when there is none."""
+        obj = self.get(using=using, **values)
+        if obj is None:
+            model: Any = self._for(using).model
+            raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
+        return obj
 
 
 def model_multiple(obj: Model) -> Exception:

@@ -19,6 +19,11 @@ def _merchants() -> QuerySet[Merchant]:
 _VISIBLE = VisibleById(Merchant, _merchants, merchant_field="pk")
 
 
+def merchant_by_id(*, pk: UUID | str) -> Merchant | None:
+    """``Merchant.objects.defer("webhook_secret").filter(pk=pk).first()``, prepared."""
+    return _VISIBLE.unscoped(pk)
+
+
 def merchant_visible_to(*, api_key: ApiKey, pk: UUID | str) -> Merchant | None:
     """``merchants_visible_to(api_key=api_key).filter(pk=pk).first()``, its SQL built once (``bnpl.prepared``)."""
     return _VISIBLE.get(pk, api_key=api_key)

@@ -18,13 +18,13 @@ from bnpl.serializers import CachedFieldsMixin, CompiledReadViewSet, compiled
 from bnpl.strict_fields import StrictDateField, StrictIntegerField, StrictUUIDField, StrictUUIDFilter
 from bnpl.views import PreparedObjectMixin
 from ledger.params import AS_OF_PARAMETER, as_of_param
-from merchants.models import Merchant
+from merchants.selectors import merchant_by_id
 from plans import services
 from plans.as_of import plan_as_of
 from plans.models import Installment, LateFee, Plan, PlanStatus, current_status_sql
 from plans.overdue import days_past_due, max_days_past_due
 from plans.selectors import plan_visible_to, plans_visible_to
-from users.selectors import user_queryset
+from users.selectors import user_by_id
 
 READ_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
 CREATE_ROLES = {Role.CLIENT, Role.MERCHANT}
@@ -245,10 +245,10 @@ class PlanViewSet(PreparedObjectMixin, CompiledReadViewSet):
         own_merchant = merchant_scope(request.auth)
         if own_merchant is not None and values["merchant_id"] != own_merchant:
             raise _missing("merchant_id")
-        user = user_queryset().filter(pk=values["user_id"]).first()
+        user = user_by_id(pk=values["user_id"])
         if user is None:
             raise _missing("user_id")
-        merchant = Merchant.objects.defer("webhook_secret").filter(pk=values["merchant_id"]).first()
+        merchant = merchant_by_id(pk=values["merchant_id"])
         if merchant is None:
             raise _missing("merchant_id")
         created = services.plan_create(user=user, merchant=merchant, total_amount=values["total_amount"],

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet, Subquery
 
+from bnpl.prepared import PreparedQuery
 from plans.models import Installment, Plan, PlanStatus
 
 
@@ -14,8 +15,12 @@ def plans_lock(ids: Iterable[UUID] | QuerySet | Subquery) -> dict[UUID, Plan]:
     return {plan.pk: plan for plan in Plan.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
 
 
+_PLAN_LOCK = PreparedQuery(lambda pk: Plan.objects.select_for_update().filter(pk=pk), pk=Plan._meta.pk)
+
+
 def plan_lock(plan_id: UUID) -> Plan:
-    return Plan.objects.select_for_update().get(pk=plan_id)
+    """``Plan.objects.select_for_update().get(pk=plan_id)``, prepared (``bnpl.prepared``)."""
+    return _PLAN_LOCK.one(pk=plan_id)
 
 
 def installments_lock(installments: QuerySet[Installment]) -> list[Installment]:

@@ -4,7 +4,7 @@ from uuid import UUID
 from django.db.models import Count, QuerySet, Sum
 
 from bnpl.models import ApiKey
-from bnpl.permissions import scoped_to_caller
+from bnpl.permissions import VisibleById, scoped_to_caller
 from plans.models import Plan
 from refunds.models import Refund, RefundStatus
 
@@ -14,9 +14,13 @@ def refunds_visible_to(*, api_key: ApiKey) -> QuerySet[Refund]:
     return scoped_to_caller(Refund.objects.all(), api_key)
 
 
+_PLAN = VisibleById(Plan, Plan.objects.all)
+
+
 def plan_for_refund(*, api_key: ApiKey, plan_id: UUID) -> Plan | None:
-    """The plan a new refund refers to, if it is within the caller's reach (else None, never revealed)."""
-    return scoped_to_caller(Plan.objects.filter(pk=plan_id), api_key).first()
+    """The plan a new refund refers to, if it is within the caller's reach (else None, never revealed):
+    ``scoped_to_caller(Plan.objects.filter(pk=plan_id), api_key).first()``, prepared."""
+    return _PLAN.get(plan_id, api_key=api_key)
 
 
 def pending_refund_totals() -> tuple[int, int]:

@@ -163,3 +163,50 @@ def test_a_queryset_built_once_hands_out_independent_clones_and_keeps_no_rows():
     later = CustomerFactory.create()  # created after a clone was evaluated: the next clone sees it
     assert {u.pk for u in users_with_credit()} == {first.pk, later.pk}
     assert list(b.filter(pk=later.pk)) != [] and b._result_cache is None  # b itself never evaluated
+
+
+def test_the_prepared_locks_lock_and_answer_as_get():
+    from django.db import transaction
+
+    from plans.locks import plan_lock
+    from users.locks import user_lock
+
+    plan = make_plan()
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as queries:
+            locked_user, locked_plan = user_lock(plan.user_id), plan_lock(plan.pk)
+        assert _state(locked_user) == _state(Customer.objects.defer(*Customer.ENCRYPTED_FIELDS).get(pk=plan.user_id))
+        assert _state(locked_plan) == _state(Plan.objects.get(pk=plan.pk))
+        with pytest.raises(Customer.DoesNotExist, match="Customer matching query does not exist"):
+            user_lock(uuid.uuid4())
+        with pytest.raises(Plan.DoesNotExist):
+            plan_lock(uuid.uuid4())
+    if connection.features.has_select_for_update:
+        assert len(queries) == 2 and all(q["sql"].endswith("FOR UPDATE") for q in queries.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_lock_outside_a_transaction_is_refused_as_the_orm_refuses_it():
+    from django.db.transaction import TransactionManagementError
+
+    from users.locks import user_lock
+
+    user = CustomerFactory.create()
+    if connection.features.has_select_for_update:  # PostgreSQL
+        with pytest.raises(TransactionManagementError):
+            list(Customer.objects.select_for_update().filter(pk=user.pk))
+        with pytest.raises(TransactionManagementError):
+            user_lock(user.pk)
+    else:  # SQLite: no FOR UPDATE, and Django does not refuse it there either
+        assert user_lock(user.pk).pk == user.pk
+
+
+def test_a_refund_finds_its_plan_only_within_the_callers_reach():
+    from refunds.selectors import plan_for_refund
+
+    merchant = MerchantFactory.create()
+    plan = make_plan(merchant=merchant)
+    for key in _keys(merchant):
+        expected = Plan.objects.filter(pk=plan.pk, **({"merchant_id": key.merchant_id} if key.merchant_id else {}))
+        got = plan_for_refund(api_key=key, plan_id=plan.pk)
+        assert (got and _state(got)) == (expected.first() and _state(expected.first()))
