@@ -15,9 +15,12 @@ per field per object, built through expressions (a third of a repayment's Python
 values are one ``VALUES`` list joined on the primary key.
 """
 from collections.abc import Sequence
+from typing import TypeVar
 
 from django.db import connections, router
 from django.db.models import Model
+
+M = TypeVar("M", bound=Model)
 
 
 def _inserted_fields(model: type[Model]) -> list:
@@ -63,6 +66,15 @@ def bulk_insert(model: type[Model], objects: Sequence[Model], *, skip_conflicts:
         for obj in objects:
             obj._state.adding, obj._state.db = False, alias
     return written
+
+
+def insert_one(obj: M) -> M:
+    """``obj`` inserted as ``Model.objects.create`` would (``bulk_insert``'s rules: a primary key set
+    in Python, or an auto-increment nobody reads back; no signals, which this project does not use),
+    without the ORM's per-object work: the row of a write that creates one object."""
+    written = bulk_insert(type(obj), [obj])
+    assert written == 1
+    return obj
 
 
 def bulk_update(model: type[Model], objects: Sequence[Model], fields: Sequence[str]) -> int:

@@ -21,6 +21,7 @@ from django.http import HttpResponse
 from rest_framework.renderers import JSONRenderer
 
 from bnpl import dates
+from bnpl.bulk import insert_one
 from bnpl.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from bnpl.models import IdempotencyRecord
 from bnpl.prepared import PreparedQuery
@@ -99,14 +100,14 @@ def idempotent(handler):
                 # Roll back whatever the handler did: nothing happened, nothing is stored.
                 transaction.set_rollback(True)
                 return response
-            IdempotencyRecord.objects.create(
+            insert_one(IdempotencyRecord(
                 api_key=request.auth,
                 key=key,
                 fingerprint=fingerprint,
                 response_status=response.status_code,
                 response_body=JSONRenderer().render(response.data).decode(),
                 expires_at=dates.now() + timedelta(hours=settings.BNPL_IDEMPOTENCY_TTL_HOURS),
-            )
+            ))
             return response
 
     return wrapper

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 
 from bnpl import dates
+from bnpl.bulk import insert_one
 from bnpl.errors import InvalidState, ValidationFailed
 from bnpl.metrics import observe_sweep
 from bnpl.models import ApiKey
@@ -116,8 +117,8 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
         in_debt = debt_status_refresh(user=user, today=today)
 
         # 4. Record the repayment and where it went.
-        repayment = Repayment.objects.create(id=repayment_id, user=user, amount=sum(part for _, part in allocations),
-                                             created_by=created_by)
+        repayment = insert_one(Repayment(id=repayment_id, user=user, amount=sum(part for _, part in allocations),
+                                         created_by=created_by))
         rows = RepaymentAllocation.objects.bulk_create(
             RepaymentAllocation(repayment=repayment, installment=installment, plan_id=installment.plan_id,
                                 amount=part, fee_amount=fee)

@@ -68,15 +68,20 @@ class Posting:
     id: UUID = field(default_factory=uuid4)
 
 
+# The choices' values as sets, once: ``Choices.values`` builds a new list on every access, and
+# every entry of every posting is checked against them.
+_KINDS, _SOURCE_TYPES, _ACCOUNTS = frozenset(Kind.values), frozenset(SourceType.values), frozenset(Account.values)
+
+
 def _check(posting: Posting) -> None:
-    if posting.kind not in Kind.values or posting.source_type not in SourceType.values:
+    if posting.kind not in _KINDS or posting.source_type not in _SOURCE_TYPES:
         raise UnbalancedPosting(f"unknown kind or source type: {posting.kind}/{posting.source_type}")
     if type(posting.amount) is not int or posting.amount <= 0:
         raise UnbalancedPosting(f"{posting.kind}: amount must be a positive int of minor units")
     if len(posting.lines) < 2:
         raise UnbalancedPosting(f"{posting.kind}: a journal transaction has at least two entries")
     for line in posting.lines:
-        if type(line.amount) is not int or line.amount == 0 or line.account not in Account.values:
+        if type(line.amount) is not int or line.amount == 0 or line.account not in _ACCOUNTS:
             raise UnbalancedPosting(f"{posting.kind}: malformed entry on {line.account}")
     if sum(line.amount for line in posting.lines) != 0:
         raise UnbalancedPosting(f"{posting.kind}: entries sum to {sum(line.amount for line in posting.lines)}")

@@ -9,7 +9,7 @@ from django.db import transaction
 from audit.models import ObjectType
 from audit.services import StatusChange, status_change_record, status_changes_record
 from bnpl import dates
-from bnpl.bulk import bulk_insert
+from bnpl.bulk import bulk_insert, insert_one
 from bnpl.errors import CreditLimitExceeded, InvalidState, TooManyOpenPlans, UserInDebt, ValidationFailed
 from bnpl.models import ApiKey
 from bnpl.money import currency, format_minor
@@ -97,12 +97,12 @@ def plan_create(*, user: Customer, merchant: Merchant, total_amount: int, instal
         plan_limits_check(user=user, total_amount=total_amount, credit=not awaiting_consent)
         if awaiting_consent:
             expires_at = dates.now() + timedelta(minutes=settings.BNPL_CHECKOUT_TTL_MINUTES)
-            plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
-                                       installment_count=installment_count, start_date=None,
-                                       status=PlanStatus.PENDING_CONFIRMATION, expires_at=expires_at)
+            plan = insert_one(Plan(user=user, merchant=merchant, total_amount=total_amount,
+                                   installment_count=installment_count, start_date=None,
+                                   status=PlanStatus.PENDING_CONFIRMATION, expires_at=expires_at))
             return _announced("plan.created", PlanCreation(plan=plan, installments=[]))
-        plan = Plan.objects.create(user=user, merchant=merchant, total_amount=total_amount,
-                                   installment_count=installment_count, start_date=start_date)
+        plan = insert_one(Plan(user=user, merchant=merchant, total_amount=total_amount,
+                               installment_count=installment_count, start_date=start_date))
         installments = _schedule_create(plan=plan, user=user, today=today)
         return _announced("plan.created", PlanCreation(plan=plan, installments=installments))
 
