@@ -260,6 +260,19 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def server_env() -> dict:
+    """The environment every gunicorn of the bench runs with: production settings, the seeded database."""
+    return bench_env(DB, DJANGO_SETTINGS_MODULE="bnpl.settings.production", DJANGO_SECRET_KEY="bench-" + "x" * 50,
+                     BNPL_FIELD_ENCRYPTION_KEYS="3l8lTdPkLZVZ1B5l3yMN5x6LmkV4t9DXtT9HfPQ7cUg=",
+                     BNPL_LOOKUP_HASH_KEY="bench", DJANGO_SECURE_SSL_REDIRECT="0", DJANGO_ALLOWED_HOSTS="*",
+                     BNPL_RATE_LIMIT="10000000/min", REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
+                     DB_CONN_MAX_AGE="600", BNPL_BENCH_FLOOR="1",
+                     # As deployed (Dockerfile, compose, k8s): metrics in per-worker files.
+                     PROMETHEUS_MULTIPROC_DIR=str(ROOT / "bench" / ".prometheus"),
+                     # Writes hit the same few thousand customers over and over: no credit controls in the way.
+                     BNPL_MAX_OPEN_PLANS="1000000", BNPL_DEFAULT_CREDIT_LIMIT="none")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -284,15 +297,7 @@ def main() -> None:
     if args.quick:
         args.users, args.installments, args.seconds, args.rounds = 10_000, 60_000, 2, 3
 
-    env = bench_env(DB, DJANGO_SETTINGS_MODULE="bnpl.settings.production", DJANGO_SECRET_KEY="bench-" + "x" * 50,
-                    BNPL_FIELD_ENCRYPTION_KEYS="3l8lTdPkLZVZ1B5l3yMN5x6LmkV4t9DXtT9HfPQ7cUg=",
-                    BNPL_LOOKUP_HASH_KEY="bench", DJANGO_SECURE_SSL_REDIRECT="0", DJANGO_ALLOWED_HOSTS="*",
-                    BNPL_RATE_LIMIT="10000000/min", REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
-                    DB_CONN_MAX_AGE="600", BNPL_BENCH_FLOOR="1",
-                    # As deployed (Dockerfile, compose, k8s): metrics in per-worker files.
-                    PROMETHEUS_MULTIPROC_DIR=str(ROOT / "bench" / ".prometheus"),
-                    # Writes hit the same few thousand customers over and over: no credit controls in the way.
-                    BNPL_MAX_OPEN_PLANS="1000000", BNPL_DEFAULT_CREDIT_LIMIT="none")
+    env = server_env()
     for metrics_dir in (".prometheus", ".prometheus-base"):  # gunicorn.conf.py empties them; a fresh clone has none
         (ROOT / "bench" / metrics_dir).mkdir(exist_ok=True)
     fixture_file = ROOT / "bench" / ".api-fixture.json"
