@@ -31,6 +31,17 @@ def _drf(serializer_class, obj) -> dict:
     return json.loads(JSONRenderer().render(serializer_class(obj).data))
 
 
+def _assert_detail_and_list_equal_drf(api, path: str, serializer_class, objects, **list_params) -> None:
+    """Each of ``objects`` (as loaded by the ORM) at ``path<id>/`` and in the list at ``path``."""
+    expected = {str(obj.pk): _drf(serializer_class, obj) for obj in objects}
+    for pk, shown in expected.items():
+        response = api.get(f"{path}{pk}/")
+        assert response.status_code == 200
+        assert response.json() == shown
+    listed = api.get(path, list_params).json()["results"]
+    assert {row["id"]: row for row in listed} == expected
+
+
 def test_every_compiled_viewset_is_held_here():
     assert {cls for cls in (UserViewSet, PlanViewSet, MerchantViewSet) if issubclass(cls, CompiledReadViewSet)} == \
         {cls for cls in CompiledReadViewSet.__subclasses__()}
@@ -48,15 +59,8 @@ def test_plans_detail_and_list_equal_drf(client_api, merchant):
     Installment.objects.filter(plan=paid, sequence=1).update(paid_amount=10000, status="PAID", paid_at=timezone.now())
     Installment.objects.filter(plan=paid, sequence=2).update(fee_amount=500)
     assert Installment.objects.filter(plan=paid, status="OVERDUE").exists()
-    plans = {str(p.pk): p for p in plan_queryset().filter(user=user)}
-    for pk, plan in plans.items():
-        response = client_api.get(f"/api/v1/plans/{pk}/")
-        assert response.status_code == 200
-        assert response.json() == _drf(PlanSerializer, plan)
-    listed = client_api.get("/api/v1/plans/", {"user_id": str(user.pk)}).json()["results"]
-    assert {row["id"] for row in listed} == set(plans)
-    for row in listed:
-        assert row == _drf(PlanSerializer, plans[row["id"]])
+    _assert_detail_and_list_equal_drf(client_api, "/api/v1/plans/", PlanSerializer,
+                                      plan_queryset().filter(user=user), user_id=str(user.pk))
 
 
 def test_users_detail_and_list_equal_drf(client_api):
@@ -64,26 +68,12 @@ def test_users_detail_and_list_equal_drf(client_api):
     Customer.objects.filter(pk=limited.pk).update(credit_limit=None)
     make_plan(user=debtor, total_amount="900.00")
     Customer.objects.filter(pk=debtor.pk).update(status="DEBT_USER")
-    users = {str(u.pk): u for u in with_credit(queryset=user_queryset())}
-    for pk, user in users.items():
-        response = client_api.get(f"/api/v1/users/{pk}/")
-        assert response.status_code == 200
-        assert response.json() == _drf(UserSerializer, user)
-    listed = client_api.get("/api/v1/users/").json()["results"]
-    assert {row["id"] for row in listed} == set(users)
-    for row in listed:
-        assert row == _drf(UserSerializer, users[row["id"]])
+    _assert_detail_and_list_equal_drf(client_api, "/api/v1/users/", UserSerializer,
+                                      with_credit(queryset=user_queryset()))
     assert Plan.objects.count() == 1
 
 
 def test_merchants_detail_and_list_equal_drf(client_api):
     MerchantFactory.create_batch(2)
-    merchants = {str(m.pk): m for m in Merchant.objects.defer("webhook_secret")}
-    for pk, merchant in merchants.items():
-        response = client_api.get(f"/api/v1/merchants/{pk}/")
-        assert response.status_code == 200
-        assert response.json() == _drf(MerchantSerializer, merchant)
-    listed = client_api.get("/api/v1/merchants/").json()["results"]
-    assert {row["id"] for row in listed} == set(merchants)
-    for row in listed:
-        assert row == _drf(MerchantSerializer, merchants[row["id"]])
+    _assert_detail_and_list_equal_drf(client_api, "/api/v1/merchants/", MerchantSerializer,
+                                      Merchant.objects.defer("webhook_secret"))
