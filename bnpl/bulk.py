@@ -14,13 +14,28 @@ saved (``_state``, Django's documented instance state) as ``bulk_create`` marks 
 per field per object, built through expressions (a third of a repayment's Python); here the new
 values are one ``VALUES`` list joined on the primary key.
 """
-from collections.abc import Sequence
-from typing import TypeVar
+import datetime
+import uuid
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any, TypeVar
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.models import (
+    BooleanField,
+    CharField,
+    DateField,
+    DateTimeField,
+    Field,
+    ForeignKey,
+    IntegerField,
+    Model,
+    TextField,
+    UUIDField,
+)
 
 M = TypeVar("M", bound=Model)
+Prepare = Callable[[Any, Any], Any]  # (value, connection) -> the value as the database takes it
 
 
 def _inserted_fields(model: type[Model]) -> list:
@@ -28,13 +43,85 @@ def _inserted_fields(model: type[Model]) -> list:
     return [f for f in model._meta.concrete_fields if not (f.primary_key and getattr(f, "db_returning", False))]
 
 
+def _is(field: Field, owner: type, *methods: str) -> bool:
+    """``field``'s class takes each of ``methods`` from ``owner`` unchanged (no subclass overrides it)."""
+    return all(getattr(type(field), name) is getattr(owner, name) for name in methods)
+
+
+def preparer(field: Field) -> Prepare:
+    """``field.get_db_prep_save(value, connection)``, with the values a write's rows are made of
+    answered at once: for each, the exact steps Django's own methods take for that type (an ``int``
+    of an integer column goes straight to the backend's ``adapt_integerfield_value``, a ``UUID`` is
+    itself or its hex, a ``str`` of a text column is itself...), and only when the field's class has
+    not overridden them. Any other value, or field, goes through ``get_db_prep_save`` itself.
+    ``bnpl/tests/test_bulk.py`` holds the two equal for every field these inserts write."""
+    def full(value, connection):
+        return field.get_db_prep_save(value, connection)
+
+    if isinstance(field, ForeignKey):
+        if not _is(field, ForeignKey, "get_db_prep_save"):
+            return full
+        target = preparer(field.target_field)
+
+        def foreign(value, connection):
+            return None if value is None else (target(value, connection) if type(value) is not str else
+                                               full(value, connection))  # "" is NULL for some targets
+        return foreign
+    if not _is(field, Field, "get_db_prep_save"):
+        return full
+    if isinstance(field, IntegerField) and _is(field, IntegerField, "get_prep_value", "get_db_prep_value"):
+        internal = field.get_internal_type()
+
+        def integer(value, connection):
+            if type(value) is int:
+                return connection.ops.adapt_integerfield_value(value, internal)
+            return full(value, connection)
+        return integer
+    if isinstance(field, UUIDField) and _is(field, UUIDField, "get_db_prep_value"):
+        def uuid_(value, connection):
+            if type(value) is uuid.UUID:
+                return value if connection.features.has_native_uuid_field else value.hex
+            return None if value is None else full(value, connection)
+        return uuid_
+    text_methods = ("get_prep_value", "to_python", "get_db_prep_value")
+    if (isinstance(field, CharField) and _is(field, CharField, *text_methods)) \
+            or (isinstance(field, TextField) and _is(field, TextField, *text_methods)):
+        def text(value, connection):
+            return value if value is None or type(value) is str else full(value, connection)
+        return text
+    if isinstance(field, BooleanField) and _is(field, BooleanField, "get_prep_value", "to_python", "get_db_prep_value"):
+        def boolean(value, connection):
+            return value if value is None or type(value) is bool else full(value, connection)
+        return boolean
+    if isinstance(field, DateTimeField) and _is(field, DateTimeField, "get_prep_value", "to_python",
+                                                 "get_db_prep_value"):
+        def moment(value, connection):
+            if type(value) is datetime.datetime and value.tzinfo is not None:  # aware: no conversion, no warning
+                return connection.ops.adapt_datetimefield_value(value)
+            return full(value, connection)
+        return moment
+    if type(field) is DateField:
+        def day(value, connection):
+            if type(value) is datetime.date:
+                return connection.ops.adapt_datefield_value(value)
+            return full(value, connection)
+        return day
+    return full
+
+
+@cache
+def _preparers(model: type[Model]) -> list[tuple[Field, Prepare]]:
+    return [(field, preparer(field)) for field in _inserted_fields(model)]
+
+
 def insert_values(connection, model: type[Model], objects: Sequence[Model]) -> tuple[str, str, list]:
     """``(columns, values, params)`` of an ``INSERT INTO <table> (columns) VALUES values`` of
-    ``objects``; every value a parameter."""
-    fields = _inserted_fields(model)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    ``objects``; every value a parameter, prepared as the compiler prepares it (``pre_save``, then
+    ``get_db_prep_save``, through ``preparer``)."""
+    fields = _preparers(model)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f, _ in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objects for f in fields]
+    params = [prepare(f.pre_save(obj, True), connection) for obj in objects for f, prepare in fields]
     return columns, ", ".join([row] * len(objects)), params
 
 

@@ -1,6 +1,8 @@
 """``bnpl.bulk``: the thin INSERT and UPDATE write what the ORM would, on both databases."""
 import uuid
+import warnings
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -57,3 +59,45 @@ def test_update_writes_the_fields_named_and_only_those():
     assert (stored[second.pk].overdue_since, stored[second.pk].max_days_past_due) == (date(2026, 1, 2), 7)
     assert stored[second.pk].paid_at is None and stored[second.pk].paid_amount == 0
     assert stored[third.pk].due_date != date(2001, 1, 1)
+
+
+def _samples():
+    moment = timezone.now()
+    return [None, 0, -1, 7, 2 ** 40, True, False, "", "x", "12", uuid.uuid4(), str(uuid.uuid4()),
+            uuid.uuid4().hex, date(2026, 11, 30), moment, moment.replace(tzinfo=None), Decimal("1.50"), 1.5,
+            InstallmentStatus.PAID]
+
+
+def _outcome(prepare, value):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a naive datetime warns on both paths
+        try:
+            result = prepare(value)
+        except Exception as exc:  # noqa: BLE001 - the same failure is the expected outcome
+            return ("raises", type(exc))
+    return ("value", type(result), result)
+
+
+def test_the_fast_preparation_is_get_db_prep_save_for_every_field_and_value():
+    """``preparer`` answers some types at once: for every concrete field of every model, and values of
+    every type a row holds (and some it never should), it gives exactly what Django gives, or raises
+    what Django raises."""
+    from django.apps import apps
+    from django.db import connection
+
+    from bnpl.bulk import preparer
+
+    checked = 0
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            fast = preparer(field)
+            for value in _samples():
+                expected = _outcome(lambda v, f=field: f.get_db_prep_save(v, connection), value)
+                if expected != _outcome(lambda v, f=field: f.get_db_prep_save(v, connection), value):
+                    # Not a function of the value (an encrypted column: a fresh nonce each time):
+                    # never answered at once, always Django's own method.
+                    assert fast.__name__ == "full", (model, field.name)
+                    continue
+                assert _outcome(lambda v, p=fast: p(v, connection), value) == expected, (model, field.name, value)
+                checked += 1
+    assert checked > 3000
