@@ -1,4 +1,5 @@
-"""Reads whose SQL the ORM builds once per process, not on every request (bench/RESULTS.md, "Request path").
+"""Reads and row locks whose SQL the ORM builds once per process, not on every request
+(bench/RESULTS.md, "Request path, third pass").
 
 Building a ``SELECT`` in Django's ORM (the queryset's clones, the lookups, the compiler walking the
 expressions) costs more Python than running it: about 800 calls for one merchant by id, 3,800 for
@@ -15,7 +16,11 @@ takes it as a slot, or is two prepared queries (a merchant-scoped and an unscope
 ``select_related`` or ``prefetch_related`` is refused at compile time: the first would need the
 related populators, the second another query, which the caller runs as its own prepared query.
 ``bnpl/tests/test_prepared.py`` holds each prepared read to the statement and the objects its
-queryset gives through the ORM.
+queryset gives through the ORM. A ``select_for_update`` queryset is refused outside a transaction on
+every call, as Django refuses it when it compiles.
+
+Also here: :func:`attach_prefetched` (a prepared query's rows stored as ``prefetch_related`` stores
+them) and :func:`built_once` (a base queryset built once and cloned per call).
 """
 from __future__ import annotations
 
