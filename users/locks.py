@@ -4,9 +4,9 @@ from uuid import UUID
 
 from bnpl.prepared import PreparedQuery
 from users.models import Customer
+from users.selectors import user_queryset
 
-_LOCK = PreparedQuery(lambda pk: Customer.objects.select_for_update().defer(*Customer.ENCRYPTED_FIELDS).filter(pk=pk),
-                      pk=Customer._meta.pk)
+_LOCK = PreparedQuery(lambda pk: user_queryset().select_for_update().filter(pk=pk), pk=Customer._meta.pk)
 
 
 def user_lock(user_id: UUID) -> Customer:
