@@ -56,13 +56,13 @@ class PausedPlanSerializer(serializers.Serializer):
                               "is decided or withdrawn earlier, which ends the pause at once.")
 
 
-class DebtSerializer(CachedFieldsMixin, CurrencyMixin):
+class DebtSerializer(CachedFieldsMixin, serializers.Serializer):
     user_id = serializers.UUIDField()
     status = serializers.CharField(
         help_text="The debt rule applied now: DEBT_USER exactly when has_overdue. The stored user status "
                   "(GET /users/{id}/) agrees after the next sweep or write for this user.")
     has_overdue = serializers.BooleanField()
-    currency = CurrencyField()  # declared again here: CurrencyMixin's would come first
+    currency = CurrencyField()  # here, not from CurrencyMixin: a base's fields come first in DRF's order
     overdue_amount = MoneyField(help_text="Outstanding on the overdue installments, late fees included.")
     outstanding_amount = MoneyField(help_text="Everything outstanding, late fees included.")
     fees_outstanding = MoneyField(help_text="Late fees assessed and neither paid nor waived (API.md §13).")
