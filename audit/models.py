@@ -8,6 +8,8 @@ import uuid
 
 from django.db import models
 
+from bnpl.modelbase import Model
+
 
 class ObjectType(models.TextChoices):
     USER = "user"
@@ -24,7 +26,7 @@ class ActorType(models.TextChoices):
     ADMIN = "admin"
 
 
-class AuditEvent(models.Model):
+class AuditEvent(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     object_type = models.CharField(max_length=16, choices=ObjectType.choices)
     object_id = models.UUIDField()

@@ -6,6 +6,7 @@ import uuid
 from django.db import models
 
 from bnpl.crypto import EncryptedTextField
+from bnpl.modelbase import Model
 from bnpl.money import MoneyModelField
 
 
@@ -20,7 +21,7 @@ def hash_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-class ApiKey(models.Model):
+class ApiKey(Model):
     """A caller of ``/api/v1/``. Only the SHA-256 of the raw key is kept."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -54,7 +55,7 @@ class ApiKey(models.Model):
         return "bnpl_" + secrets.token_urlsafe(32)
 
 
-class IdempotencyRecord(models.Model):
+class IdempotencyRecord(Model):
     """The stored first response of an ``Idempotency-Key``, committed with the request's effect."""
 
     api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
@@ -70,7 +71,7 @@ class IdempotencyRecord(models.Model):
         constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_per_api_key")]
 
 
-class OperatorAdjustment(models.Model):
+class OperatorAdjustment(Model):
     """An amount an operator took back or let go, with the reason and the key that did it: the
     source row of a journal transaction (a repayment reversal, a late-fee waiver). Each concrete
     model adds what it adjusts and its own constraints."""

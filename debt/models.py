@@ -4,11 +4,12 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from bnpl.modelbase import Model
 from bnpl.models import OperatorAdjustment
 from bnpl.money import MoneyModelField
 
 
-class Repayment(models.Model):
+class Repayment(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="repayments")
     amount = MoneyModelField()
@@ -22,7 +23,7 @@ class Repayment(models.Model):
         indexes = [models.Index(fields=["user", "-created_at"], name="repayment_user_created_idx")]
 
 
-class RepaymentAllocation(models.Model):
+class RepaymentAllocation(Model):
     repayment = models.ForeignKey(Repayment, on_delete=models.CASCADE, related_name="allocations")
     installment = models.ForeignKey("plans.Installment", on_delete=models.PROTECT, related_name="allocations")
     plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, related_name="+")
@@ -40,7 +41,7 @@ class RepaymentAllocation(models.Model):
         ]
 
 
-class SweepRun(models.Model):
+class SweepRun(Model):
     """One run of the overdue sweep, for the health page and the operators."""
 
     started_at = models.DateTimeField()
@@ -72,7 +73,7 @@ class RepaymentReversal(OperatorAdjustment):
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="reversal_amount_positive")]
 
 
-class AgingSnapshot(models.Model):
+class AgingSnapshot(Model):
     """The overdue debt of one business day, by aging bucket (API.md §13): the dashboard's 30-day
     line reads these rows, never the history. Written by the sweep, one row per day (upserted:
     the last sweep of the day leaves the day's figures)."""

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from bnpl.crypto import EncryptedTextField
+from bnpl.modelbase import Model
 from events.types import EVENT_TYPES
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -47,7 +48,7 @@ def new_event_id(now_ms: int | None = None) -> str:
     return EVENT_ID_PREFIX + "".join(reversed(chars))
 
 
-class Event(models.Model):
+class Event(Model):
     """One row per state change, written in the transaction of the change (the outbox)."""
 
     id = models.CharField(primary_key=True, max_length=EVENT_ID_LENGTH, default=new_event_id, editable=False)
@@ -85,7 +86,7 @@ class EndpointStatus(models.TextChoices):
     DELETED = "DELETED"    # DELETE: kept (its deliveries point at it) but gone from the API
 
 
-class WebhookEndpoint(models.Model):
+class WebhookEndpoint(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     audience = models.CharField(max_length=16, choices=Audience.choices)
     merchant = models.ForeignKey("merchants.Merchant", null=True, blank=True, on_delete=models.PROTECT,
@@ -125,7 +126,7 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "FAILED"        # failed and nothing follows (last attempt, endpoint disabled or deleted)
 
 
-class WebhookDelivery(models.Model):
+class WebhookDelivery(Model):
     """One attempt to POST one event to one endpoint. A failed attempt is followed by a new row."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

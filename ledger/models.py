@@ -8,6 +8,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from bnpl.modelbase import Model
+
 
 class Kind(models.TextChoices):
     PLAN_OPENED = "plan_opened"
@@ -44,7 +46,7 @@ class SourceType(models.TextChoices):
     FEE_WAIVER = "fee_waiver"
 
 
-class JournalTransaction(models.Model):
+class JournalTransaction(Model):
     """One money movement. ``amount`` is its positive size; its entries carry the signs."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -72,7 +74,7 @@ class JournalTransaction(models.Model):
         ]
 
 
-class JournalEntry(models.Model):
+class JournalEntry(Model):
     """One leg: a signed amount (debit > 0, credit < 0) on one account."""
 
     id = models.BigAutoField(primary_key=True)
@@ -109,7 +111,7 @@ PAYOUT_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-class Payout(models.Model):
+class Payout(Model):
     """Money owed back to a customer (a refund's ``payout_amount``), until it is settled."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -137,7 +139,7 @@ class Payout(models.Model):
         ]
 
 
-class ReconciliationRun(models.Model):
+class ReconciliationRun(Model):
     """One run of ``manage.py reconcile`` (daily by beat), for the health page and /metrics."""
 
     started_at = models.DateTimeField()

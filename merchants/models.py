@@ -5,6 +5,7 @@ import uuid
 from django.db import models
 
 from bnpl.crypto import EncryptedTextField
+from bnpl.modelbase import Model
 
 
 def generate_webhook_secret() -> str:
@@ -12,7 +13,7 @@ def generate_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-class Merchant(models.Model):
+class Merchant(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
     webhook_secret = EncryptedTextField()

@@ -8,6 +8,7 @@ from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from bnpl.modelbase import Model
 from bnpl.models import OperatorAdjustment
 from bnpl.money import MoneyModelField
 
@@ -71,7 +72,7 @@ def settlement_constraints(prefix: str, *, principal: str, within: str) -> list[
     ]
 
 
-class Plan(models.Model):
+class Plan(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="plans")
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="plans")
@@ -134,7 +135,7 @@ class Plan(models.Model):
         return self.status
 
 
-class Installment(models.Model):
+class Installment(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="installments")
     # Denormalized from the plan so the sweep and debt reads never join plans.
@@ -227,7 +228,7 @@ class Installment(models.Model):
         self.status = InstallmentStatus.PAID if self.paid_amount > 0 else InstallmentStatus.CANCELLED
 
 
-class LateFee(models.Model):
+class LateFee(Model):
     """One late-fee step assessed on one installment (API.md §13). The unique (installment, step)
     pair is what makes assessment idempotent: the sweep inserts with ON CONFLICT DO NOTHING, so a
     step is assessed once however often or concurrently it runs."""

@@ -3,6 +3,7 @@ import uuid
 from django.db import models
 from django.db.models import F, Q
 
+from bnpl.modelbase import Model
 from bnpl.money import MoneyModelField
 
 
@@ -26,7 +27,7 @@ REFUND_TRANSITIONS: dict[str, frozenset[str]] = {
 REASON_MAX_LENGTH = 500
 
 
-class Refund(models.Model):
+class Refund(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, related_name="refunds")
     user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="refunds")

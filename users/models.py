@@ -9,6 +9,7 @@ import uuid
 from django.db import models
 
 from bnpl.crypto import EncryptedTextField
+from bnpl.modelbase import Model
 from bnpl.money import MoneyModelField
 
 
@@ -17,7 +18,7 @@ class UserStatus(models.TextChoices):
     DEBT_USER = "DEBT_USER"
 
 
-class Customer(models.Model):
+class Customer(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     full_name = models.CharField(max_length=200)
 

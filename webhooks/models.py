@@ -4,6 +4,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from bnpl.modelbase import Model
+
 WEBHOOK_ID_MAX_LENGTH = 255
 
 
@@ -14,7 +16,7 @@ class EventStatus(models.TextChoices):
     FAILED = "FAILED"        # gave up after bounded retries; see status_reason
 
 
-class WebhookEvent(models.Model):
+class WebhookEvent(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="webhook_events")
     webhook_id = models.CharField(max_length=WEBHOOK_ID_MAX_LENGTH)
