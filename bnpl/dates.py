@@ -1,5 +1,8 @@
 """The one clock: the current time and business dates ("today" is the date in ``BNPL_TIME_ZONE``,
 API.md §0). Every service reads time through here; tests move it with ``time-machine``."""
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,8 +14,28 @@ def now() -> datetime:
     return timezone.now()
 
 
+_pinned_day: ContextVar[date | None] = ContextVar("business_day", default=None)
+
+
 def business_today() -> date:
-    return business_date(now())
+    pinned = _pinned_day.get()
+    return business_date(now()) if pinned is None else pinned
+
+
+@contextmanager
+def one_business_day() -> Iterator[date]:
+    """Within the block, ``business_today()`` is the day it was on entry.
+
+    For rendering one response: a plan's installments show their days past due as of one day,
+    even when the response is built across midnight, and the clock is read once instead of twice
+    per installment (a tenth of a plan read, bench/RESULTS.md "Request path, fourth pass").
+    """
+    day = business_today()
+    token = _pinned_day.set(day)
+    try:
+        yield day
+    finally:
+        _pinned_day.reset(token)
 
 
 def business_date(moment: datetime) -> date:

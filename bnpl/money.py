@@ -11,7 +11,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.db import models
+from django.dispatch import receiver
 
 # ISO 4217 minor units (the exponent), for the active codes a deployment can plausibly use.
 # A code missing here refuses to start rather than be guessed at.
@@ -46,14 +48,29 @@ def currency() -> str:
     return settings.BNPL_CURRENCY
 
 
+# The exponent of BNPL_CURRENCY once read: every amount of every response is formatted with it,
+# and reading a setting costs a call of Django's LazySettings. Emptied when the setting changes.
+_EXPONENT: list[int] = []
+
+
+@receiver(setting_changed)
+def _currency_changed(*, setting: str, **kwargs) -> None:
+    if setting == "BNPL_CURRENCY":
+        _EXPONENT.clear()
+
+
 def exponent() -> int:
     """The ISO 4217 minor unit of ``BNPL_CURRENCY`` (places after the decimal point)."""
+    if _EXPONENT:
+        return _EXPONENT[0]
     code = settings.BNPL_CURRENCY
     try:
-        return ISO_4217_EXPONENTS[code]
+        places = ISO_4217_EXPONENTS[code]
     except KeyError:
         raise ImproperlyConfigured(
             f"BNPL_CURRENCY={code!r} is not an ISO 4217 currency code this service knows.") from None
+    _EXPONENT[:] = [places]
+    return places
 
 
 def max_minor() -> int:

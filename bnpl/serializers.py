@@ -18,10 +18,12 @@ reads of plans and users) render with it.
 """
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response
+
+from bnpl.dates import one_business_day
 
 
 def _fresh(field: serializers.Field) -> serializers.Field:
@@ -40,15 +42,123 @@ class CachedFieldsMixin:
         return {name: _fresh(field) for name, field in prototypes.items()}
 
 
+def _itself(instance: Any) -> Any:
+    return instance
+
+
+def _attribute_getter(field: serializers.Field, columns: set[str]) -> Callable[[Any], Any]:
+    """``field.get_attribute`` for the common case, DRF's own for the rest.
+
+    DRF's ``get_attribute`` (``Field.get_attribute`` -> ``fields.get_attribute``) is four calls per
+    field, for the generality of dotted sources, mappings and callables. A source of ``"*"`` is the
+    object itself. A model's own column (its attname, a foreign key's ``*_id`` included) is a plain
+    value, read with ``attrgetter``. Any other single attribute (a property, an annotation) is read
+    with ``getattr``; a mapping, a callable value, or an attribute that raises goes through DRF's
+    own ``get_attribute`` (which reads it again, as DRF would, and handles defaults, ``SkipField``
+    and the error message), and a related object that does not exist is ``None``, as in DRF.
+    """
+    from collections.abc import Mapping
+    from operator import attrgetter
+
+    from django.core.exceptions import ObjectDoesNotExist
+    from rest_framework.fields import Field
+
+    if type(field).get_attribute is not Field.get_attribute:
+        return field.get_attribute
+    if not field.source_attrs:
+        return _itself
+    if len(field.source_attrs) != 1:
+        return field.get_attribute
+    name = field.source_attrs[0]
+    if name in columns:
+        return attrgetter(name)
+    drf = field.get_attribute
+
+    def get(instance: Any) -> Any:
+        if isinstance(instance, Mapping):
+            return drf(instance)
+        try:
+            value = getattr(instance, name)
+        except ObjectDoesNotExist:
+            return None
+        except (AttributeError, KeyError):
+            return drf(instance)
+        return drf(instance) if callable(value) else value
+
+    return get
+
+
+def _utc_iso(field: serializers.Field) -> Callable[[Any], Any]:
+    """``DateTimeField.to_representation`` for an aware ``datetime`` when every time is shown in UTC
+    (``TIME_ZONE`` is UTC, API.md §0, and nothing activates another time zone: test_compiled_reads
+    holds that): ISO 8601 with ``Z``, without DRF's look-up of the current time zone per value
+    (a fifth of a page of customers). Anything else (``None``, a string, a naive time) is DRF's."""
+    from datetime import UTC, datetime
+
+    drf = field.to_representation
+
+    def render(value: Any) -> Any:
+        if type(value) is not datetime or value.tzinfo is None:
+            return drf(value)
+        text = value.astimezone(UTC).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return render
+
+
+def _iso_date(field: serializers.Field) -> Callable[[Any], Any]:
+    """``DateField.to_representation`` of a ``date`` with the ISO format: ``isoformat()``; anything
+    else (``None``, a string, a ``datetime``, which DRF refuses) is DRF's."""
+    from datetime import date
+
+    drf = field.to_representation
+
+    def render(value: Any) -> Any:
+        return value.isoformat() if type(value) is date else drf(value)
+
+    return render
+
+
+def _renderer(field: serializers.Field) -> Callable[[Any], Any]:
+    """``field.to_representation``, or an exact shortcut for the exact DRF types whose output is
+    fixed by their settings (a subclass may render otherwise, and keeps its own)."""
+    from django.conf import settings
+    from rest_framework import ISO_8601
+    from rest_framework.settings import api_settings
+
+    def iso(default: str | None) -> bool:
+        output_format = getattr(field, "format", default)
+        return output_format is not None and output_format.lower() == ISO_8601
+
+    from bnpl.api_fields import MoneyField
+    from bnpl.money import format_minor
+
+    kind = type(field)
+    if kind is MoneyField:
+        return format_minor  # its to_representation, one call fewer per amount
+    if (kind is serializers.DateTimeField and iso(api_settings.DATETIME_FORMAT) and not hasattr(field, "timezone")
+            and settings.USE_TZ and settings.TIME_ZONE == "UTC"):
+        return _utc_iso(field)
+    if kind is serializers.DateField and iso(api_settings.DATE_FORMAT):
+        return _iso_date(field)
+    if kind is serializers.SerializerMethodField:
+        # What its to_representation looks up on every call: the parent's method (the parent is
+        # the serializer being compiled, bound for good).
+        return getattr(field.parent, cast(serializers.SerializerMethodField, field).method_name)
+    return field.to_representation
+
+
 def compiled(serializer, *, exclude: frozenset[str] = frozenset()) -> Callable[[Any], dict]:
     """``serializer.to_representation`` with DRF's per-call machinery taken out of the loop.
 
-    Each field is still read by its own ``get_attribute`` and rendered by its own
-    ``to_representation``, in the same order, with the same ``None`` and ``SkipField`` handling
-    as ``Serializer.to_representation``; only the walk over the fields (a generator over the
-    bound fields, attribute look-ups per field) is done once, here, instead of per object and
-    per nested item. A serializer or list serializer with its own ``to_representation`` is used
-    as it is. ``exclude``: fields left out, for a caller that renders them itself.
+    Each field is still read as its ``get_attribute`` reads it and rendered as its
+    ``to_representation`` renders it, in the same order, with the same ``None`` and ``SkipField``
+    handling as ``Serializer.to_representation``; only the walk over the fields (a generator over
+    the bound fields, attribute look-ups per field) is done once, here, instead of per object and
+    per nested item, and the commonest fields are read and rendered without DRF's generality
+    (``_attribute_getter``, ``_renderer``). A serializer or list serializer with its own
+    ``to_representation`` is used as it is. ``exclude``: fields left out, for a caller that
+    renders them itself.
     """
     from django.db.models.manager import BaseManager
     from rest_framework import serializers
@@ -57,25 +167,14 @@ def compiled(serializer, *, exclude: frozenset[str] = frozenset()) -> Callable[[
 
     if type(serializer).to_representation is not serializers.Serializer.to_representation:
         return serializer.to_representation
-    from operator import attrgetter
-
-    from rest_framework.fields import Field
 
     model = getattr(getattr(serializer, "Meta", None), "model", None)
-    # A model's own column (its attname, a foreign key's ``*_id`` included) is a plain value:
-    # DRF's look-up (mapping? callable? missing?) always ends in ``getattr`` for it.
     columns = {f.attname for f in model._meta.concrete_fields} if model is not None else set()
-
-    def _getter(serializer, field):
-        if (type(field).get_attribute is Field.get_attribute and len(field.source_attrs) == 1
-                and field.source_attrs[0] in columns):
-            return attrgetter(field.source_attrs[0])
-        return field.get_attribute
     steps = []
     for field in serializer._readable_fields:
         if field.field_name in exclude:
             continue
-        render = field.to_representation
+        render = _renderer(field)
         if (isinstance(field, serializers.ListSerializer)
                 and type(field).to_representation is serializers.ListSerializer.to_representation):
             assert field.child is not None
@@ -86,7 +185,7 @@ def compiled(serializer, *, exclude: frozenset[str] = frozenset()) -> Callable[[
                 return [child(item) for item in (data.all() if isinstance(data, BaseManager) else data)]
         elif isinstance(field, serializers.Serializer):
             render = compiled(field)
-        steps.append((field.field_name, _getter(serializer, field), render))
+        steps.append((field.field_name, _attribute_getter(field, columns), render))
 
     def to_representation(instance: Any) -> dict:
         ret = {}
@@ -116,18 +215,40 @@ class CompiledReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     """A viewset whose ``retrieve`` and ``list`` render each object with the view's serializer
     ``compiled`` once per class: the same output as ``get_serializer(obj).data``, without DRF's
     per-object walk over the fields (a third of a plan read's Python). Only for a serializer whose
-    output does not depend on the context (the request, the view): it is rendered without one.
-    ``bnpl/tests/test_compiled_reads.py`` holds every such view equal to DRF's own rendering."""
+    output does not depend on the context (the request, the view): it is rendered without one, on
+    one business day (``bnpl.dates.one_business_day``). ``bnpl/tests/test_compiled_reads.py``
+    holds every such view equal to DRF's own rendering."""
 
     def render(self, obj: Any) -> dict:
         return rendered(self.get_serializer_class())(obj)
 
     def retrieve(self, request, *args, **kwargs):
-        return Response(self.render(self.get_object()))
+        obj = self.get_object()
+        with one_business_day():
+            return Response(self.render(obj))
+
+    # The list's pages as prepared statements (``bnpl.prepared_pages``), or None: the ORM's.
+    prepared_pages: Any = None
+
+    def list_source(self, request) -> Any:
+        """The queryset the list paginates: the ORM's, or ``prepared_pages``' stand-in for it when
+        the request is one it answers exactly (only ``CreatedCursorPagination`` and the query
+        filter backend, whose work it does)."""
+        from bnpl.filters import QueryFilterBackend
+        from bnpl.pagination import CreatedCursorPagination
+
+        if (self.prepared_pages is not None and type(self.paginator) is CreatedCursorPagination
+                and list(self.filter_backends) == [QueryFilterBackend]):
+            source = self.prepared_pages.source(request.query_params, api_key=request.auth,
+                                                filterset_class=getattr(self, "filterset_class", None))
+            if source is not None:
+                return source
+        return self.filter_queryset(self.get_queryset())
 
     def list(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset())
+        queryset = self.list_source(request)
         page = self.paginate_queryset(queryset)
-        if page is None:
-            return Response([self.render(obj) for obj in queryset])
-        return self.get_paginated_response([self.render(obj) for obj in page])
+        with one_business_day():
+            if page is None:
+                return Response([self.render(obj) for obj in queryset])
+            return self.get_paginated_response([self.render(obj) for obj in page])

@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from bnpl.api_fields import CurrencyField, MoneyField
+from bnpl.dates import one_business_day
 from bnpl.errors import ValidationFailed, domain_problem_response
 from bnpl.idempotency import idempotent
 from bnpl.models import ApiKey, Role
@@ -217,7 +218,8 @@ class PlanViewSet(PreparedObjectMixin, CompiledReadViewSet):
                 raise exceptions.NotFound("The plan owed nothing yet at the end of that day.")
             return Response(PlanSerializer(then.plan, context={"installments": then.installments,
                                                                "today": as_of}).data)
-        return Response(self.render(plan))
+        with one_business_day():
+            return Response(self.render(plan))
 
     @swagger_auto_schema(
         request_body=PlanCreateSerializer,
