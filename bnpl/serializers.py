@@ -217,7 +217,8 @@ class CompiledReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     per-object walk over the fields (a third of a plan read's Python). Only for a serializer whose
     output does not depend on the context (the request, the view): it is rendered without one, on
     one business day (``bnpl.dates.one_business_day``). ``bnpl/tests/test_compiled_reads.py``
-    holds every such view equal to DRF's own rendering."""
+    holds every such view equal to DRF's own rendering. A view that sets ``prepared_pages`` has
+    its list's pages read by prepared statements (``bnpl.prepared_pages``)."""
 
     def render(self, obj: Any) -> dict:
         return rendered(self.get_serializer_class())(obj)

@@ -24,7 +24,7 @@ from plans import services
 from plans.as_of import plan_as_of
 from plans.models import Installment, LateFee, Plan, PlanStatus, current_status_sql
 from plans.overdue import days_past_due, max_days_past_due
-from plans.selectors import plan_visible_to, plans_visible_to
+from plans.selectors import PLAN_PAGES, plan_visible_to, plans_visible_to
 from users.selectors import user_by_id
 
 READ_ROLES = {Role.CLIENT, Role.MERCHANT, Role.OPERATOR}
@@ -189,6 +189,7 @@ def _missing(attr: str):
 class PlanViewSet(PreparedObjectMixin, CompiledReadViewSet):
     serializer_class = PlanSerializer
     filterset_class = PlanFilter
+    prepared_pages = PLAN_PAGES
     roles = {"list": READ_ROLES, "retrieve": READ_ROLES, "create": CREATE_ROLES,
              "confirm": {Role.CLIENT}, "decline": {Role.CLIENT}}
 

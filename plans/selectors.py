@@ -1,14 +1,18 @@
 """Reads of plans: a fixed number of queries whatever the page size."""
+import functools
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
+from django.db.models.lookups import In
 
 from bnpl import dates
 from bnpl.models import ApiKey
 from bnpl.permissions import VisibleById, scoped_to_caller
 from bnpl.prepared import PreparedQuery, attach_prefetched
+from bnpl.prepared_pages import PreparedPages
 from plans.models import Installment, Plan, PlanStatus
 
 
@@ -32,6 +36,31 @@ def plan_visible_to(*, api_key: ApiKey, pk) -> Plan | None:
     if plan is not None:
         attach_prefetched(plan, "installments", _INSTALLMENTS_OF.fetch(plan_id=plan.pk), _installments())
     return plan
+
+
+@functools.lru_cache(maxsize=256)
+def _installments_of_plans(count: int) -> PreparedQuery[Installment]:
+    """The installments of ``count`` plans, as ``plan_queryset()``'s prefetch reads them."""
+    plan = Installment._meta.get_field("plan")
+    # The lookup as an expression: the foreign key's own ``__in`` prepares its values at once, and
+    # would not take a slot.
+    return PreparedQuery(
+        lambda **ids: _installments().filter(In(F("plan_id"), [ids[f"plan_{i}"] for i in range(count)])),
+        **{f"plan_{i}": plan for i in range(count)})
+
+
+def _attach_installments(plans: list[Plan]) -> None:
+    """``plan_queryset()``'s prefetch for a page of plans read by a prepared statement: one query."""
+    by_plan: dict[UUID, list[Installment]] = {plan.pk: [] for plan in plans}
+    ids: dict[str, Any] = {f"plan_{i}": plan.pk for i, plan in enumerate(plans)}
+    for installment in _installments_of_plans(len(plans)).fetch(**ids):
+        by_plan[installment.plan_id].append(installment)  # in sequence order, as the prefetch's
+    for plan in plans:
+        attach_prefetched(plan, "installments", by_plan[plan.pk], _installments())
+
+
+# The plans list's pages (``bnpl.prepared_pages``): ``plans_visible_to``, installments prefetched.
+PLAN_PAGES = PreparedPages(Plan, Plan.objects.all, prefetch=_attach_installments)
 
 
 def plans_visible_to(*, api_key: ApiKey) -> QuerySet[Plan]:

@@ -15,7 +15,7 @@ from bnpl.strict_fields import StrictDateField
 from bnpl.views import PreparedObjectMixin
 from users import services
 from users.models import Customer, UserStatus
-from users.selectors import user_with_credit, users_with_credit, with_phone
+from users.selectors import USER_PAGES, user_with_credit, users_with_credit, with_phone
 from users.validators import normalize_card, normalize_passport, normalize_phone
 
 READ_ROLES = {Role.CLIENT, Role.OPERATOR}
@@ -145,6 +145,7 @@ class UserFilter(django_filters.FilterSet):
 class UserViewSet(PreparedObjectMixin, CompiledReadViewSet):
     serializer_class = UserSerializer
     filterset_class = UserFilter
+    prepared_pages = USER_PAGES
     http_method_names = ["get", "post", "patch", "head", "options"]
     roles = {"list": READ_ROLES, "retrieve": READ_ROLES, "create": {Role.CLIENT},
              "partial_update": {Role.CLIENT, Role.OPERATOR}}

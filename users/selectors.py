@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 from bnpl.crypto import lookup_hash
 from bnpl.money import MoneyModelField
 from bnpl.prepared import PreparedQuery, built_once
+from bnpl.prepared_pages import PreparedPages
 from users.models import Customer
 
 
@@ -51,6 +52,9 @@ def users_with_credit() -> QuerySet[Customer]:
     """``with_credit(queryset=user_queryset())``: building the credit subquery was a sixth of a users list's Python."""
     return with_credit(queryset=user_queryset())
 
+
+# The users list's pages (``bnpl.prepared_pages``): every key that reads the list sees every user.
+USER_PAGES = PreparedPages(Customer, users_with_credit, merchant_field=None)
 
 _USER_WITH_CREDIT = PreparedQuery(lambda pk: with_credit(queryset=user_queryset()).filter(pk=pk),
                                   pk=Customer._meta.pk)

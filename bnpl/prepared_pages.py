@@ -1,0 +1,159 @@
+"""A list's pages read by prepared statements: the ORM's work of building each page's query, done once.
+
+A list request builds, in the ORM, the same few statements over and over: the base queryset, the
+caller's merchant scope, the filters of its query string, the pagination's ordering, position and
+slice, then the prefetched relations. Compiling them cost a list more Python than rendering its
+fifty rows (bench/RESULTS.md, "Request path, fourth pass").
+
+:class:`PreparedPages` keeps one :class:`bnpl.prepared.PreparedQuery` per page *shape* (which
+filters are given, the ordering, whether a cursor position bounds it, the slice) and hands
+``CursorPagination`` a stand-in for the queryset (:class:`PageSource`) that records what the
+paginator does to it (``order_by``, the position's ``filter``, the slice) and answers the slice by
+the prepared statement of that shape, with the request's values.
+
+It covers what can be had exactly, and declines the rest to the ORM (``source`` returns ``None``):
+a query parameter that is not a plain filter of the view's FilterSet (an exact match on a column,
+no ``method``, not excluded or distinct), a filter value its form field refuses (the ORM's path then
+answers the same 400), or any other filter backend. ``bnpl/tests/test_prepared_pages.py`` holds
+each list, page after page in both directions, filtered and scoped, to the ORM's answers.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar, cast
+
+import django_filters
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db.models import Field, Model, QuerySet
+from django_filters.constants import EMPTY_VALUES
+
+from bnpl.models import ApiKey
+from bnpl.permissions import _of_merchant, merchant_scope
+from bnpl.prepared import PreparedQuery
+
+M = TypeVar("M", bound=Model)
+
+# The pagination's own parameters, read by the paginator (and refused there when malformed).
+PAGINATION_PARAMETERS = frozenset({"limit", "cursor"})
+# One statement per shape; the shapes a client uses are few (a limit, a filter or two, both directions).
+MAX_SHAPES = 512
+
+
+def _plain_filter(flt: django_filters.Filter, value: Any) -> bool:
+    """``flt.filter(qs, value)`` is ``qs.filter(<field_name>__exact=value)`` (django-filter's
+    ``Filter.filter``, or ``ChoiceFilter``'s for any value but its ``null_value``)."""
+    if flt.method is not None or flt.exclude or flt.distinct or flt.lookup_expr != "exact":
+        return False
+    own = type(flt).filter
+    if own is django_filters.ChoiceFilter.filter:
+        return value != cast(django_filters.ChoiceFilter, flt).null_value
+    return own is django_filters.Filter.filter
+
+
+class PreparedPages(Generic[M]):
+    """The pages of ``build()`` (its rows, unordered and unfiltered), for a view whose list is
+    ``filterset_class(query, scoped_to_caller(build(), api_key)).qs`` paginated by cursor.
+
+    ``merchant_field``: the column of the caller's merchant scope (``bnpl.permissions``), or
+    ``None`` for a list every key reading it sees whole. ``prefetch(objects)``: attaches what the
+    ORM's queryset prefetches, by prepared statements of its own.
+    """
+
+    def __init__(self, model: type[M], build: Callable[[], QuerySet[M]], *,
+                 merchant_field: str | None = "merchant_id",
+                 prefetch: Callable[[list[M]], None] | None = None) -> None:
+        self.model, self._build, self._merchant_field, self.prefetch = model, build, merchant_field, prefetch
+        self.query = functools.lru_cache(maxsize=MAX_SHAPES)(self._prepare)
+
+    def _column(self, name: str) -> Field:
+        field = self.model._meta.get_field(name)  # a name or a foreign key's attname
+        assert isinstance(field, Field)
+        return field
+
+    def source(self, query: Mapping[str, str], *, api_key: ApiKey,
+               filterset_class: type[django_filters.FilterSet] | None) -> PageSource[M] | None:
+        """The stand-in for this request's queryset, or ``None`` for the ORM's way."""
+        filters: dict[str, Any] = {}
+        base_filters = filterset_class.base_filters if filterset_class is not None else {}
+        for name in query:
+            if name in PAGINATION_PARAMETERS:
+                continue
+            flt = base_filters.get(name)
+            if flt is None:
+                return None  # django-filter ignores it; so would this, but rarely enough to leave it there
+            try:
+                value = flt.field.clean(query.get(name))  # what the FilterSet's form would clean it to
+            except ValidationError:
+                return None  # the ORM's path answers the 400, exactly
+            if value in EMPTY_VALUES:
+                continue
+            column = flt.field_name
+            if column is None or not _plain_filter(flt, value):
+                return None
+            try:
+                self._column(column)
+            except FieldDoesNotExist:
+                return None  # a lookup across a relation
+            filters[column] = value
+        merchant_id = merchant_scope(api_key) if self._merchant_field is not None else None
+        return PageSource(self, filters, merchant_id)
+
+    def _prepare(self, scoped: bool, filter_names: tuple[str, ...], ordering: tuple[str, ...],
+                 position: str | None, start: int, stop: int) -> PreparedQuery[M]:
+        fields: dict[str, Field] = {f"filter_{name}": self._column(name) for name in filter_names}
+        if scoped:
+            assert self._merchant_field is not None
+            fields["merchant"] = self._column(self._merchant_field)
+        if position is not None:
+            fields["position"] = self._column(position.split("__")[0])
+
+        def build(**slots: Any) -> QuerySet[M]:
+            queryset = self._build()
+            if scoped:
+                assert self._merchant_field is not None
+                queryset = _of_merchant(queryset, slots["merchant"], self._merchant_field)
+            for name in filter_names:
+                queryset = queryset.filter(**{f"{name}__exact": slots[f"filter_{name}"]})
+            queryset = queryset.order_by(*ordering)
+            if position is not None:
+                queryset = queryset.filter(**{position: slots["position"]})
+            return queryset[start:stop]
+
+        return PreparedQuery(build, **fields)
+
+
+class PageSource(Generic[M]):
+    """What ``CursorPagination.paginate_queryset`` does to a queryset, recorded: ``order_by(*ordering)``,
+    at most one ``filter(<ordering field>__lt|__gt=position)``, then ``[offset:offset + size + 1]``,
+    answered by the prepared statement of that shape. Nothing else of a queryset is offered."""
+
+    def __init__(self, pages: PreparedPages[M], filters: dict[str, Any], merchant_id: Any,
+                 ordering: tuple[str, ...] = (), position: tuple[str, Any] | None = None) -> None:
+        self._pages, self._filters, self._merchant_id = pages, filters, merchant_id
+        self._ordering, self._position = ordering, position
+
+    def order_by(self, *ordering: str) -> PageSource[M]:
+        return PageSource(self._pages, self._filters, self._merchant_id, tuple(ordering), self._position)
+
+    def filter(self, **lookup: Any) -> PageSource[M]:
+        ((name, value),) = lookup.items()
+        assert self._ordering and self._position is None and name in (
+            f"{self._ordering[0].lstrip('-')}__lt", f"{self._ordering[0].lstrip('-')}__gt"), name
+        return PageSource(self._pages, self._filters, self._merchant_id, self._ordering, (name, value))
+
+    def __getitem__(self, page: slice) -> list[M]:
+        assert isinstance(page, slice) and page.step is None and self._ordering
+        filter_names = tuple(sorted(self._filters))
+        scoped = self._merchant_id is not None
+        query = self._pages.query(scoped, filter_names, self._ordering,
+                                  None if self._position is None else self._position[0], page.start or 0, page.stop)
+        values = {f"filter_{name}": value for name, value in self._filters.items()}
+        if scoped:
+            values["merchant"] = self._merchant_id
+        if self._position is not None:
+            values["position"] = self._position[1]
+        objects = query.fetch(**values)
+        if self._pages.prefetch is not None and objects:
+            self._pages.prefetch(objects)
+        return objects
