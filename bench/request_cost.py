@@ -206,7 +206,10 @@ def main() -> None:
             print_tree(lambda make=make: call(make), args.tree)
         if args.top:
             s = io.StringIO()
-            pstats.Stats(profile, stream=s).sort_stats(os.environ.get("COST_SORT", "tottime")).print_stats(args.top)
+            stats = pstats.Stats(profile, stream=s).sort_stats(os.environ.get("COST_SORT", "tottime"))
+            stats.print_stats(args.top)
+            if os.environ.get("COST_CALLERS"):
+                stats.print_callers(os.environ["COST_CALLERS"])
             print(s.getvalue())
     print("\n| endpoint | calls | SQL | Redis |\n| --- | ---: | ---: | ---: |")
     for name, calls, sql, rds, _ in rows:

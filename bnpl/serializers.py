@@ -46,16 +46,29 @@ def _itself(instance: Any) -> Any:
     return instance
 
 
-def _attribute_getter(field: serializers.Field, columns: set[str]) -> Callable[[Any], Any]:
+def _simple_method(model: type, name: str) -> bool:
+    """``name`` is a plain function on ``model`` that DRF's ``is_simple_callable`` would call on
+    an instance: every parameter after ``self`` has a default or is variadic."""
+    import inspect
+
+    function = inspect.getattr_static(model, name, None)
+    if not inspect.isfunction(function):
+        return False
+    parameters = list(inspect.signature(function).parameters.values())[1:]
+    return all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.default is not p.empty for p in parameters)
+
+
+def _attribute_getter(field: serializers.Field, columns: set[str], model: type | None = None) -> Callable[[Any], Any]:
     """``field.get_attribute`` for the common case, DRF's own for the rest.
 
     DRF's ``get_attribute`` (``Field.get_attribute`` -> ``fields.get_attribute``) is four calls per
     field, for the generality of dotted sources, mappings and callables. A source of ``"*"`` is the
     object itself. A model's own column (its attname, a foreign key's ``*_id`` included) is a plain
-    value, read with ``attrgetter``. Any other single attribute (a property, an annotation) is read
-    with ``getattr``; a mapping, a callable value, or an attribute that raises goes through DRF's
-    own ``get_attribute`` (which reads it again, as DRF would, and handles defaults, ``SkipField``
-    and the error message), and a related object that does not exist is ``None``, as in DRF.
+    value, read with ``attrgetter``. A model method DRF would call is called. Any other single
+    attribute (a property, an annotation) is read with ``getattr``; a mapping, any other callable
+    value, or an attribute that raises goes through DRF's own ``get_attribute`` (which reads it
+    again, as DRF would, and handles defaults, ``SkipField`` and the error message), and a related
+    object that does not exist is ``None``, as in DRF.
     """
     from collections.abc import Mapping
     from operator import attrgetter
@@ -73,6 +86,18 @@ def _attribute_getter(field: serializers.Field, columns: set[str]) -> Callable[[
     if name in columns:
         return attrgetter(name)
     drf = field.get_attribute
+    if model is not None and _simple_method(model, name):
+        # A model method DRF would call (every parameter but self has a default), as DRF calls
+        # it, without DRF's inspect.signature per call; an instance of another class is DRF's.
+        def call(instance: Any) -> Any:
+            if type(instance) is not model:
+                return drf(instance)
+            try:
+                return getattr(instance, name)()
+            except (AttributeError, KeyError):
+                return drf(instance)  # DRF's own error for it (the call is made again)
+
+        return call
 
     def get(instance: Any) -> Any:
         if isinstance(instance, Mapping):
@@ -136,6 +161,12 @@ def _renderer(field: serializers.Field) -> Callable[[Any], Any]:
     kind = type(field)
     if kind is MoneyField:
         return format_minor  # its to_representation, one call fewer per amount
+    if kind is serializers.CharField:
+        return str  # its to_representation is str(value)
+    if kind is serializers.IntegerField:
+        return int  # int(value)
+    if kind is serializers.UUIDField and cast(serializers.UUIDField, field).uuid_format == "hex_verbose":
+        return str  # str(value) in that format
     if (kind is serializers.DateTimeField and iso(api_settings.DATETIME_FORMAT) and not hasattr(field, "timezone")
             and settings.USE_TZ and settings.TIME_ZONE == "UTC"):
         return _utc_iso(field)
@@ -185,7 +216,7 @@ def compiled(serializer, *, exclude: frozenset[str] = frozenset()) -> Callable[[
                 return [child(item) for item in (data.all() if isinstance(data, BaseManager) else data)]
         elif isinstance(field, serializers.Serializer):
             render = compiled(field)
-        steps.append((field.field_name, _attribute_getter(field, columns), render))
+        steps.append((field.field_name, _attribute_getter(field, columns, model), render))
 
     def to_representation(instance: Any) -> dict:
         ret = {}
@@ -250,6 +281,9 @@ class CompiledReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         queryset = self.list_source(request)
         page = self.paginate_queryset(queryset)
         with one_business_day():
+            # The compiled renderer looked up once for the page, unless a view renders its own way.
+            render = (rendered(self.get_serializer_class()) if type(self).render is CompiledReadViewSet.render
+                      else self.render)
             if page is None:
-                return Response([self.render(obj) for obj in queryset])
-            return self.get_paginated_response([self.render(obj) for obj in page])
+                return Response([render(obj) for obj in queryset])
+            return self.get_paginated_response([render(obj) for obj in page])

@@ -76,6 +76,23 @@ def test_amounts_as_moneyfield_shows_them(minor):
     same(bound(MoneyField(read_only=True)), minor)
 
 
+@given(st.one_of(st.text(), st.integers(), st.uuids(), st.decimals(allow_nan=False)))
+def test_text_as_charfield_shows_it(value):
+    same(bound(serializers.CharField(read_only=True)), value)
+
+
+@given(st.one_of(st.integers(), st.booleans(), st.decimals(allow_nan=False, allow_infinity=False)))
+def test_whole_numbers_as_integerfield_shows_them(value):
+    same(bound(serializers.IntegerField(read_only=True)), value)
+
+
+@given(st.uuids())
+def test_uuids_as_uuidfield_shows_them(value):
+    same(bound(serializers.UUIDField(read_only=True)), value)
+    hex_field = bound(serializers.UUIDField(read_only=True, format="hex"))
+    assert _renderer(hex_field) == hex_field.to_representation  # another format: DRF's
+
+
 def test_nothing_activates_another_time_zone():
     """The datetime shortcut shows UTC without asking for the current time zone: it may only,
     because no code of ours (nor a middleware) ever activates one."""
@@ -108,6 +125,20 @@ class Thing:
 
     def method(self):
         return "called"
+
+    def with_default(self, now=None):
+        return ("defaulted", now)
+
+    def needs_argument(self, now):
+        return now
+
+    def failing(self):
+        raise KeyError("inside")
+
+
+class OtherThing(Thing):
+    def method(self):
+        return "overridden"
 
 
 @pytest.mark.parametrize("source", ["column", "shown", "missing", "method", "*", "nested.inner"])
@@ -146,3 +177,19 @@ def test_one_business_day_holds_across_midnight():
             clock.shift(dt.timedelta(seconds=2))
             assert dates.business_today() == day == dt.date(2026, 11, 30)
         assert dates.business_today() == dt.date(2026, 12, 1)  # the clock again, once out
+
+
+@pytest.mark.parametrize("source", ["method", "with_default", "needs_argument"])
+def test_model_methods_are_called_as_drf_calls_them(source):
+    field = bound(serializers.ReadOnlyField(source=source), name="x")
+    getter = _attribute_getter(field, {"column"}, Thing)
+    for instance in (Thing(), OtherThing()):
+        assert getter(instance) == field.get_attribute(instance)
+    if source == "method":
+        assert getter(OtherThing()) == "overridden"  # the instance's own method, as DRF reads it
+
+
+def test_a_method_that_raises_is_drfs_error():
+    field = bound(serializers.ReadOnlyField(source="failing"), name="x")
+    with pytest.raises(ValueError, match='Exception raised in callable attribute "failing"'):
+        _attribute_getter(field, set(), Thing)(Thing())
