@@ -125,7 +125,7 @@ def seed(n_users: int, n_installments: int) -> dict:
         cur.execute("SELECT id, user_id FROM plans_plan ORDER BY random() LIMIT 5000")
         plans = [(str(p), str(u)) for p, u in cur.fetchall()]
     return {"merchant_id": str(merchant.id), "keys": keys, "user_ids": random.sample(user_ids, 5000),
-            "fresh_users": fresh_users, "plans": plans}
+            "fresh_users": fresh_users, "plans": plans, "users": n_users, "installments": n_plans * 12}
 
 
 ENDPOINTS = {
@@ -303,6 +303,8 @@ def main() -> None:
     fixture_file = ROOT / "bench" / ".api-fixture.json"
     if args.reuse and fixture_file.exists():
         fixture = json.loads(fixture_file.read_text())
+        # The header reports what was seeded, not this run's defaults.
+        args.users, args.installments = fixture.get("users", args.users), fixture.get("installments", args.installments)
     else:
         recreate_database(DB)
         migrate(env)
