@@ -193,3 +193,16 @@ def test_a_method_that_raises_is_drfs_error():
     field = bound(serializers.ReadOnlyField(source="failing"), name="x")
     with pytest.raises(ValueError, match='Exception raised in callable attribute "failing"'):
         _attribute_getter(field, set(), Thing)(Thing())
+
+
+@pytest.mark.parametrize("merchant_id", [None, "8d7f1c53-8e0f-4a86-9a3b-4a5f2b0e6f11"])
+def test_a_related_field_with_no_object_is_none_as_in_drf(merchant_id):
+    from plans.models import Plan
+
+    class WithRelation(serializers.Serializer):
+        merchant = serializers.PrimaryKeyRelatedField(read_only=True)
+        installment_count = serializers.IntegerField()
+
+    plan = Plan(merchant_id=merchant_id, installment_count=3)
+    assert compiled(WithRelation())(plan) == dict(WithRelation(plan).data)
+    assert (compiled(WithRelation())(plan)["merchant"] is None) == (merchant_id is None)
