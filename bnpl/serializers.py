@@ -58,19 +58,32 @@ def _simple_method(model: type, name: str) -> bool:
     return all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.default is not p.empty for p in parameters)
 
 
+# Whether a type is a Mapping, once per type: ``isinstance(x, Mapping)`` is an ABC check, two
+# Python calls per field of every row.
+_IS_MAPPING: dict[type, bool] = {}
+
+
+def _is_mapping(value: Any) -> bool:
+    from collections.abc import Mapping
+
+    known = _IS_MAPPING.get(type(value))
+    if known is None:
+        known = _IS_MAPPING[type(value)] = isinstance(value, Mapping)
+    return known
+
+
 def _attribute_getter(field: serializers.Field, columns: set[str], model: type | None = None) -> Callable[[Any], Any]:
     """``field.get_attribute`` for the common case, DRF's own for the rest.
 
     DRF's ``get_attribute`` (``Field.get_attribute`` -> ``fields.get_attribute``) is four calls per
     field, for the generality of dotted sources, mappings and callables. A source of ``"*"`` is the
     object itself. A model's own column (its attname, a foreign key's ``*_id`` included) is a plain
-    value, read with ``attrgetter``. A model method DRF would call is called. Any other single
-    attribute (a property, an annotation) is read with ``getattr``; a mapping, any other callable
-    value, or an attribute that raises goes through DRF's own ``get_attribute`` (which reads it
-    again, as DRF would, and handles defaults, ``SkipField`` and the error message), and a related
-    object that does not exist is ``None``, as in DRF.
+    value, read with ``attrgetter``. A model method DRF would call is called. Any other attribute,
+    dotted or not (a property, an annotation, ``installment.amount``), is read with ``getattr``, step
+    by step; a mapping, a callable value, or an attribute that raises at any step goes through DRF's
+    own ``get_attribute`` (which reads it again, as DRF would, and handles defaults, ``SkipField`` and
+    the error message), and a related object that does not exist is ``None``, as in DRF.
     """
-    from collections.abc import Mapping
     from operator import attrgetter
 
     from django.core.exceptions import ObjectDoesNotExist
@@ -80,13 +93,13 @@ def _attribute_getter(field: serializers.Field, columns: set[str], model: type |
         return field.get_attribute
     if not field.source_attrs:
         return _itself
-    if len(field.source_attrs) != 1:
-        return field.get_attribute
-    name = field.source_attrs[0]
-    if name in columns:
-        return attrgetter(name)
+    names = tuple(field.source_attrs)
+    if len(names) == 1 and names[0] in columns:
+        return attrgetter(names[0])
     drf = field.get_attribute
-    if model is not None and _simple_method(model, name):
+    if len(names) == 1 and model is not None and _simple_method(model, names[0]):
+        name = names[0]
+
         # A model method DRF would call (every parameter but self has a default), as DRF calls
         # it, without DRF's inspect.signature per call; an instance of another class is DRF's.
         def call(instance: Any) -> Any:
@@ -100,15 +113,22 @@ def _attribute_getter(field: serializers.Field, columns: set[str], model: type |
         return call
 
     def get(instance: Any) -> Any:
-        if isinstance(instance, Mapping):
-            return drf(instance)
-        try:
-            value = getattr(instance, name)
-        except ObjectDoesNotExist:
-            return None
-        except (AttributeError, KeyError):
-            return drf(instance)
-        return drf(instance) if callable(value) else value
+        value = instance
+        for name in names:
+            known = _IS_MAPPING.get(type(value))
+            if known is None:
+                known = _is_mapping(value)
+            if known:
+                return drf(instance)
+            try:
+                value = getattr(value, name)
+            except ObjectDoesNotExist:
+                return None
+            except (AttributeError, KeyError):
+                return drf(instance)
+            if callable(value):
+                return drf(instance)
+        return value
 
     return get
 

@@ -149,6 +149,20 @@ def test_attributes_read_as_drf_reads_them(source):
     assert _attribute_getter(field, {"column"})(instance) == field.get_attribute(instance)
 
 
+@pytest.mark.parametrize("nested", [SimpleNamespace(inner="deep"), {"inner": "from a mapping"}, None])
+def test_a_dotted_source_reads_each_step_as_drf_does(nested):
+    field = bound(serializers.ReadOnlyField(source="nested.inner"), name="x")
+    instance = Thing()
+    instance.nested = nested
+    if nested is None:  # DRF: an AttributeError on a field that is not required skips it
+        with pytest.raises(SkipField):
+            field.get_attribute(instance)
+        with pytest.raises(SkipField):
+            _attribute_getter(field, set())(instance)
+    else:
+        assert _attribute_getter(field, set())(instance) == field.get_attribute(instance)
+
+
 def test_a_mapping_and_a_failing_attribute_go_through_drf():
     mapping = bound(serializers.ReadOnlyField(source="shown"), name="x")
     assert _attribute_getter(mapping, set())({"shown": "from the mapping"}) == "from the mapping"
