@@ -89,8 +89,8 @@ class PreparedPages(Generic[M]):
             if value in EMPTY_VALUES:
                 continue
             column = flt.field_name
-            if column is None or not _plain_filter(flt, value):
-                return None
+            if column is None or column in filters or not _plain_filter(flt, value):
+                return None  # (two filters on one column: both apply in the ORM's, left to it)
             try:
                 self._column(column)
             except FieldDoesNotExist:

@@ -164,3 +164,25 @@ def test_a_page_of_plans_is_two_statements_whatever_its_size(client_api, plans, 
     with django_assert_num_queries(2):  # the page, and the installments of its plans
         body = client_api.get("/api/v1/plans/", {"limit": "200"}).json()
     assert len(body["results"]) == 6
+
+
+def test_two_filters_on_one_column_are_left_to_the_orm(client_api):
+    import django_filters
+    from django.http import QueryDict
+
+    from users.models import UserStatus
+    from users.selectors import USER_PAGES
+
+    class Twice(django_filters.FilterSet):
+        status = django_filters.ChoiceFilter(choices=UserStatus.choices)
+        state = django_filters.ChoiceFilter(field_name="status", choices=UserStatus.choices)
+
+        class Meta:
+            model = Customer
+            fields = ["status", "state"]
+
+    def source(query: str):
+        return USER_PAGES.source(QueryDict(query), api_key=client_api.api_key, filterset_class=Twice)
+
+    assert isinstance(source("status=NORMAL"), PageSource)
+    assert source("status=NORMAL&state=DEBT_USER") is None  # the ORM ANDs them: no row; one slot could not
