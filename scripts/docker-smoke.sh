@@ -224,6 +224,9 @@ SECRET_NAMES=(DJANGO_SECRET_KEY DATABASE_URL POSTGRES_PASSWORD BNPL_FIELD_ENCRYP
 export BNPL_ENV_FILE=$ENV_FILE PUBLISH_ADDRESS=127.0.0.1 HTTP_PORT HTTPS_PORT COMPOSE_PROJECT_NAME=$PROJECT
 # --env-file: a developer's own .env is never read for the file's variables.
 COMPOSE=("${COMPOSE_BIN[@]}" --project-name "$PROJECT" --project-directory "$ROOT" --file "$ROOT/docker-compose.yml" --env-file "$ENV_FILE")
+# A run killed before its tear down (say, its dockerd stopped under it) leaves its containers and a
+# db volume initialised with that run's password, which this run's web could not log in with.
+"${COMPOSE[@]}" down -v --remove-orphans --timeout 5 >"$WORK/stale.log" 2>&1 || true
 STACK_UP=1
 "${COMPOSE[@]}" up -d --no-build --quiet-pull >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log"; die "docker-compose up failed"; }
 
