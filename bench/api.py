@@ -267,6 +267,9 @@ def server_env() -> dict:
                      BNPL_LOOKUP_HASH_KEY="bench", DJANGO_SECURE_SSL_REDIRECT="0", DJANGO_ALLOWED_HOSTS="*",
                      BNPL_RATE_LIMIT="10000000/min", REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
                      DB_CONN_MAX_AGE="600", BNPL_BENCH_FLOOR="1",
+                     # As deployed (k8s/configmap.yaml, .env.example): every request writes its access
+                     # line (bench/.gunicorn-*.log), so its cost is measured, not left out.
+                     LOG_LEVEL="INFO",
                      # As deployed (Dockerfile, compose, k8s): metrics in per-worker files.
                      PROMETHEUS_MULTIPROC_DIR=str(ROOT / "bench" / ".prometheus"),
                      # Writes hit the same few thousand customers over and over: no credit controls in the way.
