@@ -36,6 +36,7 @@ ENV = {
     "LOG_LEVEL": os.environ.get("COST_LOG_LEVEL", "INFO"),
 }
 FIXTURE = ROOT / "bench" / ".request-cost-fixture.json"
+SQL_WIDTH = int(os.environ.get("COST_SQL_WIDTH", "160"))  # characters of each statement --sql prints
 
 
 def environ(method: str, path: str, key: str | None, body: bytes = b"", query: str = "") -> dict:
@@ -201,7 +202,7 @@ def main() -> None:
             with connection.execute_wrapper(record):
                 call(make)
             for number, sql in enumerate(statements, start=1):
-                print(f"  {number:2}. {' '.join(sql.split())[:160]}")
+                print(f"  {number:2}. {' '.join(sql.split())[:SQL_WIDTH]}")
         if args.tree:
             print_tree(lambda make=make: call(make), args.tree)
         if args.top:
