@@ -403,7 +403,8 @@ def main() -> None:
     report = (f"\n### API load (wrk), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
               + (f"{args.note}\n\n" if args.note else "")
               + f"`{command}`: {args.users} users, {args.installments} installments, gunicorn {args.workers} "
-              f"workers x {args.threads} threads (production settings and gunicorn.conf.py), wrk 2 threads x "
+              f"workers x {args.threads} threads (production settings and gunicorn.conf.py, LOG_LEVEL="
+              f"{server_env()['LOG_LEVEL']}), wrk 2 threads x "
               f"{args.connections} connections, {args.rounds} interleaved rounds of {args.seconds:g} s per endpoint. "
               f"Load average before {load_before}, after {load_after}. Machine: {machine()}.\n\n"
               + "\n".join(table) + "\n\nSuccessful req/s of every endpoint in every round:\n\n"
