@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.urls import path as url_path
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -63,6 +63,7 @@ def test_output_has_exactly_two_places(value, text):
 
 @pytest.mark.parametrize("currency", ["JPY", "USD", "KWD"])  # 0, 2 and 3 places
 @given(units=st.integers(min_value=-10 ** 20, max_value=10 ** 20))
+@example(units=0)  # its own short path: "0", "0.00", "0.000"
 @settings(max_examples=300, deadline=None)
 def test_the_wire_text_is_the_decimal_with_exactly_the_places(currency, units):
     with override_settings(BNPL_CURRENCY=currency):
