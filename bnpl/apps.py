@@ -12,6 +12,9 @@ def check_business_settings() -> None:
                                    f"got {settings.BNPL_REFUND_ALLOCATION!r}.")
     if settings.BNPL_RETURN_PAUSE_DAYS < 0:
         raise ImproperlyConfigured("BNPL_RETURN_PAUSE_DAYS must be 0 (no pause) or more.")
+    if settings.BNPL_GRACE_DAYS < 0:
+        # A negative grace would make an installment overdue before its due date.
+        raise ImproperlyConfigured("BNPL_GRACE_DAYS must be 0 (overdue the day after the due date) or more.")
 
 
 class BnplConfig(AppConfig):

@@ -234,6 +234,13 @@ def test_a_negative_return_pause_refuses_to_start():
         check_business_settings()
 
 
+def test_a_negative_grace_refuses_to_start():
+    with override_settings(BNPL_GRACE_DAYS=-1), pytest.raises(ImproperlyConfigured, match="BNPL_GRACE_DAYS"):
+        check_business_settings()
+    with override_settings(BNPL_GRACE_DAYS=0):
+        check_business_settings()  # no grace at all is a valid choice
+
+
 # --- The delinquency record after payment ------------------------------------------------------
 
 
