@@ -56,6 +56,8 @@ def days_past_due(installment: Installment, *, today: date | None = None) -> int
     if installment.status not in OPEN_STATUSES:
         return 0  # settled: no clock read (installments are shown in bulk, e.g. in events)
     today = today or dates.business_today()
+    if installment.due_date >= today:
+        return 0  # not due yet: the cutoff is never after today (BNPL_GRACE_DAYS >= 0, bnpl.apps)
     cutoff = dates.overdue_cutoff(today)
     return (cutoff - installment.due_date).days if is_overdue(installment, cutoff=cutoff, today=today) else 0
 

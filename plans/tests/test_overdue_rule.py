@@ -8,10 +8,12 @@ import pytest
 from django.apps import apps
 from django.db import connection
 from django.test import override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bnpl import dates
 from plans.models import OPEN_STATUSES, Installment
-from plans.overdue import OVERDUE_SQL, is_overdue, overdue_q
+from plans.overdue import OVERDUE_SQL, days_past_due, is_overdue, max_days_past_due, overdue_q
 from plans.tests.factories import make_plan
 
 pytestmark = [pytest.mark.django_db, pytest.mark.money]
@@ -47,6 +49,23 @@ def test_the_sql_orm_and_python_forms_of_the_rule_agree(business_day, grace):
                 if due < cutoff and (pause is None or pause <= TODAY)}
     assert by_python == by_orm == by_sql == expected
     assert len(expected) == 6  # two due dates before the cutoff x (no pause, pause ended, pause ends today)
+
+
+@settings(max_examples=400, deadline=None)
+@given(due=st.integers(-40, 40), grace=st.integers(0, 10), pause=st.none() | st.integers(-5, 5),
+       status=st.sampled_from(["UPCOMING", "OVERDUE", "PAID", "CANCELLED"]), stored_max=st.integers(0, 60))
+def test_days_past_due_is_the_rule_in_days(due, grace, pause, status, stored_max):
+    """API.md §13: today - due date - grace while the rule holds, else 0 (its shortcut for an
+    installment not yet due included); the maximum keeps the stored one."""
+    installment = Installment(due_date=TODAY + timedelta(days=due), status=status, max_days_past_due=stored_max,
+                              collection_paused_until=None if pause is None else TODAY + timedelta(days=pause))
+    cutoff = TODAY - timedelta(days=grace)
+    expected = ((cutoff - installment.due_date).days
+                if status in OPEN_STATUSES and installment.due_date < cutoff
+                and (pause is None or installment.collection_paused_until <= TODAY) else 0)
+    with override_settings(BNPL_GRACE_DAYS=grace):
+        assert days_past_due(installment, today=TODAY) == expected
+        assert max_days_past_due(installment, today=TODAY) == max(stored_max, expected)
 
 
 def test_the_migration_estimates_overdue_since_from_the_due_date_and_grace(business_day):
