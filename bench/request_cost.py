@@ -12,6 +12,10 @@ handler runs N requests under cProfile: calls per request are ``total_calls / N`
 come from a ``connection.execute_wrapper``, Redis round trips from counting
 ``Connection.send_packed_command`` (a pipeline or a script is one). None of these depend on the
 machine's load, so one commit can be compared with the next on a shared machine.
+
+``COST_FIXTURE=bench/.api-fixture.json`` with ``DATABASE_URL`` on bench/api.py's database runs
+the same requests on its large seed instead (5,000 plans cycled, so caches see as many misses
+as under wrk); ``COST_SQL_WIDTH`` sets how much of each statement ``--sql`` prints.
 """
 import argparse
 import cProfile
@@ -35,7 +39,7 @@ ENV = {
     "BNPL_MAX_OPEN_PLANS": "1000000", "BNPL_DEFAULT_CREDIT_LIMIT": "none", "DJANGO_DEBUG": "0",
     "LOG_LEVEL": os.environ.get("COST_LOG_LEVEL", "INFO"),
 }
-FIXTURE = ROOT / "bench" / ".request-cost-fixture.json"
+FIXTURE = Path(os.environ.get("COST_FIXTURE", ROOT / "bench" / ".request-cost-fixture.json"))
 SQL_WIDTH = int(os.environ.get("COST_SQL_WIDTH", "160"))  # characters of each statement --sql prints
 
 
