@@ -47,10 +47,10 @@ def merchant_scope(api_key: ApiKey) -> UUID | None:
 def scoped_to_caller(queryset: QuerySet[M], api_key: ApiKey, *, merchant_field: str = "merchant_id") -> QuerySet[M]:
     """``queryset`` narrowed to what ``api_key`` may reach (``merchant_scope``)."""
     merchant_id = merchant_scope(api_key)
-    return queryset if merchant_id is None else _of_merchant(queryset, merchant_id, merchant_field)
+    return queryset if merchant_id is None else of_merchant(queryset, merchant_id, merchant_field)
 
 
-def _of_merchant(queryset: QuerySet[M], merchant: Any, merchant_field: str) -> QuerySet[M]:
+def of_merchant(queryset: QuerySet[M], merchant: Any, merchant_field: str) -> QuerySet[M]:
     """``queryset`` narrowed to one merchant's objects (an id, or a prepared statement's slot)."""
     return queryset.filter(**{merchant_field: merchant})
 
@@ -68,7 +68,7 @@ class VisibleById(Generic[M]):
         assert isinstance(merchant, Field)
         self._any: PreparedQuery[M] = PreparedQuery(lambda pk: build().filter(pk=pk), pk=pk)
         self._scoped: PreparedQuery[M] = PreparedQuery(
-            lambda pk, merchant: _of_merchant(build(), merchant, merchant_field).filter(pk=pk),
+            lambda pk, merchant: of_merchant(build(), merchant, merchant_field).filter(pk=pk),
             pk=pk, merchant=merchant)
 
     def unscoped(self, pk: Any) -> M | None:

@@ -29,7 +29,7 @@ from django.db.models import Field, Model, QuerySet
 from django_filters.constants import EMPTY_VALUES
 
 from bnpl.models import ApiKey
-from bnpl.permissions import _of_merchant, merchant_scope
+from bnpl.permissions import merchant_scope, of_merchant
 from bnpl.prepared import PreparedQuery
 
 M = TypeVar("M", bound=Model)
@@ -112,7 +112,7 @@ class PreparedPages(Generic[M]):
             queryset = self._build()
             if scoped:
                 assert self._merchant_field is not None
-                queryset = _of_merchant(queryset, slots["merchant"], self._merchant_field)
+                queryset = of_merchant(queryset, slots["merchant"], self._merchant_field)
             for name in filter_names:
                 queryset = queryset.filter(**{f"{name}__exact": slots[f"filter_{name}"]})
             queryset = queryset.order_by(*ordering)
