@@ -19,16 +19,23 @@ related populators, the second another query, which the caller runs as its own p
 queryset gives through the ORM. A ``select_for_update`` queryset is refused outside a transaction on
 every call, as Django refuses it when it compiles.
 
+On PostgreSQL a read that takes no lock also runs as a prepared statement of the server's, so that
+PostgreSQL parses and plans it once per connection, not on every request
+(:class:`ServerStatements`; ``BNPL_PG_PREPARED_STATEMENTS`` turns it off).
+
 Also here: :func:`attach_prefetched` (a prepared query's rows stored as ``prefetch_related`` stores
 them) and :func:`built_once` (a base queryset built once and cloned per call).
 """
 from __future__ import annotations
 
 import functools
+import itertools
+import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from django.conf import settings
 from django.db import connections
 from django.db.models import Expression, Field, Model, QuerySet
 from django.db.transaction import TransactionManagementError
@@ -63,9 +70,78 @@ class Slot(Expression):
         return f"Slot({self.name!r})"
 
 
+_PLACEHOLDER = re.compile(r"%[s%]")
+_STATEMENT_NUMBERS = itertools.count(1)
+
+
+def numbered_placeholders(sql: str) -> str:
+    """psycopg2's ``%s`` placeholders as PostgreSQL's ``$1``, ``$2``... in order. ``%%`` stays as it
+    is: psycopg2 still formats the text it is sent in (into ``%``), as it formats every statement."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda m: f"${next(numbers)}" if m.group() == "%s" else "%%", sql)
+
+
+class ServerStatements:
+    """The prepared statements of one PostgreSQL session, kept on Django's connection.
+
+    A :class:`PreparedQuery` read is sent as ``PREPARE bnpl_N AS <its SQL>; EXECUTE bnpl_N (...)`` the
+    first time on a session (one round trip, as before) and as ``EXECUTE bnpl_N (...)`` after: the
+    server parses, analyses and plans it once per session, not on every request. On this machine that
+    halves PostgreSQL's CPU for a plan's installments (bench/RESULTS.md, "Request path, sixth pass").
+
+    What keeps it exact:
+
+    - A prepared statement belongs to its server session, which ends with the psycopg2 connection:
+      the record is for one raw connection (``raw``) and starts empty for the next (Django reconnects
+      after ``CONN_MAX_AGE``, an error, or a server that went away).
+    - ``PREPARE`` is not undone by a rollback, and a failed call that sent it may or may not have
+      created it; an ``EXECUTE`` whose tables changed type under it ("cached plan must not change
+      result type") fails until it is prepared again. So after any failure of a call that used a
+      prepared statement the record is ``dirty``, and the session's next one starts with
+      ``DEALLOCATE ALL`` (which never fails, also inside a transaction) and prepares afresh.
+    - The statement is the same SQL, with the same values: ``EXECUTE`` coerces each value to the
+      type PostgreSQL inferred for its placeholder, the column the value is compared with, as it
+      coerces the literal psycopg2 writes into the plain statement.
+    - Reads that lock (``FOR UPDATE``) stay plain: they run inside the write paths' transactions,
+      where the plan is the least of the cost, and their tests read the statement's text.
+    - At most ``LIMIT`` statements per session (list pages can have up to
+      ``bnpl.prepared_pages.MAX_SHAPES`` shapes); the rest run plain.
+    """
+
+    LIMIT = 64
+    __slots__ = ("raw", "names", "dirty")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.names, self.dirty = raw, set[str](), False
+
+    @classmethod
+    def sql_for(cls, connection: Any, compiled: _Compiled) -> str:
+        """The text to send for ``compiled`` on ``connection`` (open): plain, prepare-and-execute or execute."""
+        state: ServerStatements | None = getattr(connection, "bnpl_server_statements", None)
+        if state is None or state.raw is not connection.connection:
+            state = connection.bnpl_server_statements = cls(connection.connection)
+        name = compiled.server_name
+        if name in state.names and not state.dirty:
+            return compiled.execute_sql
+        prefix = ""
+        if state.dirty:
+            prefix, state.dirty = "DEALLOCATE ALL; ", False
+            state.names.clear()
+        if len(state.names) >= cls.LIMIT:
+            return prefix + compiled.sql
+        state.names.add(name)
+        return f"{prefix}{compiled.prepare_sql}; {compiled.execute_sql}"
+
+    @staticmethod
+    def failed(connection: Any) -> None:
+        state: ServerStatements | None = getattr(connection, "bnpl_server_statements", None)
+        if state is not None:
+            state.dirty = True
+
+
 class _Compiled:
     __slots__ = ("alias", "sql", "params", "init_list", "model_slice", "annotations", "converters", "model",
-                 "for_update")
+                 "for_update", "server_name", "prepare_sql", "execute_sql")
 
     def __init__(self, queryset: QuerySet, slots: dict[str, Slot]) -> None:
         prefetches: tuple = getattr(queryset, "_prefetch_related_lookups", ())
@@ -95,6 +171,21 @@ class _Compiled:
         converters = compiler.get_converters([column[0] for column in select[:compiler.col_count]])
         self.converters = [(position, functions, expression)
                            for position, (functions, expression) in converters.items()]
+        # A server-side prepared statement (ServerStatements): PostgreSQL through psycopg2, no lock.
+        connection = connections[self.alias]
+        self.server_name = self.prepare_sql = self.execute_sql = ""
+        if connection.vendor == "postgresql" and not self.for_update and not _is_psycopg3():
+            self.server_name = f"bnpl_{next(_STATEMENT_NUMBERS)}"
+            self.prepare_sql = f"PREPARE {self.server_name} AS {numbered_placeholders(sql)}"
+            self.execute_sql = f"EXECUTE {self.server_name}" + (
+                f" ({', '.join(['%s'] * len(params))})" if params else "")
+
+
+def _is_psycopg3() -> bool:
+    """psycopg 3 binds parameters on the server, where one call cannot carry two statements."""
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3  # type: ignore[import-untyped]
+
+    return is_psycopg3
 
 
 class PreparedQuery(Generic[M]):
@@ -140,7 +231,16 @@ class PreparedQuery(Generic[M]):
         if compiled.for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            if compiled.server_name and settings.BNPL_PG_PREPARED_STATEMENTS:
+                text = ServerStatements.sql_for(connection, compiled)
+                try:
+                    cursor.execute(text, params)
+                except BaseException:
+                    if text is not compiled.sql:
+                        ServerStatements.failed(connection)
+                    raise
+            else:
+                cursor.execute(sql, params)
             rows: Sequence[Sequence[Any]] = cursor.fetchall()
         model, init_list, model_slice, annotations = (
             compiled.model, compiled.init_list, compiled.model_slice, compiled.annotations)

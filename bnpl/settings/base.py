@@ -81,6 +81,10 @@ if DATABASE_URL:
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE_DIR / "db.sqlite3")}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The API's hot reads (bnpl.prepared) as PostgreSQL prepared statements, parsed and planned once per
+# connection. Off behind a pooler in transaction mode (PgBouncer's pool_mode=transaction), which may
+# hand each transaction a different server session.
+BNPL_PG_PREPARED_STATEMENTS = env_bool("BNPL_PG_PREPARED_STATEMENTS", True)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,0 +1,137 @@
+"""``bnpl.prepared.ServerStatements``: the API's reads as PostgreSQL prepared statements.
+
+A read is prepared once per server session and executed after; whatever went wrong on a session
+(a failed call, tables changed under a prepared plan, a new connection) never leaves a statement
+that answers differently or fails for good. ``test_prepared.py`` holds every prepared read to its
+queryset through the ORM, and on PostgreSQL it runs through these statements.
+"""
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext, override_settings
+
+from bnpl.models import ApiKey, Role
+from bnpl.prepared import ServerStatements, numbered_placeholders
+from merchants.models import Merchant
+from merchants.selectors import merchant_visible_to
+from merchants.tests.factories import MerchantFactory
+
+OPERATOR = ApiKey(role=Role.OPERATOR)
+
+
+def test_placeholders_are_numbered_in_order_and_a_literal_percent_stays_escaped():
+    sql = "SELECT a FROM t WHERE b = %s AND c LIKE 'x%%' AND d IN (%s, %s)"
+    assert numbered_placeholders(sql) == "SELECT a FROM t WHERE b = $1 AND c LIKE 'x%%' AND d IN ($2, $3)"
+    assert numbered_placeholders("SELECT 1") == "SELECT 1"
+
+
+def _read(merchant: Merchant) -> tuple[str, Merchant | None]:
+    with CaptureQueriesContext(connection) as queries:
+        got = merchant_visible_to(api_key=OPERATOR, pk=merchant.pk)
+    assert len(queries) == 1  # preparing costs no round trip of its own
+    return queries.captured_queries[0]["sql"], got
+
+
+def _prepared_on_server() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, statement FROM pg_prepared_statements")
+        return dict(cursor.fetchall())
+
+
+def _fresh_session() -> None:
+    """The session as a new connection finds it: nothing prepared, nothing recorded."""
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    connection.bnpl_server_statements = None
+
+
+@pytest.fixture
+def pg(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("server-side prepared statements are PostgreSQL's")
+    _fresh_session()
+    yield
+    ServerStatements.failed(connection)  # a test that changed tables leaves no plan behind for the next
+
+
+@pytest.mark.postgresql_only
+def test_a_read_is_prepared_once_per_session_then_executed(pg):
+    merchant = MerchantFactory.create(name="Prepared once")
+    first, got = _read(merchant)
+    assert first.startswith("PREPARE bnpl_")
+    name = first.split("PREPARE ", 1)[1].split(" ", 1)[0]
+    assert got is not None and got.pk == merchant.pk and got.name == "Prepared once"
+    # The server holds this one statement (with the text of the call that prepared it), no other.
+    assert _prepared_on_server() == {name: first}
+    assert '"merchants_merchant"."id" = ($1)' in _prepared_on_server()[name]
+    second, again = _read(merchant)
+    assert second.startswith(f"EXECUTE {name} (") and "SELECT" not in second
+    assert again is not None and again.pk == merchant.pk and again.name == "Prepared once"
+    missing = MerchantFactory.build()
+    assert _read(missing)[1] is None  # no row is still no row
+
+
+@pytest.mark.postgresql_only
+def test_tables_changed_under_a_prepared_plan_fail_one_call_then_it_is_prepared_again(pg):
+    merchant = MerchantFactory.create(name="Altered")
+    _read(merchant)
+    with connection.cursor() as cursor:  # a migration's change of a selected column's type
+        cursor.execute("ALTER TABLE merchants_merchant ALTER COLUMN name TYPE text")
+    with pytest.raises(DatabaseError, match="cached plan must not change result type"), transaction.atomic():
+        _read(merchant)
+    sql, got = _read(merchant)
+    assert sql.startswith("DEALLOCATE ALL; PREPARE bnpl_")
+    assert got is not None and got.name == "Altered"
+    assert _read(merchant)[0].startswith("EXECUTE bnpl_")
+
+
+@pytest.mark.postgresql_only
+def test_a_failed_first_call_leaves_no_statement_that_would_refuse_the_next(pg):
+    merchant = MerchantFactory.create()
+    _read(merchant)
+    with pytest.raises(DatabaseError, match="current transaction is aborted"), transaction.atomic():
+        with connection.cursor() as cursor, pytest.raises(DatabaseError):
+            cursor.execute("SELECT 1 / 0")
+        _read(merchant)  # EXECUTE in the aborted transaction
+    sql, got = _read(merchant)
+    assert sql.startswith("DEALLOCATE ALL; PREPARE bnpl_")  # whatever the failed call left on the server
+    assert got is not None and got.pk == merchant.pk
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_is_a_new_session_and_prepares_afresh():
+    if connection.vendor != "postgresql":
+        pytest.skip("server-side prepared statements are PostgreSQL's")
+    merchant = MerchantFactory.create()
+    _fresh_session()
+    _read(merchant)
+    assert _read(merchant)[0].startswith("EXECUTE bnpl_")
+    connection.close()
+    sql, got = _read(merchant)
+    assert sql.startswith("PREPARE bnpl_")  # nothing to deallocate on a new session
+    assert got is not None and got.pk == merchant.pk
+    assert _read(merchant)[0].startswith("EXECUTE bnpl_")
+
+
+@pytest.mark.postgresql_only
+def test_past_the_limit_per_session_and_with_the_setting_off_a_read_runs_plain(pg, monkeypatch):
+    merchant = MerchantFactory.create()
+    monkeypatch.setattr(ServerStatements, "LIMIT", 0)
+    assert _read(merchant)[0].startswith("SELECT ")
+    assert _read(merchant)[0].startswith("SELECT ")
+    assert _prepared_on_server() == {}
+    monkeypatch.undo()
+    with override_settings(BNPL_PG_PREPARED_STATEMENTS=False):
+        sql, got = _read(merchant)
+    assert sql.startswith("SELECT ") and got is not None and got.pk == merchant.pk
+
+
+@pytest.mark.postgresql_only
+def test_a_read_that_locks_stays_plain(pg):
+    from users.locks import user_lock
+    from users.tests.factories import CustomerFactory
+
+    user = CustomerFactory.create()
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assert user_lock(user.pk).pk == user.pk
+    assert [q["sql"][:7] for q in queries.captured_queries] == ["SELECT "]
