@@ -41,7 +41,7 @@ def _fresh_session() -> None:
     """The session as a new connection finds it: nothing prepared, nothing recorded."""
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
-    connection.bnpl_server_statements = None
+    connection.bnpl_server_statements = None  # type: ignore[attr-defined]
 
 
 @pytest.fixture
