@@ -213,9 +213,9 @@ def main() -> None:
         calls: int = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
         n = args.requests
         rows.append((name, calls / n, counts["sql"] / n, counts["redis"] / n, dict(statuses)))
+        line = f"{name:26} {calls / n:8,.0f} calls  {counts['sql'] / n:5.1f} SQL  {counts['redis'] / n:4.1f} Redis"
         timing = f"  {best_cpu_us(lambda make=make: call(make), n, args.time):7.0f} µs" if args.time else ""
-        print(f"{name:26} {calls / n:8,.0f} calls  {counts['sql'] / n:5.1f} SQL  "
-              f"{counts['redis'] / n:4.1f} Redis{timing}  {statuses}", flush=True)
+        print(f"{line}{timing}  {statuses}", flush=True)
         if args.sql:
             statements: list[str] = []
 
