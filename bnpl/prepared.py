@@ -32,6 +32,7 @@ import functools
 import itertools
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -104,32 +105,37 @@ class ServerStatements:
       coerces the literal psycopg2 writes into the plain statement.
     - Reads that lock (``FOR UPDATE``) stay plain: they run inside the write paths' transactions,
       where the plan is the least of the cost, and their tests read the statement's text.
-    - At most ``LIMIT`` statements per session (list pages can have up to
-      ``bnpl.prepared_pages.MAX_SHAPES`` shapes); the rest run plain.
+    - At most ``LIMIT`` statements per session, the least recently used deallocated in the call that
+      prepares one more: list pages have up to ``bnpl.prepared_pages.MAX_SHAPES`` shapes, and a page
+      of plans reads its installments by a statement per number of plans, so a session that met
+      them all would otherwise hold hundreds of plans, or (capped without eviction) keep the rare
+      shapes it met first and run the hot reads plain.
     """
 
     LIMIT = 64
     __slots__ = ("raw", "names", "dirty")
 
     def __init__(self, raw: Any) -> None:
-        self.raw, self.names, self.dirty = raw, set[str](), False
+        self.raw, self.dirty = raw, False
+        self.names: OrderedDict[str, None] = OrderedDict()  # least recently used first
 
     @classmethod
     def sql_for(cls, connection: Any, compiled: _Compiled) -> str:
-        """The text to send for ``compiled`` on ``connection`` (open): plain, prepare-and-execute or execute."""
+        """The text to send for ``compiled`` on ``connection`` (open): execute, or prepare and execute."""
         state: ServerStatements | None = getattr(connection, "bnpl_server_statements", None)
         if state is None or state.raw is not connection.connection:
             state = connection.bnpl_server_statements = cls(connection.connection)
-        name = compiled.server_name
-        if name in state.names and not state.dirty:
+        name, names = compiled.server_name, state.names
+        if name in names and not state.dirty:
+            names.move_to_end(name)
             return compiled.execute_sql
         prefix = ""
         if state.dirty:
             prefix, state.dirty = "DEALLOCATE ALL; ", False
-            state.names.clear()
-        if len(state.names) >= cls.LIMIT:
-            return prefix + compiled.sql
-        state.names.add(name)
+            names.clear()
+        while len(names) >= cls.LIMIT:
+            prefix += f"DEALLOCATE {names.popitem(last=False)[0]}; "
+        names[name] = None
         return f"{prefix}{compiled.prepare_sql}; {compiled.execute_sql}"
 
     @staticmethod

@@ -134,6 +134,19 @@ def test_the_plans_list_for_a_client_key(monkeypatch, client_api, plans, limit):
     assert _uses_prepared(monkeypatch, PlanViewSet, client_api, "/api/v1/plans/", params)
 
 
+def test_the_plans_list_when_each_session_holds_two_prepared_statements(monkeypatch, client_api, plans):
+    """On PostgreSQL the page shapes and the installments of pages of 1 to 4 plans evict each other's
+    server-side statements (``bnpl.prepared.ServerStatements``) on every call: the pages are the same."""
+    from bnpl.prepared import ServerStatements
+
+    monkeypatch.setattr(ServerStatements, "LIMIT", 2)
+    with CaptureQueriesContext(connection) as queries:
+        for limit in ("1", "2", "3", "4"):
+            _same_both_ways(monkeypatch, client_api, PlanViewSet, "/api/v1/plans/", {"limit": limit})
+    evictions = [q for q in queries.captured_queries if q["sql"].startswith("DEALLOCATE bnpl_")]
+    assert bool(evictions) == (connection.vendor == "postgresql")
+
+
 @pytest.mark.parametrize("limit", ["1", "3", "50"])
 def test_the_plans_list_of_a_merchant_key_is_its_own(monkeypatch, merchant_api, plans, limit):
     pages = _same_both_ways(monkeypatch, merchant_api, PlanViewSet, "/api/v1/plans/", {"limit": limit})

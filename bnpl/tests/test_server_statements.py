@@ -14,6 +14,8 @@ from bnpl.prepared import ServerStatements, numbered_placeholders
 from merchants.models import Merchant
 from merchants.selectors import merchant_visible_to
 from merchants.tests.factories import MerchantFactory
+from users.selectors import user_by_id, user_with_credit
+from users.tests.factories import CustomerFactory
 
 OPERATOR = ApiKey(role=Role.OPERATOR)
 
@@ -114,22 +116,39 @@ def test_a_new_connection_is_a_new_session_and_prepares_afresh():
 
 
 @pytest.mark.postgresql_only
-def test_past_the_limit_per_session_and_with_the_setting_off_a_read_runs_plain(pg, monkeypatch):
+def test_past_the_limit_the_least_recently_used_statement_is_deallocated_in_the_same_call(pg, monkeypatch):
+    merchant, user = MerchantFactory.create(), CustomerFactory.create()
+    monkeypatch.setattr(ServerStatements, "LIMIT", 2)
+    merchant_sql = _read(merchant)[0]
+    merchant_name = merchant_sql.split("PREPARE ", 1)[1].split(" ", 1)[0]
+    _read(MerchantFactory.create())  # the same statement: nothing more prepared
+    with CaptureQueriesContext(connection) as queries:
+        assert user_by_id(pk=user.pk).pk == user.pk
+    user_name = queries.captured_queries[0]["sql"].split("PREPARE ", 1)[1].split(" ", 1)[0]
+    assert set(_prepared_on_server()) == {merchant_name, user_name}
+    assert _read(merchant)[0].startswith(f"EXECUTE {merchant_name} (")  # now the most recently used
+    with CaptureQueriesContext(connection) as queries:
+        assert user_with_credit(pk=user.pk).pk == user.pk
+    assert queries.captured_queries[0]["sql"].startswith(f"DEALLOCATE {user_name}; PREPARE bnpl_")
+    assert len(queries) == 1 and len(_prepared_on_server()) == 2 and merchant_name in _prepared_on_server()
+    with CaptureQueriesContext(connection) as queries:
+        assert user_by_id(pk=user.pk).pk == user.pk  # prepared again, the merchant's read deallocated
+    assert queries.captured_queries[0]["sql"].startswith(f"DEALLOCATE {merchant_name}; PREPARE {user_name} AS")
+
+
+@pytest.mark.postgresql_only
+def test_with_the_setting_off_a_read_runs_plain(pg):
     merchant = MerchantFactory.create()
-    monkeypatch.setattr(ServerStatements, "LIMIT", 0)
-    assert _read(merchant)[0].startswith("SELECT ")
-    assert _read(merchant)[0].startswith("SELECT ")
-    assert _prepared_on_server() == {}
-    monkeypatch.undo()
     with override_settings(BNPL_PG_PREPARED_STATEMENTS=False):
         sql, got = _read(merchant)
+        assert _read(merchant)[0] == sql
     assert sql.startswith("SELECT ") and got is not None and got.pk == merchant.pk
+    assert _prepared_on_server() == {}
 
 
 @pytest.mark.postgresql_only
 def test_a_read_that_locks_stays_plain(pg):
     from users.locks import user_lock
-    from users.tests.factories import CustomerFactory
 
     user = CustomerFactory.create()
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
