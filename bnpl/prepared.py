@@ -238,12 +238,10 @@ class PreparedQuery(Generic[M]):
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         with connection.cursor() as cursor:
             if compiled.server_name and settings.BNPL_PG_PREPARED_STATEMENTS:
-                text = ServerStatements.sql_for(connection, compiled)
                 try:
-                    cursor.execute(text, params)
+                    cursor.execute(ServerStatements.sql_for(connection, compiled), params)
                 except BaseException:
-                    if text is not compiled.sql:
-                        ServerStatements.failed(connection)
+                    ServerStatements.failed(connection)
                     raise
             else:
                 cursor.execute(sql, params)
