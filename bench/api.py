@@ -4,7 +4,9 @@
         .venv/bin/python bench/api.py [--quick] [--reuse] [--write]
 
 Seeds a scratch database (``bnpl_bench_api``: users by COPY, plans and installments by
-``generate_series``, the overdue sweep run once; ``--reuse`` keeps the last one), then starts
+``generate_series``, the overdue sweep run once; ``--reuse`` keeps the last one, with the rows
+every earlier run's writes added: they go to customers off the users list's first pages, so the
+reads measure pages of the same size run after run), then starts
 two gunicorns with the production settings and ``gunicorn.conf.py``, in the same shape:
 
 - floor A: ``bench/floor/``, a bare Django project (one view, no middleware, no database);
@@ -119,8 +121,11 @@ def seed(n_users: int, n_installments: int) -> dict:
 
     print("sweep:", json.dumps(sweep_overdue(), default=str), flush=True)
     with connection.cursor() as cur:
+        # Not the users list's first pages (newest first, GET /users/ reads the first): the writes
+        # would pile plans onto the page it sums, and it would cost more with every --reuse run.
         cur.execute("SELECT id FROM users_customer WHERE status = 'NORMAL' AND id NOT IN "
-                    "(SELECT user_id FROM plans_plan) LIMIT 5000")
+                    "(SELECT user_id FROM plans_plan) AND id NOT IN "
+                    "(SELECT id FROM users_customer ORDER BY created_at DESC, id DESC LIMIT 1000) LIMIT 5000")
         fresh_users = [str(r[0]) for r in cur.fetchall()]
         cur.execute("SELECT id, user_id FROM plans_plan ORDER BY random() LIMIT 5000")
         plans = [(str(p), str(u)) for p, u in cur.fetchall()]
