@@ -99,7 +99,9 @@ class ServerStatements:
       created it; an ``EXECUTE`` whose tables changed type under it ("cached plan must not change
       result type") fails until it is prepared again. So after any failure of a call that used a
       prepared statement the record is ``dirty``, and the session's next one starts with
-      ``DEALLOCATE ALL`` (which never fails, also inside a transaction) and prepares afresh.
+      ``DEALLOCATE ALL`` (which never fails, also inside a transaction) and prepares afresh. A read
+      outside a transaction that failed only for a stale plan is sent again at once, so a migration
+      that changes a column's type under running workers costs no request an error.
     - The statement is the same SQL, with the same values: ``EXECUTE`` coerces each value to the
       type PostgreSQL inferred for its placeholder, the column the value is compared with, as it
       coerces the literal psycopg2 writes into the plain statement.
@@ -187,6 +189,12 @@ class _Compiled:
                 f" ({', '.join(['%s'] * len(params))})" if params else "")
 
 
+def _stale_plan(error: BaseException) -> bool:
+    """PostgreSQL's "cached plan must not change result type" (feature_not_supported): a column the
+    statement selects changed type under it (a migration while workers run)."""
+    return getattr(error.__cause__, "pgcode", None) == "0A000"
+
+
 def _is_psycopg3() -> bool:
     """psycopg 3 binds parameters on the server, where one call cannot carry two statements."""
     from django.db.backends.postgresql.psycopg_any import is_psycopg3  # type: ignore[import-untyped]
@@ -240,9 +248,12 @@ class PreparedQuery(Generic[M]):
             if compiled.server_name and settings.BNPL_PG_PREPARED_STATEMENTS:
                 try:
                     cursor.execute(ServerStatements.sql_for(connection, compiled), params)
-                except BaseException:
+                except BaseException as error:
                     ServerStatements.failed(connection)
-                    raise
+                    if not (connection.get_autocommit() and _stale_plan(error)):
+                        raise
+                    # Outside a transaction nothing was changed: the read again, prepared afresh.
+                    cursor.execute(ServerStatements.sql_for(connection, compiled), params)
             else:
                 cursor.execute(sql, params)
             rows: Sequence[Sequence[Any]] = cursor.fetchall()

@@ -87,6 +87,29 @@ def test_tables_changed_under_a_prepared_plan_fail_one_call_then_it_is_prepared_
 
 
 @pytest.mark.postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_stale_plan_costs_the_read_no_error():
+    if connection.vendor != "postgresql":
+        pytest.skip("server-side prepared statements are PostgreSQL's")
+    merchant = MerchantFactory.create(name="Migrated under me")
+    _fresh_session()
+    _read(merchant)
+    try:
+        with connection.cursor() as cursor:  # committed, as a migration under running workers
+            cursor.execute("ALTER TABLE merchants_merchant ALTER COLUMN name TYPE text")
+        with CaptureQueriesContext(connection) as queries:
+            got = merchant_visible_to(api_key=OPERATOR, pk=merchant.pk)
+        assert got is not None and got.name == "Migrated under me"
+        sent = [q["sql"] for q in queries.captured_queries]
+        assert len(sent) == 2 and sent[0].startswith("EXECUTE bnpl_")  # failed: stale plan
+        assert sent[1].startswith("DEALLOCATE ALL; PREPARE bnpl_")  # sent again, prepared afresh
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE merchants_merchant ALTER COLUMN name TYPE varchar(200)")
+        ServerStatements.failed(connection)
+
+
+@pytest.mark.postgresql_only
 def test_a_failed_first_call_leaves_no_statement_that_would_refuse_the_next(pg):
     merchant = MerchantFactory.create()
     _read(merchant)
