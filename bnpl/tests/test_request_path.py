@@ -143,6 +143,10 @@ def _answer(handler, method, path, *, scheme="https", host="testserver", **heade
     ("GET", "/api/v1/no-such-thing", "https", "testserver", {}),  # the catch-all, no slash redirect
     ("POST", "/api/v1/users/", "https", "testserver", {}),  # no key: 401, CSRF does not apply
     ("GET", "/api/v1/health/live/", "http", "testserver", {}),  # exempt from the redirect
+    ("GET", "/api/v1/users/", "http", "evil.example", {}),  # the redirect cannot name a Host not allowed
+    ("GET", "/api/v1/no-such-thing/", "https", "testserver", {"HTTP_ORIGIN": "https://shop.example"}),
+    ("OPTIONS", "/api/v1/users/", "https", "evil.example",  # a preflight is answered before the Host check
+     {"HTTP_ORIGIN": "https://shop.example", "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "POST"}),
 ])
 def test_the_api_short_path_answers_exactly_as_the_whole_stack(client_api, monkeypatch, method, path, scheme,
                                                                  host, extra):
