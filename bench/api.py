@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,16 +64,20 @@ def seed(n_users: int, n_installments: int) -> dict:
     t0 = time.perf_counter()
     dob = datetime(1990, 5, 17, tzinfo=UTC).date()
     dob_token, dob_mask = encrypt(dob.isoformat()), mask_date_of_birth(dob)
-    now = datetime.now(UTC).isoformat()
+    # One sign-up a second, the newest last: customers are created one request at a time, so no two
+    # share a created_at (with one timestamp for all, the list's cursor walked its whole page to
+    # find a position and fell back to offsets, which no real page does).
+    now = datetime.now(UTC)
     buf = io.StringIO()
     user_ids = []
     for n in range(n_users):
         uid = uuid.uuid4()
         user_ids.append(str(uid))
         phone, passport = f"+99890{n:07d}", f"AB{n:07d}"
+        created = (now - timedelta(seconds=n_users - n)).isoformat()
         buf.write("\t".join([str(uid), f"Customer {n}", encrypt(phone), lookup_hash(phone), mask_phone(phone),
                              encrypt(passport), lookup_hash(passport), mask_passport(passport), dob_token,
-                             dob_mask, "\\N", "\\N", "NORMAL", now, now]) + "\n")
+                             dob_mask, "\\N", "\\N", "NORMAL", created, created]) + "\n")
     buf.seek(0)
     with connection.cursor() as cur:
         cur.copy_expert(
@@ -96,16 +100,17 @@ def seed(n_users: int, n_installments: int) -> dict:
     total, installment = to_minor(Decimal("1200.00")), to_minor(Decimal("100.00"))
     t0 = time.perf_counter()
     with connection.cursor() as cur:
-        # One plan of 12 x 100.00 for each of the first n_plans users, started 0-270 days ago,
-        # so about a third of the installments are past due.
+        # One plan of 12 x 100.00 for each of n_plans users, started 0-270 days ago, so about a
+        # third of the installments are past due. The users are taken in id order (random), not by
+        # age: every page of the users list holds as many customers with a plan as the whole book.
         cur.execute("""
             CREATE TEMP TABLE bench_users AS
-              SELECT id, row_number() OVER (ORDER BY created_at, id) AS rn FROM users_customer;
+              SELECT id, row_number() OVER (ORDER BY id) AS rn FROM users_customer;
             INSERT INTO plans_plan (id, user_id, merchant_id, total_amount, installment_count, start_date, status,
                                     paid_amount, refunded_amount, fee_amount, fee_paid_amount, fee_waived_amount,
                                     created_at)
               SELECT gen_random_uuid(), u.id, %s, %s, 12, current_date - (random() * 270)::int, 'ACTIVE',
-                     0, 0, 0, 0, 0, now()
+                     0, 0, 0, 0, 0, now() - u.rn * interval '1 second'
               FROM bench_users u WHERE u.rn <= %s;
             INSERT INTO plans_installment (id, plan_id, user_id, sequence, due_date, amount, paid_amount,
                                            refunded_amount, fee_amount, fee_paid_amount, fee_waived_amount,
