@@ -117,7 +117,8 @@ def seed(n_users: int, n_installments: int) -> dict:
                                            max_days_past_due, extended_days, status, paid_at)
               SELECT gen_random_uuid(), p.id, p.user_id, k, (p.start_date + make_interval(months => k))::date,
                      %s, 0, 0, 0, 0, 0, 0, 0, 'UPCOMING', NULL
-              FROM plans_plan p CROSS JOIN generate_series(1, 12) AS k;
+              FROM plans_plan p CROSS JOIN generate_series(1, 12) AS k
+              ORDER BY p.id, k;  -- a plan's twelve rows together, as plan_create writes them
             ANALYZE;
         """, [str(merchant.id), total, n_plans, installment])
     print(f"seeded {n_plans} plans / {n_plans * 12} installments in {time.perf_counter() - t0:.1f}s", flush=True)
