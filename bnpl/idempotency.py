@@ -18,13 +18,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpResponse
-from rest_framework.renderers import JSONRenderer
 
 from bnpl import dates
 from bnpl.bulk import insert_one
 from bnpl.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from bnpl.models import IdempotencyRecord
 from bnpl.prepared import PreparedQuery
+from bnpl.renderers import JSONRenderer  # the bytes the response itself is rendered to
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"

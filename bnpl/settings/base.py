@@ -247,7 +247,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["bnpl.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["bnpl.permissions.RolePermission"],
     "DEFAULT_PARSER_CLASSES": ["bnpl.parsers.DecimalJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["bnpl.renderers.JSONRenderer"],  # DRF's bytes, encoded by orjson
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "bnpl.negotiation.JsonContentNegotiation",  # (perf) same answers
     "DEFAULT_PAGINATION_CLASS": "bnpl.pagination.CreatedCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["bnpl.filters.QueryFilterBackend"],  # (perf) no FilterSet without a query
