@@ -62,7 +62,9 @@ def configure(config: dict) -> None:
     and its thread's and process's names; the JSON lines (``LOGGING["formatters"]``) write none of
     them, and the access line is written once per request. These are the switches the logging
     HOWTO's "Optimization" section names; the process id stays (gunicorn's own lines show it).
-    A sixth of the access line's cost (bench/RESULTS.md, "Request path, seventh pass").
+    Production only (``bnpl.settings.production``): development and the tests keep the caller in
+    their records, for pytest's reports and a text handler. A sixth of the access line's cost
+    (bench/RESULTS.md, "Request path, seventh pass").
     """
     logging._srcfile = None  # the documented switch for findCaller
     logging.logThreads = False

@@ -283,7 +283,6 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Logging: JSON lines, personal data redacted as a second line of defence -----
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-LOGGING_CONFIG = "bnpl.logging.configure"  # dictConfig, without caller and thread look-ups no line writes
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -55,6 +55,10 @@ STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStat
 # Pages link the hashed names only ({% static %}): the unhashed copies would double the image (docs/DEPLOY.md).
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 
+# --- Logging: LOGGING as in base, without the caller and thread look-ups no JSON line writes
+# (bnpl.logging.configure). Development and the tests keep them, for tracebacks and pytest's reports.
+LOGGING_CONFIG = "bnpl.logging.configure"
+
 # --- /metrics: open to the internal network unless a token is set -----------------
 BNPL_METRICS_TOKEN = env_str("BNPL_METRICS_TOKEN")
 

@@ -67,6 +67,25 @@ def test_production_values():
     assert values["exempt"] == [r"^api/v1/health/(live|ready)/$", r"^metrics$"]
 
 
+def test_production_logging_skips_what_no_line_writes():
+    code = ("import json, logging, django; django.setup(); "
+            "r = logging.getLogger('bnpl.access').makeRecord('bnpl.access', 20, '', 0, 'request', None, None); "
+            "print(json.dumps({'srcfile': logging._srcfile, 'thread': r.threadName, 'process': r.process, "
+            "'handlers': [type(h).__name__ for h in logging.getLogger().handlers]}))")
+    result = _run(["-c", code], REQUIRED)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert values["srcfile"] is None and values["thread"] is None
+    assert isinstance(values["process"], int)  # the pid stays: gunicorn's lines show it
+    assert values["handlers"] == ["StreamHandler"]  # LOGGING itself applied
+
+
+def test_development_and_tests_keep_the_caller_in_their_records():
+    import logging
+
+    assert settings.LOGGING_CONFIG == "logging.config.dictConfig" and logging._srcfile is not None
+
+
 @pytest.mark.django_db
 def test_https_redirect_spares_probes_but_not_the_api(settings):
     """The production redirect rules, applied in-process: probes over plain HTTP, everything else HTTPS."""
