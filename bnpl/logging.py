@@ -63,7 +63,7 @@ def configure(config: dict) -> None:
     them, and the access line is written once per request. These are the switches the logging
     HOWTO's "Optimization" section names; the process id stays (gunicorn's own lines show it).
     Production only (``bnpl.settings.production``): development and the tests keep the caller in
-    their records, for pytest's reports and a text handler. A sixth of the access line's cost
+    their records, for pytest's reports and a text handler. About 2 us of the access line's 14
     (bench/RESULTS.md, "Request path, seventh pass").
     """
     logging._srcfile = None  # the documented switch for findCaller
