@@ -38,7 +38,7 @@ from plans.installments import (
     installments_sweep_postgresql,
     update_in_chunks,
 )
-from plans.locks import installments_lock, plans_lock
+from plans.locks import installments_lock, open_installments_lock, plans_lock
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan
 from users.locks import user_lock
 from users.models import Customer, UserStatus
@@ -85,15 +85,15 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
     with transaction.atomic():
         # 1. Lock what the repayment may touch, in the lock order.
         user = user_lock(user.pk)
-        if installment_ids is not None:
-            targets = Installment.objects.filter(user=user, pk__in=installment_ids)
-        else:
-            targets = Installment.objects.filter(user=user, status__in=OPEN_STATUSES)
         # Under the user's lock nobody else can change which installments these are (every
         # writer of a user's installments takes the user's lock first; the sweep only turns
         # UPCOMING into OVERDUE and back), so locking plans then installments by id sees one state.
-        plans = plans_lock(Subquery(targets.values("plan_id")))
-        installments = installments_lock(targets)
+        if installment_ids is not None:
+            targets = Installment.objects.filter(user=user, pk__in=installment_ids)
+            plans = plans_lock(Subquery(targets.values("plan_id")))
+            installments = installments_lock(targets)
+        else:
+            plans, installments = open_installments_lock(user.pk)
 
         # 2. Decide how much goes where (and how much of each part pays late fees).
         if installment_ids is not None:

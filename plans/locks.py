@@ -7,7 +7,7 @@ from uuid import UUID
 from django.db.models import QuerySet, Subquery
 
 from bnpl.prepared import PreparedQuery
-from plans.models import Installment, Plan, PlanStatus
+from plans.models import OPEN_STATUSES, Installment, Plan, PlanStatus
 
 
 def plans_lock(ids: Iterable[UUID] | QuerySet | Subquery) -> dict[UUID, Plan]:
@@ -26,6 +26,27 @@ def plan_lock(plan_id: UUID) -> Plan:
 def installments_lock(installments: QuerySet[Installment]) -> list[Installment]:
     """Lock the installments of ``installments`` (a filtered queryset) in id order."""
     return list(installments.select_for_update().order_by("pk"))
+
+
+def _open_of(user_id) -> QuerySet[Installment]:
+    return Installment.objects.filter(user_id=user_id, status__in=OPEN_STATUSES)
+
+
+_USER = Installment._meta.get_field("user")
+_OPEN_PLANS_LOCK = PreparedQuery(
+    lambda user_id: Plan.objects.select_for_update()
+    .filter(pk__in=Subquery(_open_of(user_id).values("plan_id"))).order_by("pk"), user_id=_USER)
+_OPEN_INSTALLMENTS_LOCK = PreparedQuery(
+    lambda user_id: _open_of(user_id).select_for_update().order_by("pk"), user_id=_USER)
+
+
+def open_installments_lock(user_id: UUID) -> tuple[dict[UUID, Plan], list[Installment]]:
+    """Lock the plans of ``user_id``'s open installments, then those installments, each in id
+    order: ``plans_lock`` and ``installments_lock`` on the user's open installments, prepared
+    (``bnpl.prepared``; a repayment by amount takes them on every request). The caller holds the
+    user's lock, so the two statements see the same installments."""
+    plans = {plan.pk: plan for plan in _OPEN_PLANS_LOCK.fetch(user_id=user_id)}
+    return plans, _OPEN_INSTALLMENTS_LOCK.fetch(user_id=user_id)
 
 
 def lapsed_checkouts_lock(*, now: datetime) -> list[UUID]:

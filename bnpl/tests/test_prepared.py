@@ -210,3 +210,36 @@ def test_a_refund_finds_its_plan_only_within_the_callers_reach():
         expected = Plan.objects.filter(pk=plan.pk, **({"merchant_id": key.merchant_id} if key.merchant_id else {}))
         got = plan_for_refund(api_key=key, plan_id=plan.pk)
         assert (got and _state(got)) == (expected.first() and _state(expected.first()))
+
+
+def test_a_repayments_prepared_locks_take_what_the_orm_locks_take():
+    """``open_installments_lock`` is ``plans_lock`` and ``installments_lock`` over the user's open
+    installments: the same plans and installments, in id order, with every column, each a FOR UPDATE."""
+    from django.db import transaction
+    from django.db.models import Subquery
+
+    from debt.services import repayment_apply
+    from plans.locks import installments_lock, open_installments_lock, plans_lock
+    from plans.models import OPEN_STATUSES
+
+    user = CustomerFactory.create()
+    first, second = make_plan(user=user), make_plan(user=user, installment_count=4)
+    make_plan(user=user, installment_count=3, total_amount="30.00")
+    paid_off = make_plan(user=user)
+    make_plan()  # another customer's
+    repayment_apply(user=user, installment_ids=[i.pk for i in first.installments.all()[:1]])
+    repayment_apply(user=user, installment_ids=[i.pk for i in paid_off.installments.all()])
+    targets = Installment.objects.filter(user=user, status__in=OPEN_STATUSES)
+    with transaction.atomic():
+        expected_plans, expected = plans_lock(Subquery(targets.values("plan_id"))), installments_lock(targets)
+        with CaptureQueriesContext(connection) as queries:
+            plans, installments = open_installments_lock(user.pk)
+    assert len(expected) == 2 + 4 + 3 and len(expected_plans) == 3 and paid_off.pk not in expected_plans
+    assert list(plans) == list(expected_plans) == sorted(expected_plans)
+    assert [_state(p) for p in plans.values()] == [_state(p) for p in expected_plans.values()]
+    assert [_state(i) for i in installments] == [_state(i) for i in expected]
+    assert [i.pk for i in installments] == sorted(i.pk for i in installments) and second.pk in plans
+    if connection.features.has_select_for_update:
+        assert len(queries) == 2 and all(q["sql"].endswith("FOR UPDATE") for q in queries.captured_queries)
+    with transaction.atomic():
+        assert open_installments_lock(uuid.uuid4()) == ({}, [])
