@@ -1,10 +1,11 @@
 """Reads of refunds, scoped to the caller."""
 from uuid import UUID
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from bnpl.models import ApiKey
 from bnpl.permissions import VisibleById, scoped_to_caller
+from bnpl.prepared import PreparedQuery
 from plans.models import Plan
 from refunds.models import Refund, RefundStatus
 
@@ -15,6 +16,22 @@ def refunds_visible_to(*, api_key: ApiKey) -> QuerySet[Refund]:
 
 
 _PLAN = VisibleById(Plan, Plan.objects.all)
+
+# Refunds that hold part of the plan's refundable amount.
+RESERVING_STATUSES = (RefundStatus.PENDING, RefundStatus.APPROVED)
+
+_FIELD = Refund._meta.get_field
+_TRANSACTION_OR_RESERVING = PreparedQuery(
+    lambda merchant_id, transaction_id, plan_id: Refund.objects.filter(
+        Q(merchant_id=merchant_id, transaction_id=transaction_id) | Q(plan_id=plan_id, status__in=RESERVING_STATUSES)),
+    merchant_id=_FIELD("merchant"), transaction_id=_FIELD("transaction_id"), plan_id=_FIELD("plan"))
+
+
+def transaction_or_reserving(*, merchant_id: UUID, transaction_id: str, plan_id: UUID) -> list[Refund]:
+    """In one read, the merchant's refund with ``transaction_id`` (if any) and the plan's reserving
+    refunds (a plan's refunds are few: their amounts are bounded by its total); prepared
+    (``bnpl.prepared``), as every refund request runs it."""
+    return _TRANSACTION_OR_RESERVING.fetch(merchant_id=merchant_id, transaction_id=transaction_id, plan_id=plan_id)
 
 
 def plan_for_refund(*, api_key: ApiKey, plan_id: UUID) -> Plan | None:

@@ -11,7 +11,7 @@ pause (``_collection_pause_refresh``) and applies the overdue rule to the user a
 """
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 
 from audit.models import ObjectType
 from audit.services import status_change_record
@@ -27,10 +27,9 @@ from plans.locks import installments_lock, plan_lock
 from plans.models import Installment, Plan, PlanStatus
 from refunds.locks import refund_lock
 from refunds.models import REFUND_TRANSITIONS, Refund, RefundStatus
+from refunds.selectors import RESERVING_STATUSES, transaction_or_reserving
 from users.locks import user_lock
 
-# Refunds that hold part of the plan's refundable amount.
-RESERVING_STATUSES = (RefundStatus.PENDING, RefundStatus.APPROVED)
 REFUNDABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.COMPLETED)
 
 
@@ -49,10 +48,7 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str =
         # UPDATE and waits for this plan: a deadlock (found by bnpl/tests/test_race_suite.py).
         user = user_lock(plan.user_id)
         plan = plan_lock(plan.pk)
-        # One read: this merchant's refund with that transaction_id, if any, and the plan's
-        # reserving refunds (the plan's refunds are few: their amounts are bounded by its total).
-        this_transaction = Q(merchant_id=plan.merchant_id, transaction_id=transaction_id)
-        rows = list(Refund.objects.filter(this_transaction | Q(plan=plan, status__in=RESERVING_STATUSES)))
+        rows = transaction_or_reserving(merchant_id=plan.merchant_id, transaction_id=transaction_id, plan_id=plan.pk)
         existing = next((r for r in rows if r.merchant_id == plan.merchant_id and r.transaction_id == transaction_id),
                         None)
         if existing is not None:
@@ -70,7 +66,8 @@ def refund_create(*, plan: Plan, transaction_id: str, amount: int, reason: str =
         if not bulk_insert(Refund, [refund], skip_conflicts=True):
             # The same transaction_id committed meanwhile on another plan of this merchant (the
             # plan lock does not serialise those): the unique constraint decided, read it.
-            return _same_transaction(Refund.objects.get(this_transaction), plan=plan, amount=amount), False
+            this_transaction = Refund.objects.get(merchant_id=plan.merchant_id, transaction_id=transaction_id)
+            return _same_transaction(this_transaction, plan=plan, amount=amount), False
         event_record(type="refund.created", obj=refund, merchant_id=refund.merchant_id)
         # The pause starts now (this refund is the plan's latest pending one): an installment of this
         # plan overdue a moment ago is not any more, and the user's status follows at once.

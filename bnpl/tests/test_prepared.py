@@ -243,3 +243,34 @@ def test_a_repayments_prepared_locks_take_what_the_orm_locks_take():
         assert len(queries) == 2 and all(q["sql"].endswith("FOR UPDATE") for q in queries.captured_queries)
     with transaction.atomic():
         assert open_installments_lock(uuid.uuid4()) == ({}, [])
+
+
+def test_a_refund_request_reads_the_transaction_and_the_reserving_refunds_as_the_orm_reads_them():
+    """``transaction_or_reserving``: the merchant's refund with that transaction id (on any of its
+    plans, in any status) and the plan's PENDING and APPROVED refunds; nothing else."""
+    from django.db.models import Q
+
+    from refunds.models import Refund
+    from refunds.selectors import RESERVING_STATUSES, transaction_or_reserving
+    from refunds.services import refund_approve, refund_reject
+    from refunds.tests.factories import make_refund
+
+    merchant = MerchantFactory.create()
+    plan, other_plan = make_plan(merchant=merchant), make_plan(merchant=merchant)
+    pending, approved, rejected = (make_refund(plan=plan, amount="10.00") for _ in range(3))
+    refund_approve(refund=approved, decided_by="merchant")
+    refund_reject(refund=rejected, decided_by="merchant", reason="")
+    same_transaction = make_refund(plan=other_plan, amount="5.00", transaction_id="txn-shared")
+    make_refund(plan=other_plan, amount="5.00")  # another plan's reserving refund
+    make_refund(plan=make_plan(), amount="5.00", transaction_id="txn-shared")  # another merchant's
+
+    def orm(transaction_id: str) -> list[Refund]:
+        return list(Refund.objects.filter(Q(merchant_id=merchant.pk, transaction_id=transaction_id)
+                                          | Q(plan=plan, status__in=RESERVING_STATUSES)))
+
+    for transaction_id, expected in (("txn-shared", {pending, approved, same_transaction}),
+                                     ("txn-new", {pending, approved})):
+        got = transaction_or_reserving(merchant_id=merchant.pk, transaction_id=transaction_id, plan_id=plan.pk)
+        assert {r.pk for r in got} == {r.pk for r in expected}
+        assert sorted(map(_state, got), key=lambda s: s["loaded"]["id"]) == \
+            sorted(map(_state, orm(transaction_id)), key=lambda s: s["loaded"]["id"])
