@@ -11,7 +11,8 @@ from bnpl.money import MoneyModelField
 
 class Repayment(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="repayments")
+    user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="repayments",
+                             db_index=False)  # repayment_user_created_idx leads with it
     amount = MoneyModelField()
     created_by = models.ForeignKey("bnpl.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
@@ -24,7 +25,8 @@ class Repayment(Model):
 
 
 class RepaymentAllocation(Model):
-    repayment = models.ForeignKey(Repayment, on_delete=models.CASCADE, related_name="allocations")
+    repayment = models.ForeignKey(Repayment, on_delete=models.CASCADE, related_name="allocations",
+                                  db_index=False)  # allocation_once_per_installment leads with it
     installment = models.ForeignKey("plans.Installment", on_delete=models.PROTECT, related_name="allocations")
     plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, related_name="+")
     amount = MoneyModelField()

@@ -55,7 +55,7 @@ class Event(Model):
     type = models.CharField(max_length=64)
     # The plan's or refund's merchant: that merchant sees the event. NULL: the client apps only.
     merchant = models.ForeignKey("merchants.Merchant", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="+")
+                                 related_name="+", db_index=False)  # event_merchant_idx leads with it
     data = models.JSONField(encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField(default=timezone.now)
     # Set once the event's deliveries (one per matching endpoint) exist.
@@ -131,8 +131,10 @@ class WebhookDelivery(Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # DO_NOTHING: pruning deletes deliveries, then their events, set-based (events/services.py).
-    event = models.ForeignKey(Event, on_delete=models.DO_NOTHING, related_name="deliveries")
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.DO_NOTHING, related_name="deliveries")
+    # db_index=False: delivery_event_idx and delivery_endpoint_idx index them.
+    event = models.ForeignKey(Event, on_delete=models.DO_NOTHING, related_name="deliveries", db_index=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.DO_NOTHING, related_name="deliveries",
+                                 db_index=False)
     attempt = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

@@ -74,8 +74,10 @@ def settlement_constraints(prefix: str, *, principal: str, within: str) -> list[
 
 class Plan(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="plans")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="plans")
+    # db_index=False: led by plan_user_created_idx and plan_merchant_created_idx (bnpl/tests/test_indexes.py).
+    user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="plans", db_index=False)
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="plans",
+                                 db_index=False)
     total_amount = MoneyModelField()
     installment_count = models.PositiveSmallIntegerField()
     start_date = models.DateField(null=True, blank=True)  # None until a checkout is confirmed
@@ -137,7 +139,8 @@ class Plan(Model):
 
 class Installment(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="installments")
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="installments",
+                             db_index=False)  # installment_sequence_per_plan leads with it
     # Denormalized from the plan so the sweep and debt reads never join plans.
     user = models.ForeignKey("users.Customer", on_delete=models.PROTECT, related_name="installments")
     sequence = models.PositiveSmallIntegerField()
@@ -234,7 +237,8 @@ class LateFee(Model):
     step is assessed once however often or concurrently it runs."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="late_fees")
+    installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="late_fees",
+                                    db_index=False)  # late_fee_once_per_step leads with it
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="late_fees")
     # No foreign key in the database: its check would take a share lock on the user row from inside
     # the sweep's fee pass, which holds plans, and wait for a repayment holding the user (a deadlock).

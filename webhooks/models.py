@@ -18,7 +18,8 @@ class EventStatus(models.TextChoices):
 
 class WebhookEvent(Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="webhook_events")
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="webhook_events",
+                                 db_index=False)  # webhook_event_once_per_merchant leads with it
     webhook_id = models.CharField(max_length=WEBHOOK_ID_MAX_LENGTH)
     event_type = models.CharField(max_length=64)
     payload = models.JSONField()
