@@ -1,13 +1,8 @@
-"""Drop the foreign keys' own indexes where another index or unique constraint already leads with
-the column: each one cost every write an index entry and served no read the other does not.
-
-Only the state changes through ``AlterField``: on the database it would also drop and re-add
-the foreign key (a scan of the whole table under lock) and, on PostgreSQL, any other index it
-finds on the column that is not in ``Meta.indexes``, such as a partial unique constraint's.
-Here each index is dropped by name, and nothing else.
-"""
+"""Foreign keys without an index of their own where another index leads with the column (``bnpl.index_migration``)."""
 import django.db.models.deletion
 from django.db import migrations, models
+
+from bnpl.index_migration import foreign_key_index_dropped
 
 
 class Migration(migrations.Migration):
@@ -18,26 +13,14 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name='repayment',
-                    name='user',
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='repayments', to='users.customer'),
-                ),
-                migrations.AlterField(
-                    model_name='repaymentallocation',
-                    name='repayment',
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='allocations', to='debt.repayment'),
-                ),
-            ],
-            database_operations=[
-                # repayment_user_created_idx leads with user_id
-                migrations.RunSQL('DROP INDEX IF EXISTS "debt_repayment_user_id_b43f595f"',
-                                  reverse_sql='CREATE INDEX IF NOT EXISTS "debt_repayment_user_id_b43f595f" ON "debt_repayment" ("user_id")'),
-                # allocation_once_per_installment leads with repayment_id
-                migrations.RunSQL('DROP INDEX IF EXISTS "debt_repaymentallocation_repayment_id_ed8236f9"',
-                                  reverse_sql='CREATE INDEX IF NOT EXISTS "debt_repaymentallocation_repayment_id_ed8236f9" ON "debt_repaymentallocation" ("repayment_id")'),
-            ],
-        ),
+        # repayment_user_created_idx leads with user_id
+        foreign_key_index_dropped(
+            'repayment', 'user',
+            models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='repayments', to='users.customer'),
+            table='debt_repayment', index='debt_repayment_user_id_b43f595f'),
+        # allocation_once_per_installment leads with repayment_id
+        foreign_key_index_dropped(
+            'repaymentallocation', 'repayment',
+            models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='allocations', to='debt.repayment'),
+            table='debt_repaymentallocation', index='debt_repaymentallocation_repayment_id_ed8236f9'),
     ]

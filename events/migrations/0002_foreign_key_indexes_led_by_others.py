@@ -1,13 +1,8 @@
-"""Drop the foreign keys' own indexes where another index or unique constraint already leads with
-the column: each one cost every write an index entry and served no read the other does not.
-
-Only the state changes through ``AlterField``: on the database it would also drop and re-add
-the foreign key (a scan of the whole table under lock) and, on PostgreSQL, any other index it
-finds on the column that is not in ``Meta.indexes``, such as a partial unique constraint's.
-Here each index is dropped by name, and nothing else.
-"""
+"""Foreign keys without an index of their own where another index leads with the column (``bnpl.index_migration``)."""
 import django.db.models.deletion
 from django.db import migrations, models
+
+from bnpl.index_migration import foreign_key_index_dropped
 
 # PostgreSQL's varchar_pattern_ops twins of the event id's indexes, for LIKE on a text key, which
 # nothing runs; every write's event paid for the primary key's one. (SQLite has none.)
@@ -35,35 +30,20 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name='event',
-                    name='merchant',
-                    field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='merchants.merchant'),
-                ),
-                migrations.AlterField(
-                    model_name='webhookdelivery',
-                    name='endpoint',
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='deliveries', to='events.webhookendpoint'),
-                ),
-                migrations.AlterField(
-                    model_name='webhookdelivery',
-                    name='event',
-                    field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='deliveries', to='events.event'),
-                ),
-            ],
-            database_operations=[
-                # event_merchant_idx leads with merchant_id
-                migrations.RunSQL('DROP INDEX IF EXISTS "events_event_merchant_id_6e7dbada"',
-                                  reverse_sql='CREATE INDEX IF NOT EXISTS "events_event_merchant_id_6e7dbada" ON "events_event" ("merchant_id")'),
-                # delivery_endpoint_idx leads with endpoint_id
-                migrations.RunSQL('DROP INDEX IF EXISTS "events_webhookdelivery_endpoint_id_f76dcfbe"',
-                                  reverse_sql='CREATE INDEX IF NOT EXISTS "events_webhookdelivery_endpoint_id_f76dcfbe" ON "events_webhookdelivery" ("endpoint_id")'),
-                # delivery_event_idx leads with event_id
-                migrations.RunSQL('DROP INDEX IF EXISTS "events_webhookdelivery_event_id_c8fd55d9"',
-                                  reverse_sql='CREATE INDEX IF NOT EXISTS "events_webhookdelivery_event_id_c8fd55d9" ON "events_webhookdelivery" ("event_id")'),
-                migrations.RunPython(_drop_like_indexes, _create_like_indexes),
-            ],
-        ),
+        # event_merchant_idx leads with merchant_id
+        foreign_key_index_dropped(
+            'event', 'merchant',
+            models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='merchants.merchant'),
+            table='events_event', index='events_event_merchant_id_6e7dbada'),
+        # delivery_endpoint_idx leads with endpoint_id
+        foreign_key_index_dropped(
+            'webhookdelivery', 'endpoint',
+            models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='deliveries', to='events.webhookendpoint'),
+            table='events_webhookdelivery', index='events_webhookdelivery_endpoint_id_f76dcfbe'),
+        # delivery_event_idx leads with event_id
+        foreign_key_index_dropped(
+            'webhookdelivery', 'event',
+            models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='deliveries', to='events.event'),
+            table='events_webhookdelivery', index='events_webhookdelivery_event_id_c8fd55d9'),
+        migrations.RunPython(_drop_like_indexes, _create_like_indexes),
     ]
