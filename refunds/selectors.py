@@ -20,11 +20,11 @@ _PLAN = VisibleById(Plan, Plan.objects.all)
 # Refunds that hold part of the plan's refundable amount.
 RESERVING_STATUSES = (RefundStatus.PENDING, RefundStatus.APPROVED)
 
-_FIELD = Refund._meta.get_field
 _TRANSACTION_OR_RESERVING = PreparedQuery(
     lambda merchant_id, transaction_id, plan_id: Refund.objects.filter(
         Q(merchant_id=merchant_id, transaction_id=transaction_id) | Q(plan_id=plan_id, status__in=RESERVING_STATUSES)),
-    merchant_id=_FIELD("merchant"), transaction_id=_FIELD("transaction_id"), plan_id=_FIELD("plan"))
+    merchant_id=Refund._meta.get_field("merchant"), transaction_id=Refund._meta.get_field("transaction_id"),
+    plan_id=Refund._meta.get_field("plan"))
 
 
 def transaction_or_reserving(*, merchant_id: UUID, transaction_id: str, plan_id: UUID) -> list[Refund]:
