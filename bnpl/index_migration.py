@@ -9,16 +9,43 @@ through ``AlterField``; on the database only the index is dropped, by name. Djan
 ``AlterField`` would also drop and re-add the foreign key (a scan of the whole table under lock)
 and, on PostgreSQL, drop every other index it finds on the column that ``Meta.indexes`` does not
 name, such as the partial unique index of a ``UniqueConstraint`` with a condition.
+
+On PostgreSQL the index is dropped (and, reversed, built) ``CONCURRENTLY``, so that the migration
+never queues the table's writes behind its lock: the migrations using this say ``atomic = False``,
+as PostgreSQL allows ``CONCURRENTLY`` only outside a transaction. SQLite has no such option.
 """
 from django.db import migrations, models
+
+
+def _concurrently(schema_editor) -> str:
+    connection = schema_editor.connection
+    return " CONCURRENTLY" if connection.vendor == "postgresql" and not connection.in_atomic_block else ""
+
+
+def index_dropped(index: str, *, table: str, column: str, opclass: str = "",
+                  postgresql_only: bool = False) -> migrations.RunPython:
+    """``DROP INDEX index``; reversed, ``CREATE INDEX index ON table (column [opclass])`` again.
+    ``postgresql_only``: an index only PostgreSQL has (an operator class's)."""
+    def applies(schema_editor) -> bool:
+        return not postgresql_only or schema_editor.connection.vendor == "postgresql"
+
+    def drop(apps, schema_editor):
+        if applies(schema_editor):
+            schema_editor.execute(f'DROP INDEX{_concurrently(schema_editor)} IF EXISTS "{index}"')
+
+    def create(apps, schema_editor):
+        if applies(schema_editor):
+            schema_editor.execute(f'CREATE INDEX{_concurrently(schema_editor)} IF NOT EXISTS "{index}" '
+                                  f'ON "{table}" ("{column}"{" " + opclass if opclass else ""})')
+
+    return migrations.RunPython(drop, create)
 
 
 def foreign_key_index_dropped(model_name: str, name: str, field: models.ForeignKey, *,
                               table: str, index: str) -> migrations.SeparateDatabaseAndState:
     """``AlterField(model_name, name, field)`` in the state; ``DROP INDEX index`` on the database
     (``CREATE INDEX`` on ``table``'s column again when reversed)."""
-    create = f'CREATE INDEX IF NOT EXISTS "{index}" ON "{table}" ("{name}_id")'
     return migrations.SeparateDatabaseAndState(
         state_operations=[migrations.AlterField(model_name=model_name, name=name, field=field)],
-        database_operations=[migrations.RunSQL(f'DROP INDEX IF EXISTS "{index}"', reverse_sql=create)],
+        database_operations=[index_dropped(index, table=table, column=f"{name}_id")],
     )

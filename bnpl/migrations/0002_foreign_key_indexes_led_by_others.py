@@ -6,6 +6,7 @@ from bnpl.index_migration import foreign_key_index_dropped
 
 
 class Migration(migrations.Migration):
+    atomic = False  # DROP INDEX CONCURRENTLY (bnpl.index_migration)
 
     dependencies = [
         ('bnpl', '0001_initial'),

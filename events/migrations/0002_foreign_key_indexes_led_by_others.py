@@ -2,27 +2,11 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from bnpl.index_migration import foreign_key_index_dropped
-
-# PostgreSQL's varchar_pattern_ops twins of the event id's indexes, for LIKE on a text key, which
-# nothing runs; every write's event paid for the primary key's one. (SQLite has none.)
-_LIKE_INDEXES = [("events_event_id_75d2cab3_like", "events_event", "id"),
-                 ("events_webhookdelivery_event_id_c8fd55d9_like", "events_webhookdelivery", "event_id")]
-
-
-def _drop_like_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for name, _, _ in _LIKE_INDEXES:
-            schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
-
-
-def _create_like_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for name, table, column in _LIKE_INDEXES:
-            schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ("{column}" varchar_pattern_ops)')
+from bnpl.index_migration import foreign_key_index_dropped, index_dropped
 
 
 class Migration(migrations.Migration):
+    atomic = False  # DROP INDEX CONCURRENTLY (bnpl.index_migration)
 
     dependencies = [
         ('events', '0001_initial'),
@@ -45,5 +29,10 @@ class Migration(migrations.Migration):
             'webhookdelivery', 'event',
             models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='deliveries', to='events.event'),
             table='events_webhookdelivery', index='events_webhookdelivery_event_id_c8fd55d9'),
-        migrations.RunPython(_drop_like_indexes, _create_like_indexes),
+        # PostgreSQL's varchar_pattern_ops twins of the event id's indexes, for LIKE on a text key,
+        # which nothing runs; every write's event paid for the primary key's one.
+        index_dropped("events_event_id_75d2cab3_like", table="events_event", column="id",
+                      opclass="varchar_pattern_ops", postgresql_only=True),
+        index_dropped("events_webhookdelivery_event_id_c8fd55d9_like", table="events_webhookdelivery",
+                      column="event_id", opclass="varchar_pattern_ops", postgresql_only=True),
     ]
