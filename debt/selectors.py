@@ -11,8 +11,9 @@ from bnpl import dates
 from bnpl.prepared import PreparedQuery
 from debt.aging import BucketFigures, debt_aging
 from debt.models import Repayment, RepaymentAllocation, SweepRun
-from plans.models import OPEN_STATUSES, Installment, InstallmentStatus
+from plans.models import Installment, InstallmentStatus
 from plans.overdue import is_overdue, pause_active
+from plans.selectors import open_installments_of
 from users.models import Customer, UserStatus
 
 
@@ -62,7 +63,7 @@ class DebtSummary:
 
 
 _OPEN_INSTALLMENTS = PreparedQuery(
-    lambda user_id: Installment.objects.filter(user_id=user_id, status__in=OPEN_STATUSES)
+    lambda user_id: open_installments_of(user_id)
     .annotate(plan_created_at=F("plan__created_at")),
     user_id=Installment._meta.get_field("user"))
 

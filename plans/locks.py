@@ -7,7 +7,8 @@ from uuid import UUID
 from django.db.models import QuerySet, Subquery
 
 from bnpl.prepared import PreparedQuery
-from plans.models import OPEN_STATUSES, Installment, Plan, PlanStatus
+from plans.models import Installment, Plan, PlanStatus
+from plans.selectors import open_installments_of
 
 
 def plans_lock(ids: Iterable[UUID] | QuerySet | Subquery) -> dict[UUID, Plan]:
@@ -28,16 +29,12 @@ def installments_lock(installments: QuerySet[Installment]) -> list[Installment]:
     return list(installments.select_for_update().order_by("pk"))
 
 
-def _open_of(user_id) -> QuerySet[Installment]:
-    return Installment.objects.filter(user_id=user_id, status__in=OPEN_STATUSES)
-
-
 _USER = Installment._meta.get_field("user")
 _OPEN_PLANS_LOCK = PreparedQuery(
     lambda user_id: Plan.objects.select_for_update()
-    .filter(pk__in=Subquery(_open_of(user_id).values("plan_id"))).order_by("pk"), user_id=_USER)
+    .filter(pk__in=Subquery(open_installments_of(user_id).values("plan_id"))).order_by("pk"), user_id=_USER)
 _OPEN_INSTALLMENTS_LOCK = PreparedQuery(
-    lambda user_id: _open_of(user_id).select_for_update().order_by("pk"), user_id=_USER)
+    lambda user_id: open_installments_of(user_id).select_for_update().order_by("pk"), user_id=_USER)
 
 
 def open_installments_lock(user_id: UUID) -> tuple[dict[UUID, Plan], list[Installment]]:

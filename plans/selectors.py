@@ -13,7 +13,13 @@ from bnpl.models import ApiKey
 from bnpl.permissions import VisibleById, scoped_to_caller
 from bnpl.prepared import PreparedQuery, attach_prefetched
 from bnpl.prepared_pages import PreparedPages
-from plans.models import Installment, Plan, PlanStatus
+from plans.models import OPEN_STATUSES, Installment, Plan, PlanStatus
+
+
+def open_installments_of(user_id) -> QuerySet[Installment]:
+    """The user's installments with something outstanding (UPCOMING or OVERDUE); ``user_id`` may be a
+    ``bnpl.prepared.Slot``. The one definition the debt reads and the repayment's locks build on."""
+    return Installment.objects.filter(user_id=user_id, status__in=OPEN_STATUSES)
 
 
 def _installments() -> QuerySet[Installment]:
