@@ -138,6 +138,9 @@ def main() -> None:
                         help="print the N functions with the most calls beneath them (inclusive), for one request")
     parser.add_argument("--top", type=int, default=0, help="print the N most expensive functions per endpoint")
     parser.add_argument("--sql", action="store_true", help="print the statements of one request per endpoint")
+    parser.add_argument("--plans", action="store_true",
+                        help="at the end, how PostgreSQL planned each server-side prepared statement: a generic "
+                             "plan kept, or a custom plan made on every EXECUTE (pg_prepared_statements)")
     parser.add_argument("--time", type=int, default=0, metavar="BATCHES",
                         help="also time the endpoint without the profiler: CPU µs per request, the best of "
                              "BATCHES batches of --requests (in process, so less noisy than a load run)")
@@ -235,9 +238,24 @@ def main() -> None:
             if os.environ.get("COST_CALLERS"):
                 stats.print_callers(os.environ["COST_CALLERS"])
             print(s.getvalue())
+    if args.plans and connection.vendor == "postgresql":
+        print_plans(connection)
     print("\n| endpoint | calls | SQL | Redis |\n| --- | ---: | ---: | ---: |")
     for name, calls, sql, rds, _ in rows:
         print(f"| `{name}` | {calls:,.0f} | {sql:g} | {rds:g} |")
+
+
+def print_plans(connection) -> None:
+    """The session's prepared statements, each with how often PostgreSQL planned it generically (once
+    for all its EXECUTEs) or customarily (again on each one, as for a plain statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, generic_plans, custom_plans, statement FROM pg_prepared_statements "
+                       "ORDER BY generic_plans + custom_plans DESC")
+        rows = cursor.fetchall()
+    print("\n| statement | generic plans | custom plans | text |\n| --- | ---: | ---: | --- |")
+    for name, generic, custom, statement in rows:
+        text = " ".join(statement.split()).split(" AS ", 1)[-1]
+        print(f"| {name} | {generic} | {custom} | `{text[:SQL_WIDTH]}` |")
 
 
 if __name__ == "__main__":
