@@ -75,11 +75,21 @@ _PLACEHOLDER = re.compile(r"%[s%]")
 _STATEMENT_NUMBERS = itertools.count(1)
 
 
-def numbered_placeholders(sql: str) -> str:
+def numbered_placeholders(sql: str, literals: Sequence[str | None] | None = None) -> str:
     """psycopg2's ``%s`` placeholders as PostgreSQL's ``$1``, ``$2``... in order. ``%%`` stays as it
-    is: psycopg2 still formats the text it is sent in (into ``%``), as it formats every statement."""
-    numbers = itertools.count(1)
-    return _PLACEHOLDER.sub(lambda m: f"${next(numbers)}" if m.group() == "%s" else "%%", sql)
+    is: psycopg2 still formats the text it is sent in (into ``%``), as it formats every statement.
+
+    ``literals``: one per placeholder, the SQL literal written in its place (its ``%`` escaped as
+    ``%%``), or ``None`` for a parameter, numbered among the parameters only."""
+    placeholders, numbers = itertools.count(), itertools.count(1)
+
+    def replace(match: re.Match) -> str:
+        if match.group() == "%%":
+            return "%%"
+        literal = None if literals is None else literals[next(placeholders)]
+        return f"${next(numbers)}" if literal is None else literal.replace("%", "%%")
+
+    return _PLACEHOLDER.sub(replace, sql)
 
 
 class ServerStatements:
@@ -105,6 +115,13 @@ class ServerStatements:
     - The statement is the same SQL, with the same values: ``EXECUTE`` coerces each value to the
       type PostgreSQL inferred for its placeholder, the column the value is compared with, as it
       coerces the literal psycopg2 writes into the plain statement.
+    - Only the slots are parameters. A constant of the query (``status__in=OPEN_STATUSES``) is
+      written into the prepared text as the literal psycopg2 writes into the plain statement, so
+      that the plan PostgreSQL keeps for every ``EXECUTE`` knows it: a parameter there would keep
+      a partial index (``WHERE status IN ('UPCOMING', 'OVERDUE')``) out of the generic plan, and
+      PostgreSQL then plans the statement again on every ``EXECUTE``, as it did for the debt read's
+      open installments (bench/RESULTS.md, "Request path, ninth pass"; ``bench/request_cost.py
+      --plans`` shows how each statement is planned).
     - Reads that lock (``FOR UPDATE``) stay plain: they run inside the write paths' transactions,
       where the plan is the least of the cost, and their tests read the statement's text.
     - At most ``LIMIT`` statements per session, the least recently used deallocated in the call that
@@ -149,7 +166,7 @@ class ServerStatements:
 
 class _Compiled:
     __slots__ = ("alias", "sql", "params", "init_list", "model_slice", "annotations", "converters", "model",
-                 "for_update", "server_name", "prepare_sql", "execute_sql")
+                 "for_update", "server_name", "prepare_sql", "execute_sql", "slot_positions")
 
     def __init__(self, queryset: QuerySet, slots: dict[str, Slot]) -> None:
         prefetches: tuple = getattr(queryset, "_prefetch_related_lookups", ())
@@ -182,11 +199,21 @@ class _Compiled:
         # A server-side prepared statement (ServerStatements): PostgreSQL through psycopg2, no lock.
         connection = connections[self.alias]
         self.server_name = self.prepare_sql = self.execute_sql = ""
+        # The parameters an EXECUTE sends: the slots' (the constants are in the prepared text).
+        self.slot_positions = [position for position, (slot, _) in enumerate(self.params) if slot is not None]
         if connection.vendor == "postgresql" and not self.for_update and not _is_psycopg3():
+            literals = [None if slot is not None else _literal(constant, connection) for slot, constant in self.params]
             self.server_name = f"bnpl_{next(_STATEMENT_NUMBERS)}"
-            self.prepare_sql = f"PREPARE {self.server_name} AS {numbered_placeholders(sql)}"
+            self.prepare_sql = f"PREPARE {self.server_name} AS {numbered_placeholders(sql, literals)}"
             self.execute_sql = f"EXECUTE {self.server_name}" + (
-                f" ({', '.join(['%s'] * len(params))})" if params else "")
+                f" ({', '.join(['%s'] * len(self.slot_positions))})" if self.slot_positions else "")
+
+
+def _literal(value: Any, connection: Any) -> str:
+    """``value`` as the SQL literal psycopg2 writes for it into a plain statement."""
+    from django.db.backends.postgresql.psycopg_any import mogrify  # type: ignore[import-untyped]
+
+    return mogrify("%s", [value], connection)
 
 
 def _stale_plan(error: BaseException) -> bool:
@@ -197,7 +224,7 @@ def _stale_plan(error: BaseException) -> bool:
 
 def _is_psycopg3() -> bool:
     """psycopg 3 binds parameters on the server, where one call cannot carry two statements."""
-    from django.db.backends.postgresql.psycopg_any import is_psycopg3  # type: ignore[import-untyped]
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
     return is_psycopg3
 
@@ -246,14 +273,15 @@ class PreparedQuery(Generic[M]):
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         with connection.cursor() as cursor:
             if compiled.server_name and settings.BNPL_PG_PREPARED_STATEMENTS:
+                values_sent = [params[position] for position in compiled.slot_positions]
                 try:
-                    cursor.execute(ServerStatements.sql_for(connection, compiled), params)
+                    cursor.execute(ServerStatements.sql_for(connection, compiled), values_sent)
                 except BaseException as error:
                     ServerStatements.failed(connection)
                     if not (connection.get_autocommit() and _stale_plan(error)):
                         raise
                     # Outside a transaction nothing was changed: the read again, prepared afresh.
-                    cursor.execute(ServerStatements.sql_for(connection, compiled), params)
+                    cursor.execute(ServerStatements.sql_for(connection, compiled), values_sent)
             else:
                 cursor.execute(sql, params)
             rows: Sequence[Sequence[Any]] = cursor.fetchall()

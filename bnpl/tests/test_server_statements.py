@@ -10,10 +10,11 @@ from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from bnpl.models import ApiKey, Role
-from bnpl.prepared import ServerStatements, numbered_placeholders
+from bnpl.prepared import PreparedQuery, ServerStatements, numbered_placeholders
 from merchants.models import Merchant
 from merchants.selectors import merchant_visible_to
 from merchants.tests.factories import MerchantFactory
+from plans.tests.factories import make_plan
 from users.selectors import user_by_id, user_with_credit
 from users.tests.factories import CustomerFactory
 
@@ -24,6 +25,12 @@ def test_placeholders_are_numbered_in_order_and_a_literal_percent_stays_escaped(
     sql = "SELECT a FROM t WHERE b = %s AND c LIKE 'x%%' AND d IN (%s, %s)"
     assert numbered_placeholders(sql) == "SELECT a FROM t WHERE b = $1 AND c LIKE 'x%%' AND d IN ($2, $3)"
     assert numbered_placeholders("SELECT 1") == "SELECT 1"
+
+
+def test_the_literals_given_are_written_in_place_and_only_the_rest_numbered():
+    sql = "SELECT a FROM t WHERE b = %s AND s IN (%s, %s) AND c LIKE 'x%%' AND d = %s"
+    assert (numbered_placeholders(sql, [None, "'UPCOMING'", "'50% off'", None])
+            == "SELECT a FROM t WHERE b = $1 AND s IN ('UPCOMING', '50%% off') AND c LIKE 'x%%' AND d = $2")
 
 
 def _read(merchant: Merchant) -> tuple[str, Merchant | None]:
@@ -177,3 +184,38 @@ def test_a_read_that_locks_stays_plain(pg):
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
         assert user_lock(user.pk).pk == user.pk
     assert [q["sql"][:7] for q in queries.captured_queries] == ["SELECT "]
+
+
+def _prepared_name(sql: str) -> str:
+    return sql.split("PREPARE ", 1)[1].split(" ", 1)[0]
+
+
+@pytest.mark.postgresql_only
+def test_a_constant_of_the_query_is_in_the_prepared_text_and_only_the_slots_are_sent(pg):
+    """The debt read's open installments: the statuses written into the statement, the user its one parameter."""
+    from debt.selectors import open_installments
+
+    user = CustomerFactory.create()
+    make_plan(user=user)
+    for attempt in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            rows = open_installments(user_id=user.pk)
+        assert len(rows) == 3 and {row.user_id for row in rows} == {user.pk}
+        sql = queries.captured_queries[0]["sql"]
+        if attempt == 0:
+            prepared = _prepared_on_server()[_prepared_name(sql)]
+            assert "IN ('UPCOMING', 'OVERDUE')" in prepared and "$1" in prepared and "$2" not in prepared
+        else:
+            assert sql.startswith("EXECUTE bnpl_") and sql.endswith(f"('{user.pk}'::uuid)")
+
+
+@pytest.mark.postgresql_only
+def test_a_constant_with_quotes_and_percent_signs_reads_as_through_the_orm(pg):
+    name = "50% o'clock'); DROP TABLE merchants_merchant; --"
+    read = PreparedQuery(lambda pk: Merchant.objects.filter(pk=pk, name=name), pk=Merchant._meta.pk)
+    named, other = MerchantFactory.create(name=name), MerchantFactory.create(name="50% o")
+    for _ in range(2):  # prepared, then executed
+        assert [m.pk for m in read.fetch(pk=named.pk)] == [named.pk]
+        assert read.fetch(pk=other.pk) == []
+    assert Merchant.objects.filter(name=name).count() == 1
+
