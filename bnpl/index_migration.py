@@ -1,4 +1,5 @@
-"""A foreign key's own index dropped where another index of the model leads with its column.
+"""Index changes that never queue a table's writes: a foreign key's own index dropped where another
+index of the model leads with its column, and an index replaced by another built beside it.
 
 Django indexes every foreign key; where a composite index or a unique constraint of the same model
 already leads with the column, that index serves no read the other does not, and every write to the
@@ -17,9 +18,13 @@ as PostgreSQL allows ``CONCURRENTLY`` only outside a transaction. SQLite has no 
 from django.db import migrations, models
 
 
-def _concurrently(schema_editor) -> str:
+def _can_build_concurrently(schema_editor) -> bool:
     connection = schema_editor.connection
-    return " CONCURRENTLY" if connection.vendor == "postgresql" and not connection.in_atomic_block else ""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def _concurrently(schema_editor) -> str:
+    return " CONCURRENTLY" if _can_build_concurrently(schema_editor) else ""
 
 
 def index_dropped(index: str, *, table: str, column: str, opclass: str = "",
@@ -48,4 +53,42 @@ def foreign_key_index_dropped(model_name: str, name: str, field: models.ForeignK
     return migrations.SeparateDatabaseAndState(
         state_operations=[migrations.AlterField(model_name=model_name, name=name, field=field)],
         database_operations=[index_dropped(index, table=table, column=f"{name}_id")],
+    )
+
+
+def _index_built(apps, schema_editor, model_name: str, index: models.Index) -> None:
+    model = apps.get_model(model_name)
+    if _can_build_concurrently(schema_editor):
+        schema_editor.add_index(model, index, concurrently=True)
+    else:
+        schema_editor.add_index(model, index)
+
+
+def _index_removed(apps, schema_editor, model_name: str, index: models.Index) -> None:
+    model = apps.get_model(model_name)
+    if _can_build_concurrently(schema_editor):
+        schema_editor.remove_index(model, index, concurrently=True)
+    else:
+        schema_editor.remove_index(model, index)
+
+
+def index_replaced(model_name: str, *, old: models.Index, new: models.Index) -> migrations.SeparateDatabaseAndState:
+    """``RemoveIndex(old)`` and ``AddIndex(new)`` in the state (``model_name`` is "app.Model"); on
+    the database ``new`` is built first and ``old`` dropped after it, so the reads ``old`` served
+    always have one of the two (reversed: ``old`` built again, then ``new`` dropped). On PostgreSQL
+    both ``CONCURRENTLY``; the migration says ``atomic = False``."""
+    name = model_name.split(".")[1].lower()
+
+    def forwards(apps, schema_editor):
+        _index_built(apps, schema_editor, model_name, new)
+        _index_removed(apps, schema_editor, model_name, old)
+
+    def backwards(apps, schema_editor):
+        _index_built(apps, schema_editor, model_name, old)
+        _index_removed(apps, schema_editor, model_name, new)
+
+    return migrations.SeparateDatabaseAndState(
+        state_operations=[migrations.RemoveIndex(model_name=name, name=old.name),
+                          migrations.AddIndex(model_name=name, index=new)],
+        database_operations=[migrations.RunPython(forwards, backwards)],
     )

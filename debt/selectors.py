@@ -69,7 +69,7 @@ _OPEN_INSTALLMENTS = PreparedQuery(
 
 
 def open_installments(*, user_id: UUID) -> list[Installment]:
-    """The user's outstanding installments in allocation order (partial index installment_user_open_idx).
+    """The user's outstanding installments in allocation order (partial index installment_user_open_owed_idx).
     Prepared (``bnpl.prepared``): every debt read runs it, and building it in the ORM cost more than
     the rest of the read."""
     rows: list[Any] = _OPEN_INSTALLMENTS.fetch(user_id=user_id)  # each annotated with plan_created_at

@@ -1,6 +1,7 @@
 """Plans and their installments. Amount invariants are database constraints too."""
 import uuid
 from datetime import datetime
+from typing import ClassVar
 
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
@@ -138,6 +139,9 @@ class Plan(Model):
 
 
 class Installment(Model):
+    # For the layers below, which reach this model through the reverse relation (``users.selectors``).
+    OPEN_STATUSES: ClassVar[tuple[str, ...]] = OPEN_STATUSES
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="installments",
                              db_index=False)  # installment_sequence_per_plan leads with it
@@ -192,9 +196,13 @@ class Installment(Model):
             # chunks that each start where the last ended (no rescan of rows already marked).
             models.Index(fields=["due_date", "id"], condition=Q(status=InstallmentStatus.UPCOMING),
                          name="installment_upcoming_due_idx"),
-            # Debt reads and repayment allocation: a user's open installments by due date.
+            # Debt reads and repayment allocation: a user's open installments by due date. The
+            # amounts ride along for what a user owes (``users.selectors.with_credit``): a page of
+            # the users list sums its customers' open installments from the index alone, however
+            # many paid ones their history holds (bench/RESULTS.md, "Request path, ninth pass").
             models.Index(fields=["user", "due_date"], condition=Q(status__in=OPEN_STATUSES),
-                         name="installment_user_open_idx"),
+                         include=["amount", "fee_amount", "fee_waived_amount", "paid_amount", "refunded_amount"],
+                         name="installment_user_open_owed_idx"),
             # "Who has anything overdue" for the sweep's user pass; the due date rides along so the
             # sweep finds OVERDUE rows no longer past due (rare) without visiting the heap.
             # The pause date rides along too, so the "no longer overdue" test is index-only as well.

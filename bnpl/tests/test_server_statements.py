@@ -219,3 +219,28 @@ def test_a_constant_with_quotes_and_percent_signs_reads_as_through_the_orm(pg):
         assert read.fetch(pk=other.pk) == []
     assert Merchant.objects.filter(name=name).count() == 1
 
+
+@pytest.mark.postgresql_only
+def test_the_plan_kept_for_every_execute_uses_the_partial_indexes(pg):
+    """With the constants in the text, the plan PostgreSQL keeps for a statement (its generic plan)
+    reads a user's open installments from ``installment_user_open_owed_idx``, and sums what the
+    user owes from it alone; with the statuses as parameters it could not use the index at all."""
+    from debt.selectors import open_installments
+
+    user = CustomerFactory.create()
+    make_plan(user=user)
+    with CaptureQueriesContext(connection) as queries:
+        open_installments(user_id=user.pk)
+        user_with_credit(pk=user.pk)
+    names = [_prepared_name(q["sql"]) for q in queries.captured_queries]
+    with connection.cursor() as cursor:
+        # Local to the test's transaction: the kept plan, and no scan that avoids the indexes.
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off; "
+                       "SET LOCAL enable_bitmapscan = off")
+        plans = []
+        for name in names:
+            cursor.execute(f"EXPLAIN EXECUTE {name} (%s)", [str(user.pk)])
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    installments_plan, credit_plan = plans
+    assert "installment_user_open_owed_idx" in installments_plan
+    assert "Index Only Scan using installment_user_open_owed_idx" in credit_plan
