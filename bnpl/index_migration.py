@@ -56,20 +56,14 @@ def foreign_key_index_dropped(model_name: str, name: str, field: models.ForeignK
     )
 
 
-def _index_built(apps, schema_editor, model_name: str, index: models.Index) -> None:
+def _index_changed(apps, schema_editor, model_name: str, index: models.Index, *, build: bool) -> None:
+    """``index`` built (or dropped) on ``model_name``'s table, ``CONCURRENTLY`` where PostgreSQL allows it."""
     model = apps.get_model(model_name)
+    change = schema_editor.add_index if build else schema_editor.remove_index
     if _can_build_concurrently(schema_editor):
-        schema_editor.add_index(model, index, concurrently=True)
+        change(model, index, concurrently=True)
     else:
-        schema_editor.add_index(model, index)
-
-
-def _index_removed(apps, schema_editor, model_name: str, index: models.Index) -> None:
-    model = apps.get_model(model_name)
-    if _can_build_concurrently(schema_editor):
-        schema_editor.remove_index(model, index, concurrently=True)
-    else:
-        schema_editor.remove_index(model, index)
+        change(model, index)
 
 
 def index_replaced(model_name: str, *, old: models.Index, new: models.Index) -> migrations.SeparateDatabaseAndState:
@@ -80,12 +74,12 @@ def index_replaced(model_name: str, *, old: models.Index, new: models.Index) -> 
     name = model_name.split(".")[1].lower()
 
     def forwards(apps, schema_editor):
-        _index_built(apps, schema_editor, model_name, new)
-        _index_removed(apps, schema_editor, model_name, old)
+        _index_changed(apps, schema_editor, model_name, new, build=True)
+        _index_changed(apps, schema_editor, model_name, old, build=False)
 
     def backwards(apps, schema_editor):
-        _index_built(apps, schema_editor, model_name, old)
-        _index_removed(apps, schema_editor, model_name, new)
+        _index_changed(apps, schema_editor, model_name, old, build=True)
+        _index_changed(apps, schema_editor, model_name, new, build=False)
 
     return migrations.SeparateDatabaseAndState(
         state_operations=[migrations.RemoveIndex(model_name=name, name=old.name),
