@@ -371,6 +371,8 @@ def _user_event_sql() -> str:
     available credit from what the user owes), built by PostgreSQL for the users ``%(object_ids)s``.
     ``debt/tests/test_user_event_sql.py`` holds it equal to the representer."""
     owed = "i.amount + i.fee_amount - i.fee_waived_amount - i.paid_amount - i.refunded_amount"
+    # Only open installments owe anything (as users.selectors.with_credit sums them, from the index).
+    open_statuses = ", ".join(f"'{status.value}'" for status in OPEN_STATUSES)
     return f"""
         SELECT c.id AS object_id, NULL::uuid AS merchant_id, jsonb_build_object(
             'id', c.id, 'full_name', c.full_name, 'phone_number', c.phone_mask,
@@ -381,7 +383,8 @@ def _user_event_sql() -> str:
             'created_at', {dates.datetime_text_sql("c.created_at")}) AS data
         FROM users_customer c
         LEFT JOIN (SELECT i.user_id, SUM({owed}) AS owed FROM plans_installment i
-                    WHERE i.user_id = ANY(%(object_ids)s::uuid[]) GROUP BY i.user_id) o ON o.user_id = c.id
+                    WHERE i.user_id = ANY(%(object_ids)s::uuid[]) AND i.status IN ({open_statuses})
+                    GROUP BY i.user_id) o ON o.user_id = c.id
         WHERE c.id = ANY(%(object_ids)s::uuid[])"""  # noqa: S608
 
 

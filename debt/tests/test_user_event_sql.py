@@ -42,7 +42,14 @@ def test_the_sql_payload_is_the_representers():
     make_plan(user=over, total_amount="900.00")
     Customer.objects.filter(pk=over.pk).update(credit_limit=100)
     Installment.objects.filter(user=limited).update(fee_amount=1000, fee_waived_amount=100, paid_amount=5)
-    ids = [limited.pk, unlimited.pk, over.pk, nothing.pk]
+    # Every status: the paid and cancelled owe 0, and the sums read only the open ones.
+    settling = _customer(limit=10_000_00)
+    make_plan(user=settling, total_amount="400.00", installment_count=4)
+    paid, cancelled, overdue, _ = Installment.objects.filter(user=settling).order_by("sequence")
+    Installment.objects.filter(pk=paid.pk).update(status="PAID", paid_amount=paid.amount)
+    Installment.objects.filter(pk=cancelled.pk).update(status="CANCELLED", refunded_amount=cancelled.amount)
+    Installment.objects.filter(pk=overdue.pk).update(status="OVERDUE", fee_amount=250)
+    ids = [limited.pk, unlimited.pk, over.pk, nothing.pk, settling.pk]
     with connection.cursor() as cursor:
         cursor.execute(_user_event_sql(), {"object_ids": ids})
         by_sql = {object_id: data for object_id, _, data in cursor.fetchall()}
@@ -51,6 +58,7 @@ def test_the_sql_payload_is_the_representers():
         data = by_sql[user_id]
         assert (json.loads(data) if isinstance(data, str) else data) == _shown(user_id)
     assert _shown(over.pk)["available_credit"] == "0.00" and _shown(unlimited.pk)["available_credit"] is None
+    assert _shown(settling.pk)["available_credit"] == "9797.50"  # 10,000 - (2 x 100 + the 2.50 fee)
 
 
 def test_the_sweep_writes_them_without_a_merchant(business_day):
