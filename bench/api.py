@@ -44,6 +44,7 @@ from bench.common import (  # noqa: E402
     migrate,
     recreate_database,
     setup_django,
+    vacuum,
 )
 
 # Another name and ports (BENCH_API_DB, BENCH_API_PORT) let two checkouts bench side by side.
@@ -328,8 +329,10 @@ def main() -> None:
         setup_django(env)
         fixture = seed(args.users, args.installments)
         fixture_file.write_text(json.dumps(fixture))
+    vacuum(DB)  # the seed's and the earlier runs' writes, as autovacuum would have left them
     if args.compare:
         base_database(env, args.compare.resolve())
+        vacuum(f"{DB}_base")
     if args.seed_only:
         return
     data = write_wrk_data(fixture)
