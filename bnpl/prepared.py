@@ -23,8 +23,10 @@ On PostgreSQL a read that takes no lock also runs as a prepared statement of the
 PostgreSQL parses and plans it once per connection, not on every request
 (:class:`ServerStatements`; ``BNPL_PG_PREPARED_STATEMENTS`` turns it off).
 
-Also here: :func:`attach_prefetched` (a prepared query's rows stored as ``prefetch_related`` stores
-them) and :func:`built_once` (a base queryset built once and cloned per call).
+Also here: :class:`PreparedRows` (a statement over a prepared queryset's rows, answered as the
+driver's rows: a page the database renders), :func:`attach_prefetched` (a prepared query's rows
+stored as ``prefetch_related`` stores them) and :func:`built_once` (a base queryset built once and
+cloned per call).
 """
 from __future__ import annotations
 
@@ -168,7 +170,8 @@ class _Compiled:
     __slots__ = ("alias", "sql", "params", "init_list", "model_slice", "annotations", "converters", "model",
                  "for_update", "server_name", "prepare_sql", "execute_sql", "slot_positions")
 
-    def __init__(self, queryset: QuerySet, slots: dict[str, Slot]) -> None:
+    def __init__(self, queryset: QuerySet, slots: dict[str, Slot],
+                 wrap: Callable[[str], str] | None = None) -> None:
         prefetches: tuple = getattr(queryset, "_prefetch_related_lookups", ())
         if queryset.query.select_related or prefetches:
             raise ValueError("a prepared query selects one model's rows: no select_related or prefetch_related")
@@ -178,6 +181,12 @@ class _Compiled:
             connections[self.alias].features.has_select_for_update
         compiler = queryset.query.get_compiler(using=self.alias)
         sql, params = compiler.as_sql()
+        if wrap is not None:
+            # The statement selects what ``wrap`` makes of the queryset's rows. Its own text may not
+            # hold a ``%``, which psycopg2 would read as a placeholder.
+            wrapped = wrap(sql)
+            assert wrapped.count("%") == sql.count("%"), "a wrapping adds no parameter"
+            sql = wrapped
         markers = {id(slot.marker): slot for slot in slots.values()}
         # Each parameter: a constant written in ``build``, or (a slot, None) to prepare per call.
         self.sql = sql
@@ -267,24 +276,8 @@ class PreparedQuery(Generic[M]):
         """Raises what ``field.get_db_prep_value`` raises for a value the field cannot hold
         (``ValidationError`` for a malformed UUID, as a filter would)."""
         compiled = self._for(using)
+        rows = self._rows(compiled, values)
         alias, connection = compiled.alias, connections[compiled.alias]
-        sql, params = self._statement(compiled, values)
-        if compiled.for_update and connection.get_autocommit():
-            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
-        with connection.cursor() as cursor:
-            if compiled.server_name and settings.BNPL_PG_PREPARED_STATEMENTS:
-                values_sent = [params[position] for position in compiled.slot_positions]
-                try:
-                    cursor.execute(ServerStatements.sql_for(connection, compiled), values_sent)
-                except BaseException as error:
-                    ServerStatements.failed(connection)
-                    if not (connection.get_autocommit() and _stale_plan(error)):
-                        raise
-                    # Outside a transaction nothing was changed: the read again, prepared afresh.
-                    cursor.execute(ServerStatements.sql_for(connection, compiled), values_sent)
-            else:
-                cursor.execute(sql, params)
-            rows: Sequence[Sequence[Any]] = cursor.fetchall()
         model, init_list, model_slice, annotations = (
             compiled.model, compiled.init_list, compiled.model_slice, compiled.annotations)
         objects = []
@@ -302,6 +295,28 @@ class PreparedQuery(Generic[M]):
             objects.append(obj)
         return objects
 
+    @classmethod
+    def _rows(cls, compiled: _Compiled, values: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        """The statement's rows as the driver returns them."""
+        connection = connections[compiled.alias]
+        sql, params = cls._statement(compiled, values)
+        if compiled.for_update and connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        with connection.cursor() as cursor:
+            if compiled.server_name and settings.BNPL_PG_PREPARED_STATEMENTS:
+                values_sent = [params[position] for position in compiled.slot_positions]
+                try:
+                    cursor.execute(ServerStatements.sql_for(connection, compiled), values_sent)
+                except BaseException as error:
+                    ServerStatements.failed(connection)
+                    if not (connection.get_autocommit() and _stale_plan(error)):
+                        raise
+                    # Outside a transaction nothing was changed: the read again, prepared afresh.
+                    cursor.execute(ServerStatements.sql_for(connection, compiled), values_sent)
+            else:
+                cursor.execute(sql, params)
+            return cursor.fetchall()
+
     def get(self, *, using: str | None = None, **values: Any) -> M | None:
         """The one object, or None. More than one is a bug in ``build`` (a slot meant to be unique)."""
         objects = self.fetch(using=using, **values)
@@ -317,6 +332,28 @@ class PreparedQuery(Generic[M]):
             model: Any = self._for(using).model
             raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
         return obj
+
+
+class PreparedRows(PreparedQuery[M]):
+    """A :class:`PreparedQuery` whose statement is ``wrap(sql)``, a statement over the queryset's SQL
+    (as a derived table) that adds no parameter: ``rows(**values)`` returns its rows as the driver
+    gives them, no instances built. For a read the database answers in a shape of its own (a page
+    rendered as JSON, ``bnpl.prepared_pages``)."""
+
+    def __init__(self, build: Callable[..., QuerySet[M]], *, wrap: Callable[[str], str], **fields: Field) -> None:
+        super().__init__(build, **fields)
+        self._wrap = wrap
+
+    def compile(self, using: str | None = None) -> _Compiled:
+        slots = {name: Slot(name, field) for name, field in self._fields.items()}
+        queryset = self._build(**slots)
+        return _Compiled(queryset if using is None else queryset.using(using), slots, wrap=self._wrap)
+
+    def fetch(self, *, using: str | None = None, **values: Any) -> list[M]:
+        raise TypeError("a wrapped statement's rows are not the model's: rows()")
+
+    def rows(self, *, using: str | None = None, **values: Any) -> Sequence[Sequence[Any]]:
+        return self._rows(self._for(using), values)
 
 
 def model_multiple(obj: Model) -> Exception:

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bnpl.models import ApiKey, Role
-from bnpl.prepared import PreparedQuery
+from bnpl.prepared import PreparedQuery, PreparedRows
 from debt.selectors import open_installments
 from merchants.models import Merchant
 from merchants.selectors import merchant_visible_to, merchants_visible_to
@@ -133,6 +133,28 @@ def test_a_queryset_that_cannot_be_prepared_is_refused_when_compiled():
     with pytest.raises(Plan.MultipleObjectsReturned):
         make_plan(), make_plan()
         PreparedQuery(lambda pk: Plan.objects.exclude(pk=pk), pk=Plan._meta.pk).get(pk=uuid.uuid4())
+
+
+def test_a_wrapped_statement_answers_its_own_rows_with_the_slots_values():
+    first, second = CustomerFactory.create(full_name="First"), CustomerFactory.create(full_name="Second")
+    rows = PreparedRows(lambda status: user_queryset().filter(status=status).order_by("full_name"),
+                        wrap=lambda sql: f"SELECT page.full_name, upper(page.full_name) FROM ({sql}) page "
+                                         "ORDER BY page.full_name DESC",
+                        status=Customer._meta.get_field("status"))
+    Customer.objects.filter(pk=second.pk).update(status="DEBT_USER")
+    assert [tuple(row) for row in rows.rows(status="NORMAL")] == [("First", "FIRST")]
+    assert [tuple(row) for row in rows.rows(status="DEBT_USER")] == [("Second", "SECOND")]
+    with pytest.raises(TypeError):
+        rows.fetch(status="NORMAL")  # its rows are not the model's
+    assert first.pk != second.pk
+
+
+def test_a_wrapping_may_not_add_a_parameter():
+    wraps_a_percent = PreparedRows(lambda pk: user_queryset().filter(pk=pk),
+                                   wrap=lambda sql: f"SELECT count(*) FROM ({sql}) page WHERE 'a' LIKE '%%'",
+                                   pk=Customer._meta.pk)
+    with pytest.raises(AssertionError, match="adds no parameter"):
+        wraps_a_percent.compile()
 
 
 @pytest.mark.parametrize("path", ["/api/v1/merchants/{}/", "/api/v1/users/{}/", "/api/v1/plans/{}/",
