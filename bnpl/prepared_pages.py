@@ -11,6 +11,13 @@ filters are given, the ordering, whether a cursor position bounds it, the slice)
 paginator does to it (``order_by``, the position's ``filter``, the slice) and answers the slice by
 the prepared statement of that shape, with the request's values.
 
+A list whose representation the database can build (``rendered``: the representation's fields as
+SQL over a page row) is, on PostgreSQL, answered as the page's JSON, one text per row that
+PostgreSQL writes (``row_to_json``): no model instance is built and no serializer walks the row,
+which was most of a page's Python (bench/RESULTS.md, "Request path, tenth pass"). The view hands
+each row's parsed ``data`` to the renderer as it would hand the serializer's output;
+``users/tests/test_rendered_pages.py`` holds the two byte for byte.
+
 It covers what can be had exactly, and declines the rest to the ORM (``source`` returns ``None``):
 a query parameter that is not a plain filter of the view's FilterSet (an exact match on a column,
 no ``method``, not excluded or distinct), a filter value its form field refuses (the ORM's path then
@@ -20,17 +27,19 @@ each list, page after page in both directions, filtered and scoped, to the ORM's
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 import django_filters
+import orjson
 from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import connection
 from django.db.models import Field, Model, QuerySet
 from django_filters.constants import EMPTY_VALUES
 
 from bnpl.models import ApiKey
 from bnpl.permissions import merchant_scope, of_merchant
-from bnpl.prepared import PreparedQuery
+from bnpl.prepared import PreparedQuery, PreparedRows
 
 M = TypeVar("M", bound=Model)
 
@@ -57,14 +66,25 @@ class PreparedPages(Generic[M]):
 
     ``merchant_field``: the column of the caller's merchant scope (``bnpl.permissions``), or
     ``None`` for a list every key reading it sees whole. ``prefetch(objects)``: attaches what the
-    ORM's queryset prefetches, by prepared statements of its own.
+    ORM's queryset prefetches, by prepared statements of its own. ``rendered(row)``: the view's
+    representation of a row, as ``(field name, SQL expression over the columns of ``row``)`` pairs in
+    the representation's order (the columns are the queryset's, its annotations included), for
+    PostgreSQL to render the pages (:class:`Rendered`).
     """
 
     def __init__(self, model: type[M], build: Callable[[], QuerySet[M]], *,
                  merchant_field: str | None = "merchant_id",
-                 prefetch: Callable[[list[M]], None] | None = None) -> None:
+                 prefetch: Callable[[list[M]], None] | None = None,
+                 rendered: Callable[[str], Sequence[tuple[str, str]]] | None = None) -> None:
+        assert prefetch is None or rendered is None, "a rendered row carries its related rows itself"
         self.model, self._build, self._merchant_field, self.prefetch = model, build, merchant_field, prefetch
+        self.rendered = rendered
         self.query = functools.lru_cache(maxsize=MAX_SHAPES)(self._prepare)
+        self.rendered_query = functools.lru_cache(maxsize=MAX_SHAPES)(self._prepare_rendered)
+
+    def renders(self) -> bool:
+        """Whether the pages are rendered by the database: a ``rendered`` list, on PostgreSQL."""
+        return self.rendered is not None and connection.vendor == "postgresql"
 
     def _column(self, name: str) -> Field:
         field = self.model._meta.get_field(name)  # a name or a foreign key's attname
@@ -99,8 +119,9 @@ class PreparedPages(Generic[M]):
         merchant_id = merchant_scope(api_key) if self._merchant_field is not None else None
         return PageSource(self, filters, merchant_id)
 
-    def _prepare(self, scoped: bool, filter_names: tuple[str, ...], ordering: tuple[str, ...],
-                 position: str | None, start: int, stop: int) -> PreparedQuery[M]:
+    def _shape(self, scoped: bool, filter_names: tuple[str, ...], ordering: tuple[str, ...],
+               position: str | None, start: int, stop: int) -> tuple[Callable[..., QuerySet[M]], dict[str, Field]]:
+        """The page's queryset with its slots, and their fields."""
         fields: dict[str, Field] = {f"filter_{name}": self._column(name) for name in filter_names}
         if scoped:
             assert self._merchant_field is not None
@@ -120,7 +141,31 @@ class PreparedPages(Generic[M]):
                 queryset = queryset.filter(**{position: slots["position"]})
             return queryset[start:stop]
 
+        return build, fields
+
+    def _prepare(self, scoped: bool, filter_names: tuple[str, ...], ordering: tuple[str, ...],
+                 position: str | None, start: int, stop: int) -> PreparedQuery[M]:
+        build, fields = self._shape(scoped, filter_names, ordering, position, start, stop)
         return PreparedQuery(build, **fields)
+
+    def _prepare_rendered(self, scoped: bool, filter_names: tuple[str, ...], ordering: tuple[str, ...],
+                          position: str | None, start: int, stop: int) -> PreparedRows[M]:
+        """The page as ``(the ordering's first field, the row's JSON text)``, in the page's order."""
+        assert self.rendered is not None
+        build, fields = self._shape(scoped, filter_names, ordering, position, start, stop)
+        quote = connection.ops.quote_name
+
+        def column(name: str) -> str:
+            return f"page.{quote(self._column(name.lstrip('-')).column)}"
+
+        shown = ", ".join(f"{sql} AS {quote(name)}" for name, sql in self.rendered("page"))
+        order = ", ".join(f"{column(name)} {'DESC' if name.startswith('-') else 'ASC'}" for name in ordering)
+
+        def wrap(sql: str) -> str:
+            return (f"SELECT {column(ordering[0])}, row_to_json(shown)::text FROM ({sql}) page "  # noqa: S608 - names and expressions of the code's own
+                    f"CROSS JOIN LATERAL (SELECT {shown}) shown ORDER BY {order}")
+
+        return PreparedRows(build, wrap=wrap, **fields)
 
 
 class PageSource(Generic[M]):
@@ -142,18 +187,39 @@ class PageSource(Generic[M]):
             f"{self._ordering[0].lstrip('-')}__lt", f"{self._ordering[0].lstrip('-')}__gt"), name
         return PageSource(self._pages, self._filters, self._merchant_id, self._ordering, (name, value))
 
-    def __getitem__(self, page: slice) -> list[M]:
+    @property
+    def rendered(self) -> bool:
+        """Whether its pages are :class:`Rendered` rows, not instances."""
+        return self._pages.renders()
+
+    def __getitem__(self, page: slice) -> list[M] | list[Rendered]:
         assert isinstance(page, slice) and page.step is None and self._ordering
         filter_names = tuple(sorted(self._filters))
         scoped = self._merchant_id is not None
-        query = self._pages.query(scoped, filter_names, self._ordering,
-                                  None if self._position is None else self._position[0], page.start or 0, page.stop)
+        shape = (scoped, filter_names, self._ordering, None if self._position is None else self._position[0],
+                 page.start or 0, page.stop)
         values = {f"filter_{name}": value for name, value in self._filters.items()}
         if scoped:
             values["merchant"] = self._merchant_id
         if self._position is not None:
             values["position"] = self._position[1]
-        objects = query.fetch(**values)
+        if self.rendered:
+            position = self._ordering[0].lstrip("-")
+            return [Rendered(orjson.loads(text), position, value)
+                    for value, text in self._pages.rendered_query(*shape).rows(**values)]
+        objects = self._pages.query(*shape).fetch(**values)
         if self._pages.prefetch is not None and objects:
             self._pages.prefetch(objects)
         return objects
+
+
+class Rendered:
+    """A row of a page the database rendered: ``data``, its representation as the view's serializer
+    gives it, and the ordering's first field under its own name, which is all the cursor
+    pagination reads of a row (the position of the next and previous links)."""
+
+    __slots__ = ("data", "__dict__")
+
+    def __init__(self, data: dict, position_field: str, position: Any) -> None:
+        self.data = data
+        self.__dict__[position_field] = position

@@ -274,7 +274,8 @@ class CompiledReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     output does not depend on the context (the request, the view): it is rendered without one, on
     one business day (``bnpl.dates.one_business_day``). ``bnpl/tests/test_compiled_reads.py``
     holds every such view equal to DRF's own rendering. A view that sets ``prepared_pages`` has
-    its list's pages read by prepared statements (``bnpl.prepared_pages``)."""
+    its list's pages read by prepared statements (``bnpl.prepared_pages``), and rendered by the
+    database where those pages say how (``PreparedPages(rendered=...)``, on PostgreSQL)."""
 
     def render(self, obj: Any) -> dict:
         return rendered(self.get_serializer_class())(obj)
@@ -305,6 +306,11 @@ class CompiledReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def list(self, request, *args, **kwargs):
         queryset = self.list_source(request)
         page = self.paginate_queryset(queryset)
+        if getattr(queryset, "rendered", False):
+            # The database rendered the page (``bnpl.prepared_pages.Rendered``): each row's data.
+            assert page is not None and type(self).render is CompiledReadViewSet.render, \
+                "a view that renders its own way has no rendered pages"
+            return self.get_paginated_response([row.data for row in page])
         with one_business_day():
             # The compiled renderer looked up once for the page, unless a view renders its own way.
             render = (rendered(self.get_serializer_class()) if type(self).render is CompiledReadViewSet.render

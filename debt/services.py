@@ -24,7 +24,7 @@ from bnpl.bulk import insert_one
 from bnpl.errors import InvalidState, ValidationFailed
 from bnpl.metrics import observe_sweep
 from bnpl.models import ApiKey
-from bnpl.money import format_minor, format_minor_sql, max_minor
+from bnpl.money import format_minor, max_minor
 from debt.aging import AgingReport, aging_report, aging_report_as_of
 from debt.models import AgingSnapshot, Repayment, RepaymentAllocation, SweepRun
 from debt.selectors import allocation_order
@@ -42,7 +42,7 @@ from plans.locks import installments_lock, open_installments_lock, plans_lock
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, Plan
 from users.locks import user_lock
 from users.models import Customer, UserStatus
-from users.selectors import with_credit
+from users.selectors import shown_sql, with_credit
 
 __all__ = ["MAX_INSTALLMENT_IDS", "RepaymentResult", "debt_status_refresh", "repayment_apply", "sweep_overdue"]
 
@@ -373,14 +373,9 @@ def _user_event_sql() -> str:
     owed = "i.amount + i.fee_amount - i.fee_waived_amount - i.paid_amount - i.refunded_amount"
     # Only open installments owe anything (as users.selectors.with_credit sums them, from the index).
     open_statuses = ", ".join(f"'{status.value}'" for status in OPEN_STATUSES)
+    shown = ", ".join(f"'{name}', {sql}" for name, sql in shown_sql(row="c", outstanding="COALESCE(o.owed, 0)"))
     return f"""
-        SELECT c.id AS object_id, NULL::uuid AS merchant_id, jsonb_build_object(
-            'id', c.id, 'full_name', c.full_name, 'phone_number', c.phone_mask,
-            'passport_number', c.passport_mask, 'date_of_birth', c.date_of_birth_mask, 'card_number', c.card_mask,
-            'status', c.status, 'credit_limit', {format_minor_sql("c.credit_limit")},
-            'available_credit', CASE WHEN c.credit_limit IS NULL THEN NULL
-                                     ELSE {format_minor_sql("GREATEST(c.credit_limit - COALESCE(o.owed, 0), 0)")} END,
-            'created_at', {dates.datetime_text_sql("c.created_at")}) AS data
+        SELECT c.id AS object_id, NULL::uuid AS merchant_id, jsonb_build_object({shown}) AS data
         FROM users_customer c
         LEFT JOIN (SELECT i.user_id, SUM({owed}) AS owed FROM plans_installment i
                     WHERE i.user_id = ANY(%(object_ids)s::uuid[]) AND i.status IN ({open_statuses})

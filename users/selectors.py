@@ -7,7 +7,8 @@ from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from bnpl.crypto import lookup_hash
-from bnpl.money import MoneyModelField
+from bnpl.dates import datetime_text_sql
+from bnpl.money import MoneyModelField, format_minor_sql
 from bnpl.prepared import PreparedQuery, built_once
 from bnpl.prepared_pages import PreparedPages
 from users.models import Customer
@@ -64,8 +65,32 @@ def users_with_credit() -> QuerySet[Customer]:
     return with_credit(queryset=user_queryset())
 
 
-# The users list's pages (``bnpl.prepared_pages``): every key that reads the list sees every user.
-USER_PAGES = PreparedPages(Customer, users_with_credit, merchant_field=None)
+def shown_sql(*, row: str, outstanding: str) -> list[tuple[str, str]]:
+    """A user as the API shows it (``users.api.UserSerializer``: personal data masked, the available
+    credit from what the user owes), as ``(field, SQL expression)`` pairs in the serializer's order,
+    for PostgreSQL to render: ``row`` is the alias of a row with the customer's columns, ``outstanding``
+    the SQL of what the user owes (``with_credit``'s ``outstanding_amount``). The users list's pages
+    and the sweep's ``user.status_changed`` events are built from it; ``users/tests/test_rendered_pages.py``
+    and ``debt/tests/test_user_event_sql.py`` hold both to the serializer."""
+    limit = f"{row}.credit_limit"
+    return [
+        ("id", f"{row}.id"), ("full_name", f"{row}.full_name"), ("phone_number", f"{row}.phone_mask"),
+        ("passport_number", f"{row}.passport_mask"), ("date_of_birth", f"{row}.date_of_birth_mask"),
+        ("card_number", f"{row}.card_mask"), ("status", f"{row}.status"),
+        ("credit_limit", format_minor_sql(limit)),
+        ("available_credit", f"CASE WHEN {limit} IS NULL THEN NULL "
+                             f"ELSE {format_minor_sql(f'GREATEST({limit} - {outstanding}, 0)')} END"),
+        ("created_at", datetime_text_sql(f"{row}.created_at")),
+    ]
+
+
+def _shown_in_page(row: str) -> list[tuple[str, str]]:
+    return shown_sql(row=row, outstanding=f"{row}.{_OUTSTANDING}")
+
+
+# The users list's pages (``bnpl.prepared_pages``): every key that reads the list sees every user;
+# on PostgreSQL each page is rendered by the database.
+USER_PAGES = PreparedPages(Customer, users_with_credit, merchant_field=None, rendered=_shown_in_page)
 
 _USER_WITH_CREDIT = PreparedQuery(lambda pk: with_credit(queryset=user_queryset()).filter(pk=pk),
                                   pk=Customer._meta.pk)
