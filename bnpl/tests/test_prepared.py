@@ -138,7 +138,7 @@ def test_a_queryset_that_cannot_be_prepared_is_refused_when_compiled():
 def test_a_wrapped_statement_answers_its_own_rows_with_the_slots_values():
     first, second = CustomerFactory.create(full_name="First"), CustomerFactory.create(full_name="Second")
     rows = PreparedRows(lambda status: user_queryset().filter(status=status).order_by("full_name"),
-                        wrap=lambda sql: f"SELECT page.full_name, upper(page.full_name) FROM ({sql}) page "
+                        wrap=lambda sql: f"SELECT page.full_name, upper(page.full_name) FROM ({sql}) page "  # noqa: S608
                                          "ORDER BY page.full_name DESC",
                         status=Customer._meta.get_field("status"))
     Customer.objects.filter(pk=second.pk).update(status="DEBT_USER")
@@ -151,7 +151,7 @@ def test_a_wrapped_statement_answers_its_own_rows_with_the_slots_values():
 
 def test_a_wrapping_may_not_add_a_parameter():
     wraps_a_percent = PreparedRows(lambda pk: user_queryset().filter(pk=pk),
-                                   wrap=lambda sql: f"SELECT count(*) FROM ({sql}) page WHERE 'a' LIKE '%%'",
+                                   wrap=lambda sql: f"SELECT count(*) FROM ({sql}) page WHERE 'a' LIKE '%%'",  # noqa: S608
                                    pk=Customer._meta.pk)
     with pytest.raises(AssertionError, match="adds no parameter"):
         wraps_a_percent.compile()

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bnpl.prepared_pages import PageSource
+from bnpl.testing.pages import walk_pages
 from plans.api import PlanViewSet
 from plans.models import Plan
 from plans.services import plan_create
@@ -27,19 +28,8 @@ pytestmark = pytest.mark.django_db
 def _walk(api, path: str, params: dict) -> tuple[list[dict], int]:
     """Every page from the first to the last by ``next``, then back to the first by ``previous``;
     and the statements all of it ran."""
-    pages: list[dict] = []
     with CaptureQueriesContext(connection) as queries:
-        response = api.get(path, params)
-        while True:
-            assert response.status_code == 200, response.content
-            pages.append(response.json())
-            if pages[-1]["next"] is None:
-                break
-            response = api.get(pages[-1]["next"])
-        while pages[-1]["previous"] is not None:
-            response = api.get(pages[-1]["previous"])
-            assert response.status_code == 200, response.content
-            pages.append(response.json())
+        pages = [response.json() for response in walk_pages(api, path, params)]
     return pages, len(queries)
 
 

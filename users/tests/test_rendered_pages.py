@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bnpl.testing.pages import walk_pages
 from plans.models import Installment
 from plans.tests.factories import make_plan
 from users.api import UserViewSet
@@ -29,21 +30,7 @@ HOSTILE_NAMES = [
 
 def _walk(api, params: dict) -> list[bytes]:
     """Every page's bytes, first to last by ``next``, then back by ``previous``."""
-    pages, bodies = [], []
-    response = api.get("/api/v1/users/", params)
-    while True:
-        assert response.status_code == 200, response.content
-        bodies.append(response.content)
-        pages.append(response.json())
-        if pages[-1]["next"] is None:
-            break
-        response = api.get(pages[-1]["next"])
-    while pages[-1]["previous"] is not None:
-        response = api.get(pages[-1]["previous"])
-        assert response.status_code == 200, response.content
-        bodies.append(response.content)
-        pages.append(response.json())
-    return bodies
+    return [response.content for response in walk_pages(api, "/api/v1/users/", params)]
 
 
 def _three_ways(monkeypatch, api, params: dict) -> list[bytes]:
