@@ -27,14 +27,17 @@ each list, page after page in both directions, filtered and scoped, to the ORM's
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 import django_filters
 import orjson
 from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.signals import setting_changed
 from django.db import connection
 from django.db.models import Field, Model, QuerySet
+from django.dispatch import receiver
 from django_filters.constants import EMPTY_VALUES
 
 from bnpl.models import ApiKey
@@ -60,6 +63,17 @@ def _plain_filter(flt: django_filters.Filter, value: Any) -> bool:
     return own is django_filters.Filter.filter
 
 
+# Every PreparedPages: the SQL that renders a page is written from settings (the currency's places,
+# the time zone), so a setting changed under the process (override_settings) empties its shapes.
+_RENDERED: weakref.WeakSet[PreparedPages] = weakref.WeakSet()
+
+
+@receiver(setting_changed)
+def _settings_changed(**kwargs: Any) -> None:
+    for pages in list(_RENDERED):
+        pages.rendered_query.cache_clear()
+
+
 class PreparedPages(Generic[M]):
     """The pages of ``build()`` (its rows, unordered and unfiltered), for a view whose list is
     ``filterset_class(query, scoped_to_caller(build(), api_key)).qs`` paginated by cursor.
@@ -81,6 +95,7 @@ class PreparedPages(Generic[M]):
         self.rendered = rendered
         self.query = functools.lru_cache(maxsize=MAX_SHAPES)(self._prepare)
         self.rendered_query = functools.lru_cache(maxsize=MAX_SHAPES)(self._prepare_rendered)
+        _RENDERED.add(self)
 
     def renders(self) -> bool:
         """Whether the pages are rendered by the database: a ``rendered`` list, on PostgreSQL."""

@@ -131,3 +131,22 @@ def owing(db):
     user = CustomerFactory.create()
     make_plan(user=user, total_amount="300.00")  # three installments of 100.00
     return user
+
+
+@pytest.mark.parametrize("currency", ["KWD", "JPY"])
+def test_a_page_rendered_after_the_currency_changed_has_the_new_places(monkeypatch, operator_api, book, currency):
+    from django.test import override_settings
+
+    operator_api.get("/api/v1/users/")  # the page's SQL written with the places of BNPL_CURRENCY (2)
+    with override_settings(BNPL_CURRENCY=currency):
+        [body] = _three_ways(monkeypatch, operator_api, {"limit": "200"})
+    limits = {row["credit_limit"] for row in json.loads(body)["results"]}
+    assert ("500.000" if currency == "KWD" else "500000") in limits  # 500,000 minor units (5,000.00 in UZS)
+
+
+def test_the_rendered_pages_without_server_side_statements(monkeypatch, operator_api, book, settings):
+    settings.BNPL_PG_PREPARED_STATEMENTS = False  # behind a pooler in transaction mode
+    with CaptureQueriesContext(connection) as queries:
+        _three_ways(monkeypatch, operator_api, {"limit": "4"})
+    assert not any(q["sql"].startswith(("PREPARE", "EXECUTE")) for q in queries.captured_queries)
+    assert any("row_to_json" in q["sql"] for q in queries.captured_queries)
