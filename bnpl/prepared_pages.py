@@ -12,11 +12,11 @@ paginator does to it (``order_by``, the position's ``filter``, the slice) and an
 the prepared statement of that shape, with the request's values.
 
 A list whose representation the database can build (``rendered``: the representation's fields as
-SQL over a page row) is, on PostgreSQL, answered as the page's JSON, one text per row that
-PostgreSQL writes (``row_to_json``): no model instance is built and no serializer walks the row,
-which was most of a page's Python (bench/RESULTS.md, "Request path, tenth pass"). The view hands
-each row's parsed ``data`` to the renderer as it would hand the serializer's output;
-``users/tests/test_rendered_pages.py`` holds the two byte for byte.
+SQL over a page row) is, on PostgreSQL, answered with each field's value as the representation
+carries it, written by PostgreSQL: no model instance is built and no serializer walks the row, which
+was most of a page's Python (bench/RESULTS.md, "Request path, tenth pass"). The view hands each
+row's ``data`` (the field names zipped with the row) to the renderer as it would hand the
+serializer's output; ``users/tests/test_rendered_pages.py`` holds the two byte for byte.
 
 It covers what can be had exactly, and declines the rest to the ORM (``source`` returns ``None``):
 a query parameter that is not a plain filter of the view's FilterSet (an exact match on a column,
@@ -32,7 +32,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 import django_filters
-import orjson
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.signals import setting_changed
 from django.db import connection
@@ -82,7 +81,8 @@ class PreparedPages(Generic[M]):
     ``None`` for a list every key reading it sees whole. ``prefetch(objects)``: attaches what the
     ORM's queryset prefetches, by prepared statements of its own. ``rendered(row)``: the view's
     representation of a row, as ``(field name, SQL expression over the columns of ``row``)`` pairs in
-    the representation's order (the columns are the queryset's, its annotations included), for
+    the representation's order (the columns are the queryset's, its annotations included), each
+    expression of the value itself (text, an integer or NULL, as the driver returns it), for
     PostgreSQL to render the pages (:class:`Rendered`).
     """
 
@@ -164,8 +164,9 @@ class PreparedPages(Generic[M]):
         return PreparedQuery(build, **fields)
 
     def _prepare_rendered(self, scoped: bool, filter_names: tuple[str, ...], ordering: tuple[str, ...],
-                          position: str | None, start: int, stop: int) -> PreparedRows[M]:
-        """The page as ``(the ordering's first field, the row's JSON text)``, in the page's order."""
+                          position: str | None, start: int, stop: int) -> tuple[PreparedRows[M], tuple[str, ...]]:
+        """The page's statement, whose rows are the representation's values then the ordering's
+        first field, in the page's order; and the representation's field names."""
         assert self.rendered is not None
         build, fields = self._shape(scoped, filter_names, ordering, position, start, stop)
         quote = connection.ops.quote_name
@@ -173,14 +174,14 @@ class PreparedPages(Generic[M]):
         def column(name: str) -> str:
             return f"page.{quote(self._column(name.lstrip('-')).column)}"
 
-        shown = ", ".join(f"{sql} AS {quote(name)}" for name, sql in self.rendered("page"))
+        shown = self.rendered("page")
+        values = ", ".join(sql for _, sql in shown)
         order = ", ".join(f"{column(name)} {'DESC' if name.startswith('-') else 'ASC'}" for name in ordering)
 
         def wrap(sql: str) -> str:
-            return (f"SELECT {column(ordering[0])}, row_to_json(shown)::text FROM ({sql}) page "  # noqa: S608 - names and expressions of the code's own
-                    f"CROSS JOIN LATERAL (SELECT {shown}) shown ORDER BY {order}")
+            return f"SELECT {values}, {column(ordering[0])} FROM ({sql}) page ORDER BY {order}"  # noqa: S608 - names and expressions of the code's own
 
-        return PreparedRows(build, wrap=wrap, **fields)
+        return PreparedRows(build, wrap=wrap, **fields), tuple(name for name, _ in shown)
 
 
 class PageSource(Generic[M]):
@@ -219,9 +220,10 @@ class PageSource(Generic[M]):
         if self._position is not None:
             values["position"] = self._position[1]
         if self.rendered:
+            query, names = self._pages.rendered_query(*shape)
             position = self._ordering[0].lstrip("-")
-            return [Rendered(orjson.loads(text), position, value)
-                    for value, text in self._pages.rendered_query(*shape).rows(**values)]
+            # zip() stops at the names: the position, last in the row, is not one of the fields.
+            return [Rendered(dict(zip(names, row, strict=False)), position, row[-1]) for row in query.rows(**values)]
         objects = self._pages.query(*shape).fetch(**values)
         if self._pages.prefetch is not None and objects:
             self._pages.prefetch(objects)

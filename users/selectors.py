@@ -69,12 +69,13 @@ def shown_sql(*, row: str, outstanding: str) -> list[tuple[str, str]]:
     """A user as the API shows it (``users.api.UserSerializer``: personal data masked, the available
     credit from what the user owes), as ``(field, SQL expression)`` pairs in the serializer's order,
     for PostgreSQL to render: ``row`` is the alias of a row with the customer's columns, ``outstanding``
-    the SQL of what the user owes (``with_credit``'s ``outstanding_amount``). The users list's pages
+    the SQL of what the user owes (``with_credit``'s ``outstanding_amount``). Each expression is the
+    field's value as the representation carries it (text or NULL). The users list's pages
     and the sweep's ``user.status_changed`` events are built from it; ``users/tests/test_rendered_pages.py``
     and ``debt/tests/test_user_event_sql.py`` hold both to the serializer."""
     limit = f"{row}.credit_limit"
     return [
-        ("id", f"{row}.id"), ("full_name", f"{row}.full_name"), ("phone_number", f"{row}.phone_mask"),
+        ("id", f"{row}.id::text"), ("full_name", f"{row}.full_name"), ("phone_number", f"{row}.phone_mask"),
         ("passport_number", f"{row}.passport_mask"), ("date_of_birth", f"{row}.date_of_birth_mask"),
         ("card_number", f"{row}.card_mask"), ("status", f"{row}.status"),
         ("credit_limit", format_minor_sql(limit)),
