@@ -24,7 +24,7 @@ PostgreSQL parses and plans it once per connection, not on every request
 (:class:`ServerStatements`; ``BNPL_PG_PREPARED_STATEMENTS`` turns it off).
 
 Also here: :class:`PreparedRows` (a statement over a prepared queryset's rows, answered as the
-driver's rows: a page the database renders), :func:`attach_prefetched` (a prepared query's rows
+driver's rows: a page whose fields the database renders), :func:`attach_prefetched` (a prepared query's rows
 stored as ``prefetch_related`` stores them) and :func:`built_once` (a base queryset built once and
 cloned per call).
 """
@@ -248,10 +248,13 @@ class PreparedQuery(Generic[M]):
         self._compiled: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
 
+    # A statement over the queryset's rows instead of the queryset's own (PreparedRows).
+    _wrap: Callable[[str], str] | None = None
+
     def compile(self, using: str | None = None) -> _Compiled:
         slots = {name: Slot(name, field) for name, field in self._fields.items()}
         queryset = self._build(**slots)
-        return _Compiled(queryset if using is None else queryset.using(using), slots)
+        return _Compiled(queryset if using is None else queryset.using(using), slots, wrap=self._wrap)
 
     def _for(self, using: str | None) -> _Compiled:
         compiled = self._compiled.get(using or "")
@@ -338,16 +341,11 @@ class PreparedRows(PreparedQuery[M]):
     """A :class:`PreparedQuery` whose statement is ``wrap(sql)``, a statement over the queryset's SQL
     (as a derived table) that adds no parameter: ``rows(**values)`` returns its rows as the driver
     gives them, no instances built. For a read the database answers in a shape of its own (a page
-    rendered as JSON, ``bnpl.prepared_pages``)."""
+    whose fields the database renders, ``bnpl.prepared_pages``)."""
 
     def __init__(self, build: Callable[..., QuerySet[M]], *, wrap: Callable[[str], str], **fields: Field) -> None:
         super().__init__(build, **fields)
         self._wrap = wrap
-
-    def compile(self, using: str | None = None) -> _Compiled:
-        slots = {name: Slot(name, field) for name, field in self._fields.items()}
-        queryset = self._build(**slots)
-        return _Compiled(queryset if using is None else queryset.using(using), slots, wrap=self._wrap)
 
     def fetch(self, *, using: str | None = None, **values: Any) -> list[M]:
         raise TypeError("a wrapped statement's rows are not the model's: rows()")
