@@ -13,11 +13,16 @@ saved (``_state``, Django's documented instance state) as ``bulk_create`` marks 
 ``bulk_update`` is ``QuerySet.bulk_update`` the same way: Django writes one ``CASE WHEN pk = ...``
 per field per object, built through expressions (a third of a repayment's Python); here the new
 values are one ``VALUES`` list joined on the primary key.
+
+Each statement's text depends only on the model, the columns and the number of rows: it is kept per
+shape as a :class:`bnpl.prepared.ServerSQL`, which PostgreSQL prepares once per session (a write's
+dozen rows); a shape of more than ``PREPARED_ROWS`` rows (the sweep's batches) runs as a plain
+statement.
 """
 import datetime
 import uuid
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 from django.db import connections, router
@@ -34,7 +39,12 @@ from django.db.models import (
     UUIDField,
 )
 
+from bnpl.prepared import ServerSQL
+
 M = TypeVar("M", bound=Model)
+# The most rows a statement of one shape has for PostgreSQL to keep it prepared: a write's own rows
+# (a plan's 12 installments, a posting's entries); a batch of thousands is planned where it runs.
+PREPARED_ROWS = 64
 Prepare = Callable[[Any, Any], Any]  # (value, connection) -> the value as the database takes it
 
 
@@ -118,11 +128,31 @@ def insert_values(connection, model: type[Model], objects: Sequence[Model]) -> t
     """``(columns, values, params)`` of an ``INSERT INTO <table> (columns) VALUES values`` of
     ``objects``; every value a parameter, prepared as the compiler prepares it (``pre_save``, then
     ``get_db_prep_save``, through ``preparer``)."""
+    columns, values = insert_shape(connection.alias, model, len(objects))
+    return columns, values, insert_params(connection, model, objects)
+
+
+@lru_cache(maxsize=256)
+def insert_shape(alias: str, model: type[Model], rows: int) -> tuple[str, str]:
+    """``(columns, values)`` of ``insert_values`` for ``rows`` objects: the text, which depends on
+    nothing else."""
     fields = _preparers(model)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f, _ in fields)
+    columns = ", ".join(connections[alias].ops.quote_name(f.column) for f, _ in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [prepare(f.pre_save(obj, True), connection) for obj in objects for f, prepare in fields]
-    return columns, ", ".join([row] * len(objects)), params
+    return columns, ", ".join([row] * rows)
+
+
+def insert_params(connection, model: type[Model], objects: Sequence[Model]) -> list:
+    return [prepare(f.pre_save(obj, True), connection) for obj in objects for f, prepare in _preparers(model)]
+
+
+@lru_cache(maxsize=256)
+def _insert_statement(alias: str, model: type[Model], rows: int, skip_conflicts: bool) -> ServerSQL:
+    columns, values = insert_shape(alias, model, rows)
+    conflict = " ON CONFLICT DO NOTHING" if skip_conflicts else ""
+    # Table and column names come from the model; every value is a parameter.
+    return ServerSQL(f"INSERT INTO {model._meta.db_table} ({columns}) VALUES {values}{conflict}",  # noqa: S608
+                     prepare=rows <= PREPARED_ROWS)
 
 
 def bulk_insert(model: type[Model], objects: Sequence[Model], *, skip_conflicts: bool = False) -> int:
@@ -139,15 +169,12 @@ def bulk_insert(model: type[Model], objects: Sequence[Model], *, skip_conflicts:
     alias = router.db_for_write(model)
     connection = connections[alias]
     batch = max(1, (connection.features.max_query_params or 65535) // len(_inserted_fields(model)))
-    conflict = " ON CONFLICT DO NOTHING" if skip_conflicts else ""
     written = 0
     with connection.cursor() as cursor:
         for start in range(0, len(objects), batch):
             chunk = objects[start:start + batch]
-            columns, values, params = insert_values(connection, model, chunk)
-            # Table and column names come from the model; every value is a parameter.
-            cursor.execute(f"INSERT INTO {model._meta.db_table} ({columns}) VALUES {values}{conflict}",  # noqa: S608
-                           params)
+            statement = _insert_statement(alias, model, len(chunk), skip_conflicts)
+            statement.execute(cursor, insert_params(connection, model, chunk))
             written += cursor.rowcount
     if written == len(objects):
         for obj in objects:
@@ -180,6 +207,24 @@ def bulk_update(model: type[Model], objects: Sequence[Model], fields: Sequence[s
     assert pk is not None
     concrete = {f.name: f for f in model._meta.concrete_fields}
     columns = [pk, *(concrete[name] for name in fields)]
+    batch = max(1, (connection.features.max_query_params or 65535) // len(columns))
+    matched = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(objects), batch):
+            chunk = objects[start:start + batch]
+            params = [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in chunk for f in columns]
+            _update_statement(alias, model, tuple(fields), len(chunk)).execute(cursor, params)
+            matched += cursor.rowcount
+    return matched
+
+
+@lru_cache(maxsize=256)
+def _update_statement(alias: str, model: type[Model], fields: tuple[str, ...], rows: int) -> ServerSQL:
+    connection = connections[alias]
+    pk = model._meta.pk
+    assert pk is not None
+    concrete = {f.name: f for f in model._meta.concrete_fields}
+    columns = [pk, *(concrete[name] for name in fields)]
     quote = connection.ops.quote_name
     table, key = quote(model._meta.db_table), quote(pk.column)
     if connection.vendor == "postgresql":
@@ -190,14 +235,6 @@ def bulk_update(model: type[Model], objects: Sequence[Model], fields: Sequence[s
         row = "(" + ", ".join(["%s"] * len(columns)) + ")"
         source, refs = "v", [f"v.column{n}" for n in range(1, len(columns) + 1)]
     assignments = ", ".join(f"{quote(f.column)} = {ref}" for f, ref in zip(columns[1:], refs[1:], strict=True))
-    batch = max(1, (connection.features.max_query_params or 65535) // len(columns))
-    matched = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(objects), batch):
-            chunk = objects[start:start + batch]
-            params = [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in chunk for f in columns]
-            # Names come from the model; every value is a parameter.
-            cursor.execute(f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * len(chunk))}) "  # noqa: S608
-                           f"AS {source} WHERE {table}.{key} = {refs[0]}", params)
-            matched += cursor.rowcount
-    return matched
+    # Names come from the model; every value is a parameter.
+    return ServerSQL(f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * rows)}) "  # noqa: S608
+                     f"AS {source} WHERE {table}.{key} = {refs[0]}", prepare=rows <= PREPARED_ROWS)

@@ -23,7 +23,7 @@ from bnpl import dates
 from bnpl.bulk import insert_one
 from bnpl.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from bnpl.models import IdempotencyRecord
-from bnpl.prepared import PreparedQuery
+from bnpl.prepared import PreparedQuery, ServerSQL
 from bnpl.renderers import JSONRenderer  # the bytes the response itself is rendered to
 
 HEADER = "Idempotency-Key"
@@ -49,8 +49,11 @@ def _try_lock(api_key_id, key: str) -> bool:
         return True
     lock_id = struct.unpack(">q", hashlib.sha256(f"{api_key_id}:{key}".encode()).digest()[:8])[0]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_id])
+        _TRY_LOCK.execute(cursor, [lock_id])
         return cursor.fetchone()[0]
+
+
+_TRY_LOCK = ServerSQL("SELECT pg_try_advisory_xact_lock(%s)")
 
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:

@@ -19,8 +19,9 @@ related populators, the second another query, which the caller runs as its own p
 queryset gives through the ORM. A ``select_for_update`` queryset is refused outside a transaction on
 every call, as Django refuses it when it compiles.
 
-On PostgreSQL a read that takes no lock also runs as a prepared statement of the server's, so that
-PostgreSQL parses and plans it once per connection, not on every request
+On PostgreSQL a prepared read, and the fixed statements of the writes (:class:`ServerSQL`: the
+locks, the inserts, the overdue rule), also run as prepared statements of the server's, so that
+PostgreSQL parses and plans each once per connection, not on every request
 (:class:`ServerStatements`; ``BNPL_PG_PREPARED_STATEMENTS`` turns it off).
 
 Also here: :class:`PreparedRows` (a statement over a prepared queryset's rows, answered as the
@@ -124,8 +125,12 @@ class ServerStatements:
       PostgreSQL then plans the statement again on every ``EXECUTE``, as it did for the debt read's
       open installments (bench/RESULTS.md, "Request path, ninth pass"; ``bench/request_cost.py
       --plans`` shows how each statement is planned).
-    - Reads that lock (``FOR UPDATE``) stay plain: they run inside the write paths' transactions,
-      where the plan is the least of the cost, and their tests read the statement's text.
+    - Reads that lock (``FOR UPDATE``) and the writes' own statements (:class:`ServerSQL`) are
+      prepared too. A write's statements are small and PostgreSQL planned each anew: planning was
+      30-50% of their time on the server (``pg_stat_statements``: 0.8 ms of a plan creation's 2.7,
+      1.1 of a repayment's 2.4; bench/RESULTS.md, "Request path, eleventh pass"). Inside a
+      transaction a failed ``EXECUTE`` is not sent again (the transaction is aborted): a column's
+      type changed under a running worker fails that one write, which the client retries.
     - At most ``LIMIT`` statements per session, the least recently used deallocated in the call that
       prepares one more: list pages have up to ``bnpl.prepared_pages.MAX_SHAPES`` shapes, and a page
       of plans reads its installments by a statement per number of plans, so a session that met
@@ -141,7 +146,7 @@ class ServerStatements:
         self.names: OrderedDict[str, None] = OrderedDict()  # least recently used first
 
     @classmethod
-    def sql_for(cls, connection: Any, compiled: _Compiled) -> str:
+    def sql_for(cls, connection: Any, compiled: _Compiled | ServerSQL) -> str:
         """The text to send for ``compiled`` on ``connection`` (open): execute, or prepare and execute."""
         state: ServerStatements | None = getattr(connection, "bnpl_server_statements", None)
         if state is None or state.raw is not connection.connection:
@@ -205,12 +210,12 @@ class _Compiled:
         converters = compiler.get_converters([column[0] for column in select[:compiler.col_count]])
         self.converters = [(position, functions, expression)
                            for position, (functions, expression) in converters.items()]
-        # A server-side prepared statement (ServerStatements): PostgreSQL through psycopg2, no lock.
+        # A server-side prepared statement (ServerStatements): PostgreSQL through psycopg2.
         connection = connections[self.alias]
         self.server_name = self.prepare_sql = self.execute_sql = ""
         # The parameters an EXECUTE sends: the slots' (the constants are in the prepared text).
         self.slot_positions = [position for position, (slot, _) in enumerate(self.params) if slot is not None]
-        if connection.vendor == "postgresql" and not self.for_update and not _is_psycopg3():
+        if connection.vendor == "postgresql" and not _is_psycopg3():
             literals = [None if slot is not None else _literal(constant, connection) for slot, constant in self.params]
             self.server_name = f"bnpl_{next(_STATEMENT_NUMBERS)}"
             self.prepare_sql = f"PREPARE {self.server_name} AS {numbered_placeholders(sql, literals)}"
@@ -236,6 +241,74 @@ def _is_psycopg3() -> bool:
     from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
     return is_psycopg3
+
+
+def _execute_prepared(cursor: Any, statement: _Compiled | ServerSQL, values: list) -> None:
+    """``statement`` with ``values`` (in its ``$n`` order) as a server-side prepared statement on
+    the cursor's session (:class:`ServerStatements`)."""
+    connection = cursor.db
+    try:
+        cursor.execute(ServerStatements.sql_for(connection, statement), values)
+    except BaseException as error:
+        ServerStatements.failed(connection)
+        if not (connection.get_autocommit() and _stale_plan(error)):
+            raise
+        # Outside a transaction nothing was changed: the statement again, prepared afresh.
+        cursor.execute(ServerStatements.sql_for(connection, statement), values)
+
+
+_PARAMETER = re.compile(r"%\((\w+)\)s|%[s%]")
+
+
+class ServerSQL:
+    """A fixed statement of the project's own SQL (psycopg2's ``%s`` or ``%(name)s`` placeholders),
+    run by ``execute(cursor, params)``: on PostgreSQL as a server-side prepared statement
+    (:class:`ServerStatements`), parsed and planned once per session; elsewhere, with
+    ``BNPL_PG_PREPARED_STATEMENTS`` off, or with ``prepare=False`` (a statement whose shape is rare,
+    a thousand-row INSERT), as the plain statement with the same parameters.
+
+    Every value is a parameter; a constant the plan should know (a status that picks a partial
+    index) is written into the text. A named placeholder used twice is one parameter. PostgreSQL
+    infers each parameter's type from where it first stands, so one that only an ``IS NULL`` tests
+    cannot be typed: write such a test so the parameter meets its column (``COALESCE(id <> %s,
+    TRUE)``). ``bnpl/tests/test_server_statements.py`` holds the two ways equal.
+    """
+
+    __slots__ = ("sql", "keys", "server_name", "prepare_sql", "execute_sql")
+
+    def __init__(self, sql: str, *, prepare: bool = True) -> None:
+        self.sql = sql
+        numbers: dict[str | int, int] = {}
+        positions = itertools.count()
+
+        def number(match: re.Match) -> str:
+            if match.group() == "%%":
+                return "%%"
+            key = match.group(1) if match.group(1) is not None else next(positions)
+            if key not in numbers:
+                numbers[key] = len(numbers) + 1
+            return f"${numbers[key]}"
+
+        text = _PARAMETER.sub(number, sql)
+        self.keys = list(numbers)  # the params' names (or positions), in $n order
+        self.server_name = f"bnpl_{next(_STATEMENT_NUMBERS)}" if prepare else ""
+        self.prepare_sql = f"PREPARE {self.server_name} AS {text}"
+        self.execute_sql = f"EXECUTE {self.server_name}" + (
+            f" ({', '.join(['%s'] * len(self.keys))})" if self.keys else "")
+
+    def execute(self, cursor: Any, params: Sequence[Any] | dict[str, Any] = ()) -> None:
+        """Run the statement on ``cursor`` (Django's); read its rows from the cursor as after
+        ``cursor.execute``."""
+        connection = cursor.db
+        if self.server_name and connection.vendor == "postgresql" and settings.BNPL_PG_PREPARED_STATEMENTS \
+                and not _is_psycopg3():
+            values: Any = params
+            _execute_prepared(cursor, self, [values[key] for key in self.keys])
+        else:
+            cursor.execute(self.sql, params)
+
+    def __repr__(self) -> str:
+        return f"<ServerSQL {self.server_name or 'plain'}: {self.sql[:60]!r}>"
 
 
 class PreparedQuery(Generic[M]):
@@ -307,15 +380,7 @@ class PreparedQuery(Generic[M]):
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         with connection.cursor() as cursor:
             if compiled.server_name and settings.BNPL_PG_PREPARED_STATEMENTS:
-                values_sent = [params[position] for position in compiled.slot_positions]
-                try:
-                    cursor.execute(ServerStatements.sql_for(connection, compiled), values_sent)
-                except BaseException as error:
-                    ServerStatements.failed(connection)
-                    if not (connection.get_autocommit() and _stale_plan(error)):
-                        raise
-                    # Outside a transaction nothing was changed: the read again, prepared afresh.
-                    cursor.execute(ServerStatements.sql_for(connection, compiled), values_sent)
+                _execute_prepared(cursor, compiled, [params[position] for position in compiled.slot_positions])
             else:
                 cursor.execute(sql, params)
             return cursor.fetchall()

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -31,7 +32,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from bnpl.bulk import PREPARED_ROWS
 from bnpl.errors import ValidationFailed
+from bnpl.prepared import ServerSQL
 from bnpl.standard_webhooks import sign
 from events import delivery, ssrf
 from events.models import (
@@ -110,11 +113,16 @@ def _outbox_insert(*, type: str, rows: list[tuple[dict, Any]], now: datetime | N
         for start in range(0, len(records), 1000):
             chunk = records[start:start + 1000]
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {Event._meta.db_table} (id, type, merchant_id, data, created_at) VALUES "  # noqa: S608
-                    + ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk)), [value for row in chunk for value in row])
+                _outbox_statement(len(chunk)).execute(cursor, [value for row in chunk for value in row])
         transaction.on_commit(kick)
     return [record[0] for record in records]
+
+
+@lru_cache(maxsize=64)
+def _outbox_statement(rows: int) -> ServerSQL:
+    """The INSERT of ``rows`` events: a write's few are prepared once per session (``bnpl.bulk``)."""
+    return ServerSQL(f"INSERT INTO {Event._meta.db_table} (id, type, merchant_id, data, created_at) VALUES "  # noqa: S608
+                     + ", ".join(["(%s, %s, %s, %s, %s)"] * rows), prepare=rows <= PREPARED_ROWS)
 
 
 def event_record_select(*, type: str, object_ids: list, select_sql: str,  # noqa: A002

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,8 +23,9 @@ from django.db.models import Sum
 from audit.models import ObjectType
 from audit.services import status_change_record
 from bnpl import dates
-from bnpl.bulk import insert_values
+from bnpl.bulk import PREPARED_ROWS, insert_params, insert_shape
 from bnpl.errors import InvalidState
+from bnpl.prepared import ServerSQL
 from events.services import event_record
 from ledger.locks import payout_lock
 from ledger.models import (
@@ -120,13 +122,23 @@ def journal_post(*, postings: Sequence[Posting]) -> list[JournalTransaction]:
 def _insert_in_one_statement(connection, rows: list[JournalTransaction], entries: list[JournalEntry]) -> None:
     """Both INSERTs as one statement (a data-modifying CTE): one round trip per money movement.
     The entries' foreign key is checked at commit (Django's constraints are deferred)."""
-    tx_columns, tx_values, tx_params = insert_values(connection, JournalTransaction, rows)
-    entry_columns, entry_values, entry_params = insert_values(connection, JournalEntry, entries)
-    # Table and column names come from the models; every value is a parameter.
-    sql = (f"WITH t AS (INSERT INTO {JournalTransaction._meta.db_table} ({tx_columns}) VALUES {tx_values}) "  # noqa: S608
-           f"INSERT INTO {JournalEntry._meta.db_table} ({entry_columns}) VALUES {entry_values}")
+    statement = _insert_statement(connection.alias, len(rows), len(entries))
     with connection.cursor() as cursor:
-        cursor.execute(sql, tx_params + entry_params)
+        statement.execute(cursor, insert_params(connection, JournalTransaction, rows)
+                          + insert_params(connection, JournalEntry, entries))
+
+
+@lru_cache(maxsize=128)
+def _insert_statement(alias: str, transactions: int, entries: int) -> ServerSQL:
+    """The statement for that many transactions and entries (a write's posting: prepared once per
+    session, ``bnpl.bulk``)."""
+    tx_columns, tx_values = insert_shape(alias, JournalTransaction, transactions)
+    entry_columns, entry_values = insert_shape(alias, JournalEntry, entries)
+    # Table and column names come from the models; every value is a parameter.
+    return ServerSQL(
+        f"WITH t AS (INSERT INTO {JournalTransaction._meta.db_table} ({tx_columns}) VALUES {tx_values}) "  # noqa: S608
+        f"INSERT INTO {JournalEntry._meta.db_table} ({entry_columns}) VALUES {entry_values}",
+        prepare=transactions + entries <= PREPARED_ROWS)
 
 
 # --- Postings of each kind (the chart and the legs are in ledger/__init__.py) -----------------

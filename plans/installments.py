@@ -15,6 +15,7 @@ The same passes keep the delinquency record: ``overdue_since`` when a row is mar
 """
 from collections.abc import Iterable
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -26,9 +27,10 @@ from django.db.models.functions import Coalesce, Greatest
 from audit.models import ObjectType
 from audit.services import StatusChange, status_changes_record
 from bnpl import dates
-from bnpl.bulk import bulk_update
+from bnpl.bulk import PREPARED_ROWS, bulk_update
 from bnpl.late_fees import late_fee_cap, late_fee_steps
 from bnpl.money import currency, format_minor, format_minor_sql
+from bnpl.prepared import ServerSQL
 from events.services import event_record, event_record_many, event_record_select
 from ledger.services import AssessedFee, journal_fees_assessed
 from plans.models import OPEN_STATUSES, Installment, InstallmentStatus, LateFee, Plan, PlanStatus
@@ -52,6 +54,11 @@ _PLAN_TOTALS_SQL = """
      WHERE p.id = s.plan_id
     RETURNING id, merchant_id, status
 """
+
+
+@lru_cache(maxsize=32)
+def _plan_totals(plans: int) -> ServerSQL:
+    return ServerSQL(_PLAN_TOTALS_SQL.format(ids=", ".join(["%s"] * plans)), prepare=plans <= PREPARED_ROWS)
 
 
 def installments_settle(*, installments: Iterable[Installment], plans_before: dict[UUID, str] | None = None,
@@ -93,9 +100,8 @@ def installments_settle(*, installments: Iterable[Installment], plans_before: di
             plans_before = dict(Plan.objects.filter(pk__in=plan_ids).values_list("pk", "status"))
         prep = Plan._meta.pk.get_db_prep_value
         with connection.cursor() as cursor:
-            cursor.execute(_PLAN_TOTALS_SQL.format(ids=", ".join(["%s"] * len(plan_ids))),
-                           [PlanStatus.COMPLETED, PlanStatus.ACTIVE]
-                           + [prep(pk, connection) for pk in sorted(plan_ids)])
+            _plan_totals(len(plan_ids)).execute(cursor, [PlanStatus.COMPLETED, PlanStatus.ACTIVE]
+                                                + [prep(pk, connection) for pk in sorted(plan_ids)])
             plans_after = {Plan._meta.pk.to_python(pk): (merchant_id, status)
                            for pk, merchant_id, status in cursor.fetchall()}
     status_changes_record(changes=[
@@ -209,14 +215,16 @@ def collection_pause_set(*, plan_id: UUID, until: date | None, installments: Ite
         installment.collection_paused_until = until
     prep = Installment._meta.get_field("collection_paused_until").get_db_prep_value
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE plans_installment SET collection_paused_until = %s WHERE plan_id = %s "
-                       "RETURNING status, due_date",
-                       [prep(until, connection), Plan._meta.pk.get_db_prep_value(plan_id, connection)])
+        _PAUSE_SET.execute(cursor, [prep(until, connection), Plan._meta.pk.get_db_prep_value(plan_id, connection)])
         rows = cursor.fetchall()
     cutoff = dates.overdue_cutoff()
     to_date = Installment._meta.get_field("due_date").to_python
     return any(status == InstallmentStatus.OVERDUE
                or (status == InstallmentStatus.UPCOMING and to_date(due) < cutoff) for status, due in rows)
+
+
+_PAUSE_SET = ServerSQL("UPDATE plans_installment SET collection_paused_until = %s WHERE plan_id = %s "
+                       "RETURNING status, due_date")
 
 
 def collection_pause_until(*, opened_on: date | None) -> date | None:
@@ -298,16 +306,21 @@ def _has_overdue(*, user_id: UUID) -> bool:
     """Whether the user has an OVERDUE installment (a fixed statement: it runs on every write that
     applies the rule, where building it in the ORM cost more than running it)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {Installment._meta.db_table} "  # noqa: S608 - model constants
-                       f"WHERE user_id = %s AND status = '{InstallmentStatus.OVERDUE.value}')",
-                       [Customer._meta.pk.get_db_prep_value(user_id, connection)])
+        _HAS_OVERDUE.execute(cursor, [Customer._meta.pk.get_db_prep_value(user_id, connection)])
         return bool(cursor.fetchone()[0])
 
 
-def _overdue_rule_sql() -> str:
+_HAS_OVERDUE = ServerSQL(f"SELECT EXISTS (SELECT 1 FROM {Installment._meta.db_table} "  # noqa: S608 - model constants
+                         f"WHERE user_id = %s AND status = '{InstallmentStatus.OVERDUE.value}')")
+
+
+@lru_cache(maxsize=4)
+def _overdue_rule(vendor: str) -> ServerSQL:
     """The rule both ways on one user's installments; the record as it moves (``overdue_since`` when
-    marked, the spell's length into ``max_days_past_due`` when it goes back)."""
-    return f"""
+    marked, the spell's length into ``max_days_past_due`` when it goes back). The text is the
+    database's (``days_sql``, ``greatest_sql``)."""
+    assert vendor == connection.vendor
+    return ServerSQL(f"""
     UPDATE plans_installment
        SET status = CASE WHEN {OVERDUE_SQL} THEN 'OVERDUE' ELSE 'UPCOMING' END,
            overdue_since = CASE WHEN {OVERDUE_SQL} THEN COALESCE(overdue_since, %(today)s) ELSE overdue_since END,
@@ -316,7 +329,7 @@ def _overdue_rule_sql() -> str:
      WHERE user_id = %(user_id)s
        AND ((status = 'UPCOMING' AND {OVERDUE_SQL}) OR (status = 'OVERDUE' AND {NOT_OVERDUE_SQL}))
  RETURNING id, status
-"""  # noqa: S608 - built from constants only
+""")  # noqa: S608 - built from constants only
 
 
 def _overdue_rule_apply(*, user: Customer, cutoff: date, today: date) -> list[tuple[UUID, str]]:
@@ -326,7 +339,7 @@ def _overdue_rule_apply(*, user: Customer, cutoff: date, today: date) -> list[tu
     params = {"cutoff": prep(cutoff, connection), "today": prep(today, connection),
               "user_id": Customer._meta.pk.get_db_prep_value(user.pk, connection)}
     with connection.cursor() as cursor:
-        cursor.execute(_overdue_rule_sql(), params)
+        _overdue_rule(connection.vendor).execute(cursor, params)
         return [(Installment._meta.pk.to_python(pk), status) for pk, status in cursor.fetchall()]
 
 

@@ -11,7 +11,7 @@ from django.db.models.lookups import In
 from bnpl import dates
 from bnpl.models import ApiKey
 from bnpl.permissions import VisibleById, scoped_to_caller
-from bnpl.prepared import PreparedQuery, attach_prefetched
+from bnpl.prepared import PreparedQuery, ServerSQL, attach_prefetched
 from bnpl.prepared_pages import PreparedPages
 from plans.models import OPEN_STATUSES, Installment, Plan, PlanStatus
 
@@ -94,20 +94,22 @@ def plan_standing(*, user_id: UUID, exclude_plan_id: UUID | None = None) -> Plan
               "now": expires.get_db_prep_value(dates.now(), connection),
               "excluded": None if exclude_plan_id is None else pk.get_db_prep_value(exclude_plan_id, connection)}
     with connection.cursor() as cursor:
-        cursor.execute(_STANDING_SQL, params)
+        _STANDING.execute(cursor, params)
         open_plans, outstanding = cursor.fetchone()
     return PlanStanding(open_plans=open_plans, outstanding=outstanding)
 
 
-_STANDING_SQL = f"""
+# ``COALESCE(id <> excluded, TRUE)``: every plan when nothing is excluded (NULL), and a parameter
+# PostgreSQL can type from the column when it prepares the statement (``IS NULL`` alone cannot).
+_STANDING = ServerSQL(f"""
 SELECT COUNT(*) FILTER (WHERE (status = '{PlanStatus.ACTIVE.value}'
                                OR (status = '{PlanStatus.PENDING_CONFIRMATION.value}' AND expires_at > %(now)s))
-                              AND (%(excluded)s IS NULL OR id <> %(excluded)s)),
+                              AND COALESCE(id <> %(excluded)s, TRUE)),
        COALESCE(SUM(total_amount + fee_amount - fee_waived_amount - paid_amount - refunded_amount)
                 FILTER (WHERE status = '{PlanStatus.ACTIVE.value}'), 0)
   FROM {Plan._meta.db_table}
  WHERE user_id = %(user_id)s
-"""  # noqa: S608 - built from the model's constants only
+""")  # noqa: S608 - built from the model's constants only
 
 
 # --- figures for the operators' health page (ops app) -------------------------------

@@ -4,6 +4,7 @@ Connections of child processes are tagged with an ``application_name`` so that a
 find and terminate exactly them; :func:`held_transaction` keeps a transaction open in
 another connection (row locks, uncommitted conflicting rows) while the test goes on.
 """
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -87,3 +88,23 @@ def terminate_backends(application_name: str) -> int:
         return cursor.fetchone()[0]
 
 
+
+
+_PREPARE = re.compile(r"(?:DEALLOCATE[^;]*; )*PREPARE (\w+) AS (.*); EXECUTE \1\b", re.S)
+_EXECUTE = re.compile(r"EXECUTE (\w+)\b")
+
+
+def statement_run(sql: str) -> str:
+    """The statement the server ran for a captured query: a server-side prepared one
+    (``bnpl.prepared.ServerStatements``) as it was prepared, anything else as it was sent."""
+    prepared = _PREPARE.match(sql)
+    if prepared:
+        return prepared.group(2)
+    executed = _EXECUTE.match(sql)
+    if executed:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [executed.group(1)])
+            row = cursor.fetchone()
+        assert row is not None, f"{executed.group(1)} is not prepared on this session"
+        return statement_run(row[0])
+    return sql

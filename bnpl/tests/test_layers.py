@@ -7,6 +7,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from bnpl.testing.db import statement_run
+
 ROOT = Path(__file__).resolve().parents[2]
 # refunds -> debt -> plans -> ledger -> audit -> users/merchants -> bnpl: each app may import only
 # those after it.
@@ -61,7 +63,8 @@ def test_no_personal_field_is_read_under_the_user_lock():
     with CaptureQueriesContext(connection) as queries:
         repayment_apply(user=plan.user, amount=10_000)
         refund_approve(refund=make_refund(plan=plan, amount="50.00"), decided_by="test")
-    locking = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"] and '"users_customer"' in q["sql"]]
+    run = [statement_run(q["sql"]) for q in queries.captured_queries]  # a prepared lock as it was prepared
+    locking = [sql for sql in run if "FOR UPDATE" in sql and '"users_customer"' in sql]
     assert len(locking) >= 3  # repayment, refund creation, approval
     assert not [sql for sql in locking if '"phone_number"' in sql or '"passport_number"' in sql
                 or '"card_number"' in sql or '"date_of_birth"' in sql]

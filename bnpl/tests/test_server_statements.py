@@ -6,11 +6,12 @@ that answers differently or fails for good. ``test_prepared.py`` holds every pre
 queryset through the ORM, and on PostgreSQL it runs through these statements.
 """
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from bnpl.models import ApiKey, Role
-from bnpl.prepared import PreparedQuery, ServerStatements, numbered_placeholders
+from bnpl.prepared import PreparedQuery, ServerSQL, ServerStatements, numbered_placeholders
+from bnpl.testing.db import held_transaction, statement_run
 from merchants.models import Merchant
 from merchants.selectors import merchant_visible_to
 from merchants.tests.factories import MerchantFactory
@@ -177,15 +178,124 @@ def test_with_the_setting_off_a_read_runs_plain(pg):
 
 
 @pytest.mark.postgresql_only
-def test_a_read_that_locks_stays_plain(pg):
+@pytest.mark.django_db(transaction=True)
+def test_a_read_that_locks_is_prepared_and_its_execute_takes_the_lock():
+    """A lock's EXECUTE locks what the plain ``SELECT ... FOR UPDATE`` locks: another session's
+    ``FOR UPDATE NOWAIT`` on the row is refused while the transaction holds it, and granted after."""
+    if connection.vendor != "postgresql":
+        pytest.skip("server-side prepared statements are PostgreSQL's")
     from users.locks import user_lock
 
+    first, target = CustomerFactory.create(), CustomerFactory.create()
+
+    def lock_by_execute():
+        _fresh_session()
+        with CaptureQueriesContext(connection) as queries:
+            assert user_lock(first.pk).pk == first.pk  # prepares the statement
+            assert user_lock(target.pk).pk == target.pk  # EXECUTE only
+        sent = [q["sql"] for q in queries.captured_queries]
+        return sent, statement_run(sent[1])
+
+    with held_transaction(lock_by_execute) as (sent, run):
+        assert sent[0].startswith("PREPARE bnpl_") and sent[1].startswith("EXECUTE bnpl_")
+        assert run.endswith("FOR UPDATE") and "SELECT" not in sent[1]
+        with pytest.raises(OperationalError, match="could not obtain lock"), transaction.atomic(), \
+                connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM users_customer WHERE id = %s FOR UPDATE NOWAIT", [target.pk])
+    with transaction.atomic(), connection.cursor() as cursor:  # released with the other transaction
+        cursor.execute("SELECT 1 FROM users_customer WHERE id = %s FOR UPDATE NOWAIT", [target.pk])
+        assert cursor.fetchone() == (1,)
+
+
+# --- The writes' own statements (ServerSQL) ------------------------------------------------------
+
+def test_a_named_parameter_used_twice_is_one_parameter_and_a_literal_percent_stays():
+    statement = ServerSQL("SELECT %(a)s, %(b)s FROM t WHERE c = %(a)s AND d LIKE 'x%%'")
+    assert statement.prepare_sql.endswith("AS SELECT $1, $2 FROM t WHERE c = $1 AND d LIKE 'x%%'")
+    assert statement.execute_sql == f"EXECUTE {statement.server_name} (%s, %s)" and statement.keys == ["a", "b"]
+    positional = ServerSQL("SELECT %s, %s")
+    assert positional.prepare_sql.endswith("AS SELECT $1, $2") and positional.keys == [0, 1]
+    bare = ServerSQL("SELECT 1")
+    assert bare.execute_sql == f"EXECUTE {bare.server_name}" and bare.keys == []
+
+
+_PAIR = "SELECT %(n)s::int + 1, %(word)s || '%%', %(n)s::int * 2"
+
+
+def _run(statement: ServerSQL, params) -> tuple[str, tuple]:
+    with CaptureQueriesContext(connection) as queries, connection.cursor() as cursor:
+        statement.execute(cursor, params)
+        row = cursor.fetchone()
+    assert len(queries) == 1
+    return queries.captured_queries[0]["sql"], row
+
+
+@pytest.mark.postgresql_only
+def test_a_statement_is_prepared_once_then_executed_and_answers_as_the_plain_one(pg):
+    statement = ServerSQL(_PAIR)
+    first, row = _run(statement, {"n": 20, "word": "it's"})
+    assert first.startswith(f"PREPARE {statement.server_name} AS SELECT $1::int + 1, $2 || '%', $1::int * 2; "
+                            f"EXECUTE {statement.server_name} (20, 'it''s')")
+    assert row == (21, "it's%", 40)
+    second, again = _run(statement, {"n": 3, "word": None})
+    assert second == f"EXECUTE {statement.server_name} (3, NULL)" and again == (4, None, 6)
+    with connection.cursor() as cursor:
+        cursor.execute(_PAIR, {"n": 3, "word": None})
+        assert cursor.fetchone() == again
+    assert set(_prepared_on_server()) == {statement.server_name}
+
+
+@pytest.mark.postgresql_only
+def test_a_rare_shape_the_setting_off_and_sqlite_run_the_plain_statement(pg):
+    rare = ServerSQL(_PAIR, prepare=False)
+    assert _run(rare, {"n": 1, "word": "a"}) == ("SELECT 1::int + 1, 'a' || '%', 1::int * 2", (2, "a%", 2))
+    with override_settings(BNPL_PG_PREPARED_STATEMENTS=False):
+        sql, row = _run(ServerSQL(_PAIR), {"n": 1, "word": "a"})
+    assert sql.startswith("SELECT ") and row == (2, "a%", 2)
+    assert _prepared_on_server() == {}
+
+
+@pytest.mark.postgresql_only
+def test_a_write_statement_reports_its_rows_and_a_failure_leaves_the_session_clean(pg):
+    """``cursor.rowcount`` after an EXECUTE is the statement's own (``bulk_insert`` counts on it),
+    and a failed EXECUTE inside a transaction has the next statement start from nothing."""
     user = CustomerFactory.create()
-    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        assert user_lock(user.pk).pk == user.pk
-    assert [q["sql"][:7] for q in queries.captured_queries] == ["SELECT "]
+    rename = ServerSQL("UPDATE users_customer SET full_name = %s WHERE id = %s")
+    with connection.cursor() as cursor:
+        rename.execute(cursor, ["Once", user.pk])
+        assert cursor.rowcount == 1
+        rename.execute(cursor, ["Twice", user.pk])
+        assert cursor.rowcount == 1
+        rename.execute(cursor, ["Nobody", CustomerFactory.build().pk])
+        assert cursor.rowcount == 0
+    user.refresh_from_db()
+    assert user.full_name == "Twice"
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        rename.execute(cursor, ["x" * 10_000, user.pk])  # longer than the column
+    sql, _ = _run(ServerSQL("SELECT %s::int"), [7])
+    assert sql.startswith("DEALLOCATE ALL; PREPARE bnpl_")
 
 
+@pytest.mark.postgresql_only
+def test_a_plan_creation_plans_none_of_its_statements_on_a_warm_session(pg, client_api):
+    """Every statement of the API's plan creation, past the first on a session, is an EXECUTE of a
+    statement PostgreSQL keeps (or a savepoint): bench/RESULTS.md, "Request path, eleventh pass"."""
+    merchant = MerchantFactory.create()
+    client = client_api
+
+    def create(idempotency_key: str) -> list[str]:
+        user = CustomerFactory.create()
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post("/api/v1/plans/", {"user_id": str(user.pk), "merchant_id": str(merchant.pk),
+                                                      "total_amount": "1200.00", "installment_count": 12},
+                                   format="json", HTTP_IDEMPOTENCY_KEY=idempotency_key)
+        assert response.status_code == 201, response.content
+        return [q["sql"] for q in queries.captured_queries]
+
+    create("first")
+    sent = create("second")
+    plain = [sql for sql in sent if not sql.startswith(("EXECUTE bnpl_", "SAVEPOINT ", "RELEASE SAVEPOINT "))]
+    assert plain == [] and len(sent) >= 12
 def _prepared_name(sql: str) -> str:
     return sql.split("PREPARE ", 1)[1].split(" ", 1)[0]
 
