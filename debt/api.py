@@ -200,7 +200,7 @@ class DebtViewSet(PreparedObjectMixin, viewsets.GenericViewSet):
                                           installment_ids=data.validated_data.get("installment_ids"),
                                           amount=data.validated_data.get("amount"))
         answer = {**vars(result), "summary": debt_summary(user_id=user.pk)}
-        return Response(RepaymentResultSerializer(answer).data, status=status.HTTP_201_CREATED)
+        return Response(rendered(RepaymentResultSerializer)(answer), status=status.HTTP_201_CREATED)
 
     @swagger_auto_schema(
         operation_description="The user's repayments, newest first (cursor-paginated). Unknown user: 404.",

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 
 from bnpl import dates
-from bnpl.bulk import insert_one
+from bnpl.bulk import bulk_insert, insert_one
 from bnpl.errors import InvalidState, ValidationFailed
 from bnpl.metrics import observe_sweep
 from bnpl.models import ApiKey
@@ -119,11 +119,10 @@ def repayment_apply(*, user: Customer, installment_ids: Sequence[UUID] | None = 
         # 4. Record the repayment and where it went.
         repayment = insert_one(Repayment(id=repayment_id, user=user, amount=sum(part for _, part in allocations),
                                          created_by=created_by))
-        rows = RepaymentAllocation.objects.bulk_create(
-            RepaymentAllocation(repayment=repayment, installment=installment, plan_id=installment.plan_id,
-                                amount=part, fee_amount=fee)
-            for installment, part, fee in shares
-        )
+        rows = [RepaymentAllocation(repayment=repayment, installment=installment, plan_id=installment.plan_id,
+                                    amount=part, fee_amount=fee)
+                for installment, part, fee in shares]
+        bulk_insert(RepaymentAllocation, rows)  # their ids are the database's; nothing reads them back
         result = RepaymentResult(repayment=repayment, allocations=rows,
                                  user_status=UserStatus.DEBT_USER if in_debt else UserStatus.NORMAL)
         event_record(type="repayment.created", obj=result)

@@ -10,7 +10,7 @@ from bnpl.filters import status_and_ids_filterset
 from bnpl.idempotency import idempotent
 from bnpl.models import Role
 from bnpl.schema import problem_response
-from bnpl.serializers import CachedFieldsMixin
+from bnpl.serializers import CachedFieldsMixin, rendered
 from bnpl.strict_fields import StrictUUIDField
 from refunds import services
 from refunds.ledger_fields import RefundLedgerFields, RefundLedgerListSerializer
@@ -101,7 +101,7 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         refund, created = services.refund_create(
             plan=plan, transaction_id=data.validated_data["transaction_id"],
             amount=data.validated_data["amount"], reason=data.validated_data["reason"])
-        return Response(RefundSerializer(refund).data,
+        return Response(rendered(RefundSerializer)(refund),
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @swagger_auto_schema(
@@ -115,7 +115,7 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @idempotent
     def approve(self, request, pk=None):
         refund = services.refund_approve(refund=self.get_object(), decided_by=_decided_by(request))
-        return Response(RefundSerializer(refund).data)
+        return Response(rendered(RefundSerializer)(refund))
 
     @swagger_auto_schema(request_body=RefundDecisionSerializer,
                          operation_description="Reject a PENDING refund (the plan's merchant or an operator).",
@@ -139,4 +139,4 @@ class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         data = RefundDecisionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         refund = decide(refund=refund, decided_by=_decided_by(request), **data.validated_data)
-        return Response(RefundSerializer(refund).data)
+        return Response(rendered(RefundSerializer)(refund))
