@@ -96,8 +96,8 @@ def preparer(field: Field) -> Prepare:
     text_methods = ("get_prep_value", "to_python", "get_db_prep_value")
     if (isinstance(field, CharField) and _is(field, CharField, *text_methods)) \
             or (isinstance(field, TextField) and _is(field, TextField, *text_methods)):
-        def text(value, connection):
-            return value if value is None or type(value) is str else full(value, connection)
+        def text(value, connection):  # a str subclass too (a status's TextChoices member): to_python keeps it
+            return value if value is None or isinstance(value, str) else full(value, connection)
         return text
     if isinstance(field, BooleanField) and _is(field, BooleanField, "get_prep_value", "to_python", "get_db_prep_value"):
         def boolean(value, connection):
@@ -108,13 +108,13 @@ def preparer(field: Field) -> Prepare:
         def moment(value, connection):
             if type(value) is datetime.datetime and value.tzinfo is not None:  # aware: no conversion, no warning
                 return connection.ops.adapt_datetimefield_value(value)
-            return full(value, connection)
+            return None if value is None else full(value, connection)
         return moment
     if type(field) is DateField:
         def day(value, connection):
             if type(value) is datetime.date:
                 return connection.ops.adapt_datefield_value(value)
-            return full(value, connection)
+            return None if value is None else full(value, connection)
         return day
     return full
 
