@@ -39,11 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     ROOT,
     bench_env,
+    cpu_ticks,
     machine,
     median,
     migrate,
     recreate_database,
     setup_django,
+    stolen_share,
     vacuum,
 )
 
@@ -155,6 +157,8 @@ ENDPOINTS = {
     "POST /debt/{user_id}/ (amount)": ("repay", "api"),
 }
 FLOOR_A, FLOOR_B, AUTH_FLOOR = list(ENDPOINTS)[:3]
+# A run in which the hypervisor took this share of the cores' time measured a neighbour, not the code.
+STOLEN_WARNING = 0.05
 READS = [n for n in ENDPOINTS if n.startswith("GET") and n != AUTH_FLOOR]
 WRITES = [n for n in ENDPOINTS if n.startswith("POST")]
 
@@ -341,7 +345,7 @@ def main() -> None:
     if args.only:
         names = [n for n in names if n in (FLOOR_A, FLOOR_B, AUTH_FLOOR)
                  or any(n.startswith(p) for p in args.only.split(","))]
-    load_before = loadavg()
+    load_before, ticks_before = loadavg(), cpu_ticks()
     if args.compare:
         for name in [n for n in names if ENDPOINTS[n][1] == "api" and n != FLOOR_B]:
             ENDPOINTS[f"{name} [base]"] = (ENDPOINTS[name][0], "base")
@@ -355,6 +359,7 @@ def main() -> None:
         servers.append(start_server(base_env, args.workers, args.threads, kind="base", root=args.compare.resolve()))
     rounds: list[dict[str, dict]] = []
     round_loads: list[str] = []
+    round_stolen: list[float] = []  # the hypervisor's share of the cores' time in each round
     try:
         for name in names:  # warm up: every worker has imported, connected and compiled its queries
             load(name, data, args.connections, 1)
@@ -362,10 +367,13 @@ def main() -> None:
         # (checkpoints after the writes, a neighbour's test run) hits all of them alike; an
         # endpoint's ratio is the median of its per-round ratios to floor A of the same round.
         for round_no in range(args.rounds):
+            round_ticks = cpu_ticks()
             this = {name: load(name, data, args.connections, args.seconds) for name in names}
             rounds.append(this)
             round_loads.append(loadavg())
-            print(f"round {round_no + 1}/{args.rounds} (load {round_loads[-1]}): "
+            round_stolen.append(stolen_share(round_ticks, cpu_ticks()))
+            print(f"round {round_no + 1}/{args.rounds} (load {round_loads[-1]}, "
+                  f"stolen {round_stolen[-1]:.0%}): "
                   + ", ".join(f"{ENDPOINTS[n][0]}{'*' if n.endswith('[base]') else ''} {r['rps']:.0f}"
                            for n, r in this.items()), flush=True)
     finally:
@@ -373,7 +381,7 @@ def main() -> None:
             os.killpg(server.pid, signal.SIGTERM)
         for server in servers:
             server.wait(timeout=30)
-    load_after = loadavg()
+    load_after, stolen = loadavg(), stolen_share(ticks_before, cpu_ticks())
 
     rows: dict[str, dict[str, Any]] = {}
     for name in names:
@@ -409,10 +417,11 @@ def main() -> None:
     def short(name: str) -> str:
         return ENDPOINTS[name][0] + (" (base)" if name.endswith("[base]") else "")
 
-    per_round = ["| round | load avg after | " + " | ".join(short(n) for n in names) + " |",
-                 "|---|---|" + "---:|" * len(names)]
+    per_round = ["| round | load avg after | stolen | " + " | ".join(short(n) for n in names) + " |",
+                 "|---|---|---:|" + "---:|" * len(names)]
     for i, r in enumerate(rounds, 1):
-        per_round.append(f"| {i} | {round_loads[i - 1]} | " + " | ".join(f"{r[n]['rps']:.0f}" for n in names) + " |")
+        per_round.append(f"| {i} | {round_loads[i - 1]} | {round_stolen[i - 1]:.0%} | "
+                         + " | ".join(f"{r[n]['rps']:.0f}" for n in names) + " |")
     argv = [("<checkout>" if args.compare and a == str(args.compare) else a) for a in sys.argv[1:]]
     if args.note:
         argv = [("'...'" if a == args.note else a) for a in argv]
@@ -423,7 +432,11 @@ def main() -> None:
               f"workers x {args.threads} threads (production settings and gunicorn.conf.py, LOG_LEVEL="
               f"{server_env()['LOG_LEVEL']}), wrk 2 threads x "
               f"{args.connections} connections, {args.rounds} interleaved rounds of {args.seconds:g} s per endpoint. "
-              f"Load average before {load_before}, after {load_after}. Machine: {machine()}.\n\n"
+              f"Load average before {load_before}, after {load_after}. CPU time the hypervisor took "
+              f"(steal, /proc/stat): {stolen:.0%} of the cores' time over the run"
+              + (" - a neighbour had the machine: these figures say more about it than about the code"
+                 if stolen >= STOLEN_WARNING else "")
+              + f". Machine: {machine()}.\n\n"
               + "\n".join(table) + "\n\nSuccessful req/s of every endpoint in every round:\n\n"
               + "\n".join(per_round) + "\n")
     print(report)

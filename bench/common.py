@@ -71,6 +71,19 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(all, stolen) clock ticks of every core so far (/proc/stat): on a VM, "stolen" is the time
+    the hypervisor gave this machine's cores to another guest while they had work."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[7]
+
+
+def stolen_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the cores' time the hypervisor took between two ``cpu_ticks()``."""
+    total = after[0] - before[0]
+    return (after[1] - before[1]) / total if total > 0 else 0.0
+
+
 def machine() -> str:
     cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     mem = subprocess.run(["free", "-g"], capture_output=True, text=True).stdout.split("\n")[1].split()[1]
