@@ -131,6 +131,11 @@ class ServerStatements:
       1.1 of a repayment's 2.4; bench/RESULTS.md, "Request path, eleventh pass"). Inside a
       transaction a failed ``EXECUTE`` is not sent again (the transaction is aborted): a column's
       type changed under a running worker fails that one write, which the client retries.
+    - A generic plan is kept until something invalidates it: a change of the tables' schema, or an
+      ``ANALYZE`` of one. So the statistics must follow the tables. Autovacuum (on by default)
+      analyzes a table that grew from empty within its next naptime; with it off, a regular
+      ``ANALYZE`` must run, or plans made while a table was empty (sequential scans) stay while it
+      grows, as they did in the bench (bench/RESULTS.md, "Request path, eleventh pass").
     - At most ``LIMIT`` statements per session, the least recently used deallocated in the call that
       prepares one more: list pages have up to ``bnpl.prepared_pages.MAX_SHAPES`` shapes, and a page
       of plans reads its installments by a statement per number of plans, so a session that met
